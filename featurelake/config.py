@@ -1,0 +1,446 @@
+"""The pipeline declared as data: conf/base/*.yaml, overridden per environment by conf/<env>/*.yaml.
+
+Every key is validated here, before Spark starts, so a wrong configuration is one sentence that names the
+file and the key. Values may name environment variables as ``${VAR}`` or ``${VAR:default}``; their values
+are never echoed in messages, since they may be secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import posixpath
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from featurelake.errors import ConfigError
+
+ENV_VARIABLE = "FEATURELAKE_ENV"
+CONF_DIR_VARIABLE = "FEATURELAKE_CONF_DIR"
+DEFAULT_ENV = "local"
+
+# Spark types a source schema may declare; names as in Spark SQL DDL.
+SparkTypeName = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
+
+# Reader options that open-source Spark accepts and then silently ignores (they are Databricks features),
+# and options the engine sets itself; a user setting either would get behaviour other than the one read.
+UNSUPPORTED_READER_OPTIONS = {"badrecordspath": "badRecordsPath", "rescueddatacolumn": "rescuedDataColumn"}
+ENGINE_READER_OPTIONS = {
+    "header", "inferschema", "enforceschema", "mode", "columnnameofcorruptrecord", "samplingratio",
+}
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TABLE_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+TableName = Annotated[str, Field(pattern=TABLE_NAME)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakeConf(Strict):
+    root: str
+    landing: str = "landing"
+
+
+class SparkConf(Strict):
+    master: str | None = None
+    app_name: str = "featurelake"
+    shuffle_partitions: int = Field(default=8, ge=1)
+    # A directory of Delta Lake JARs to use instead of resolving them from Maven Central.
+    delta_jars_dir: str | None = None
+    ivy_settings: str | None = "ivysettings.xml"
+    settings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class DateColumns(Strict):
+    """Columns that date a row; a daily delivery must hold only rows of its run date."""
+
+    year: Identifier
+    month: Identifier
+    day: Identifier
+
+
+class Evolution(Strict):
+    """Source columns whose change is accepted instead of stopping the ingest."""
+
+    new: list[Identifier] = Field(default_factory=list)
+    missing: list[Identifier] = Field(default_factory=list)
+    retyped: list[Identifier] = Field(default_factory=list)
+
+
+class SourceConf(Strict):
+    format: Literal["csv", "jsonl"]
+    cadence: Literal["daily", "snapshot"]
+    table: TableName
+    files: str = "*"
+    landing_dir: str | None = None
+    columns: dict[Identifier, SparkTypeName]
+    date_columns: DateColumns | None = None
+    allow_evolution: Evolution = Field(default_factory=Evolution)
+    # Run dates on which the source is known to deliver nothing (a real gap, not a failed delivery).
+    known_gaps: list[dt.date] = Field(default_factory=list)
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _refuse_ignored_options(cls, options: dict[str, str]) -> dict[str, str]:
+        for key in options:
+            if key.lower() in UNSUPPORTED_READER_OPTIONS:
+                raise ValueError(
+                    f"option {key} is a Databricks feature that open-source Spark silently ignores; remove it "
+                    "(malformed rows already go to the quarantine table)"
+                )
+            if key.lower() in ENGINE_READER_OPTIONS:
+                raise ValueError(f"option {key} is set by the engine; remove it")
+        return options
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> SourceConf:
+        if self.cadence == "daily" and self.date_columns is None:
+            raise ValueError("a daily source needs date_columns (year, month, day) to check rows against the run date")
+        if self.date_columns is not None:
+            for part in ("year", "month", "day"):
+                column = getattr(self.date_columns, part)
+                if column not in self.columns:
+                    raise ValueError(f"date_columns.{part} names {column}, which is not in columns")
+        for change in ("missing", "retyped"):
+            for column in getattr(self.allow_evolution, change):
+                if column not in self.columns:
+                    raise ValueError(f"allow_evolution.{change} names {column}, which is not in columns")
+        return self
+
+
+class LocalClock(Strict):
+    """A local wall-clock time given as date parts and an HHMM integer, converted to a UTC timestamp."""
+
+    year: Identifier
+    month: Identifier
+    day: Identifier
+    hhmm: Identifier
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value} is not an IANA time zone name such as America/New_York") from None
+        return value
+
+
+class AddMinutes(Strict):
+    """A timestamp column plus a number of minutes from another column."""
+
+    timestamp: Identifier
+    minutes: Identifier
+
+
+class Derivation(Strict):
+    name: Identifier
+    local_clock: LocalClock | None = None
+    add_minutes: AddMinutes | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Derivation:
+        kinds = [k for k in ("local_clock", "add_minutes") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"derived column {self.name} needs exactly one of local_clock, add_minutes")
+        return self
+
+    def inputs(self) -> list[str]:
+        spec = self.local_clock or self.add_minutes
+        fields = ("year", "month", "day", "hhmm") if self.local_clock else ("timestamp", "minutes")
+        return [getattr(spec, f) for f in fields]
+
+
+class RefineConf(Strict):
+    source: TableName
+    kind: Literal["daily", "snapshot"]
+    derive: list[Derivation] = Field(default_factory=list)
+
+
+class TableConf(Strict):
+    path: str | None = None
+    keys: list[Identifier] = Field(default_factory=list)
+    partition_by: list[Identifier] = Field(default_factory=list)
+    refine: RefineConf | None = None
+
+
+class ProjectConf(Strict):
+    lake: LakeConf
+    spark: SparkConf = Field(default_factory=SparkConf)
+    sources: dict[Identifier, SourceConf]
+    tables: dict[TableName, TableConf]
+
+
+class Settings:
+    """The validated configuration of one environment, with the paths it implies resolved."""
+
+    def __init__(self, project: ProjectConf, env: str, conf_dir: Path, files: list[Path]):
+        self.project = project
+        self.env = env
+        self.conf_dir = conf_dir
+        self.files = files
+        self.lake_root = _resolve_root(project.lake.root, conf_dir.parent)
+        self.landing_root = confine(self.lake_root, project.lake.landing, "lake.landing")
+
+    @property
+    def sources(self) -> dict[str, SourceConf]:
+        return self.project.sources
+
+    @property
+    def tables(self) -> dict[str, TableConf]:
+        return self.project.tables
+
+    @property
+    def spark(self) -> SparkConf:
+        return self.project.spark
+
+    def source(self, name: str) -> SourceConf:
+        if name not in self.sources:
+            raise ConfigError(
+                f"No source named {name} in {self.conf_dir}/base/sources.yaml; "
+                f"known sources: {', '.join(sorted(self.sources))}."
+            )
+        return self.sources[name]
+
+    def table(self, name: str) -> TableConf:
+        if name not in self.tables:
+            raise ConfigError(
+                f"No table named {name} in {self.conf_dir}/base/tables.yaml; "
+                f"known tables: {', '.join(sorted(self.tables))}."
+            )
+        return self.tables[name]
+
+    def table_path(self, name: str) -> str:
+        """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
+        layer, short = name.split(".", 1)
+        declared = self.tables[name].path if name in self.tables else None
+        return confine(self.lake_root, declared or f"{layer}/{short}", f"tables.{name}.path")
+
+    def landing_path(self, source: str) -> str:
+        conf = self.source(source)
+        return confine(self.landing_root, conf.landing_dir or source, f"sources.{source}.landing_dir")
+
+    def known_gaps(self, table: str) -> set[dt.date]:
+        """Run dates on which the source feeding a bronze table delivers nothing, by its declaration."""
+        return {day for source in self.sources.values() if source.table == table for day in source.known_gaps}
+
+    def refined_tables(self) -> list[str]:
+        return [name for name, table in self.tables.items() if table.refine is not None]
+
+    def resolve_conf_file(self, name: str) -> str:
+        return str((self.conf_dir / name).resolve())
+
+
+def quarantine_table(table: str) -> str:
+    """The logical name of the table that holds the rows a table refused: bronze.flights -> quarantine.bronze_flights."""
+    layer, short = table.split(".", 1)
+    return f"quarantine.{layer}_{short}"
+
+
+def _has_scheme(path: str) -> bool:
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path))
+
+
+def _resolve_root(root: str, project_dir: Path) -> str:
+    if _has_scheme(root):
+        return root.rstrip("/")
+    path = Path(root)
+    return str((path if path.is_absolute() else project_dir / path).resolve())
+
+
+def confine(root: str, relative: str, key: str) -> str:
+    """Join a relative path to the lake root, refusing any path that would land outside it."""
+    if _has_scheme(relative) or relative.startswith("/") or relative.startswith("~"):
+        raise ConfigError(f"{key} is {relative!r}; it must be a path relative to the lake root {root}.")
+    if _has_scheme(root):
+        parts = urlsplit(root)
+        base = parts.path or "/"
+        joined = posixpath.normpath(posixpath.join(base, relative))
+        inside = joined == base.rstrip("/") or joined.startswith(base.rstrip("/") + "/")
+        result = f"{parts.scheme}://{parts.netloc}{joined}"
+    else:
+        joined = posixpath.normpath(posixpath.join(root, relative))
+        inside = joined == root or joined.startswith(root.rstrip("/") + "/")
+        result = joined
+    if not inside:
+        raise ConfigError(f"{key} is {relative!r}, which resolves outside the lake root {root}; use a path inside it.")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+def load_settings(env: str | None = None, conf_dir: str | Path | None = None) -> Settings:
+    """Load conf/base and conf/<env>, interpolate environment variables and validate the result."""
+    env = env or os.environ.get(ENV_VARIABLE) or DEFAULT_ENV
+    conf_path = Path(conf_dir or os.environ.get(CONF_DIR_VARIABLE) or "conf").resolve()
+    base_dir = conf_path / "base"
+    if not base_dir.is_dir():
+        raise ConfigError(
+            f"No configuration at {base_dir}; run from the project directory or pass --conf-dir "
+            f"(or set {CONF_DIR_VARIABLE})."
+        )
+    env_dir = conf_path / env
+    if not env_dir.is_dir():
+        known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
+        raise ConfigError(f"Unknown environment {env}: there is no {env_dir}; known environments: {', '.join(known)}.")
+
+    merged: dict[str, Any] = {}
+    origins: dict[tuple, Path] = {}
+    files = sorted(base_dir.glob("*.yaml")) + sorted(env_dir.glob("*.yaml"))
+    for file in files:
+        document = _read_yaml(file)
+        _merge(merged, document, origins, file, (), override=file.parent == env_dir)
+    merged = _interpolate(merged, origins, ())
+    try:
+        project = ProjectConf.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins, conf_path)) from None
+    _check_references(project, origins, conf_path)
+    return Settings(project, env, conf_path, files)
+
+
+def _read_yaml(file: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{file} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{file} must hold a mapping of keys at its top level.")
+    return document
+
+
+def _merge(target: dict, document: dict, origins: dict, file: Path, path: tuple, override: bool) -> None:
+    for key, value in document.items():
+        here = (*path, key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            origins.setdefault(here, file)
+            _merge(target[key], value, origins, file, here, override)
+            continue
+        if key in target and not override:
+            raise ConfigError(
+                f"{file} sets {'.'.join(map(str, here))}, which {origins[here]} already sets; "
+                "declare each key once in conf/base (override it in conf/<env>)."
+            )
+        target[key] = value
+        for old in [p for p in origins if p[: len(here)] == here]:
+            del origins[old]
+        _record_origins(value, origins, file, here)
+
+
+def _record_origins(value: Any, origins: dict, file: Path, path: tuple) -> None:
+    origins[path] = file
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _record_origins(inner, origins, file, (*path, key))
+
+
+def _interpolate(value: Any, origins: dict, path: tuple) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, origins, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, origins, (*path, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{_origin(origins, path)}: {'.'.join(map(str, path))} needs the environment variable {name}, "
+            f"which is not set; set it or give a default as ${{{name}:value}}."
+        )
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def _origin(origins: dict, loc: tuple) -> Path | str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origins:
+            return origins[loc[:end]]
+    return "conf/base"
+
+
+def _describe(exc: ValidationError, origins: dict, conf_path: Path) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc)
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "is not a known key; check its spelling against README.md"
+    elif error["type"] == "missing":
+        message = "is required but missing"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    origin = _origin(origins, loc)
+    if origin == "conf/base" and loc:
+        origin = conf_path / "base" / f"{loc[0]}.yaml"
+    return f"{origin}: {key} {message}."
+
+
+def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> None:
+    """Every table named anywhere must be declared in tables; every column a table uses must exist."""
+
+    def missing(loc: tuple, table: str) -> ConfigError:
+        return ConfigError(
+            f"{_origin(origins, loc)}: {'.'.join(map(str, loc))} names table {table}, which is not declared "
+            f"under tables; declare it in {conf_path}/base/tables.yaml."
+        )
+
+    columns_of: dict[str, set[str]] = {}
+    for name, source in project.sources.items():
+        if source.table not in project.tables:
+            raise missing(("sources", name, "table"), source.table)
+        columns_of[source.table] = set(source.columns) | set(source.allow_evolution.new)
+    for name, table in project.tables.items():
+        if table.refine is None:
+            continue
+        if table.refine.source not in project.tables:
+            raise missing(("tables", name, "refine", "source"), table.refine.source)
+        available = set(columns_of.get(table.refine.source, set()))
+        for i, derivation in enumerate(table.refine.derive):
+            for column in derivation.inputs():
+                if available and column not in available:
+                    raise ConfigError(
+                        f"{_origin(origins, ('tables', name))}: tables.{name}.refine.derive[{i}] reads column "
+                        f"{column}, which {table.refine.source} does not have."
+                    )
+            available.add(derivation.name)
+        for key in table.keys:
+            if available and key not in available:
+                raise ConfigError(
+                    f"{_origin(origins, ('tables', name))}: tables.{name}.keys names column {key}, "
+                    f"which {name} does not have."
+                )
+        if not table.keys:
+            raise ConfigError(
+                f"{_origin(origins, ('tables', name))}: tables.{name} is refined but declares no keys; "
+                "list the columns that identify a row under keys."
+            )

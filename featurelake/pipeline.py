@@ -1,0 +1,36 @@
+"""The stages in order for a range of run dates: ingest every source, then refine every silver table.
+
+Snapshot sources are due only on the dates they were delivered; a range without a delivery skips them.
+(The full runner with a run ledger, resume and training stages grows here in later issues.)
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from featurelake.config import Settings
+from featurelake.ingest import delivered_snapshot_dates, ingest
+from featurelake.lake import DateRange
+from featurelake.refine import refine
+from featurelake.summary import StageSummary
+
+
+def run_pipeline(
+    spark: SparkSession, settings: Settings, run_dates: DateRange, run_id: str, report=print
+) -> list[StageSummary]:
+    summaries: list[StageSummary] = []
+    skipped_tables: set[str] = set()
+    for source, conf in settings.sources.items():
+        if conf.cadence == "snapshot" and not delivered_snapshot_dates(spark, settings, source, run_dates):
+            report(f"ingest {conf.table} [{run_dates}]: no snapshot delivered in the range, nothing to do")
+            skipped_tables.add(conf.table)
+            continue
+        summaries.append(ingest(spark, settings, source, run_dates, run_id))
+        report(summaries[-1].line())
+    for table in settings.refined_tables():
+        if settings.tables[table].refine.source in skipped_tables:
+            continue
+        for summary in refine(spark, settings, table, run_dates, run_id):
+            summaries.append(summary)
+            report(summary.line())
+    return summaries

@@ -1,0 +1,237 @@
+"""Bronze -> silver: the declared columns with their types, derived UTC timestamps, one row per key.
+
+Daily facts replace their run-date slice; dimension snapshots are MERGEd on their keys. Rows with a null
+key go to quarantine.silver_<table>; a second delivery of the same key is one row (the later delivery
+wins) and the duplicates dropped are counted as rejected, so the numbers always add up.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark.sql import functions as F
+
+from featurelake import lake
+from featurelake.config import Derivation, Settings, TableConf, quarantine_table
+from featurelake.errors import InputError
+from featurelake.ingest import QUARANTINE_SCHEMA, RAW
+from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
+from featurelake.summary import StageSummary
+
+DUPLICATE_REASON = "duplicate key (a later delivery of the same key was kept)"
+_RANK = "_key_rank"
+
+
+# ------------------------------------------------------------------------------------- pure transforms
+
+
+def local_clock_to_utc(year: str, month: str, day: str, hhmm: str, timezone: str) -> Column:
+    """A wall-clock time (date parts and an HHMM integer) in a named zone, as a UTC timestamp.
+
+    A time in the hour skipped by the spring DST change moves forward by an hour (as java.time does);
+    an ambiguous time in the repeated autumn hour takes the earlier, daylight-saving offset.
+    A value that is no valid time (minutes over 59, hour over 23) gives null rather than failing the job.
+    """
+    return F.try_make_timestamp(
+        years=F.col(year),
+        months=F.col(month),
+        days=F.col(day),
+        hours=F.floor(F.col(hhmm) / 100).cast("int"),
+        mins=(F.col(hhmm) % 100).cast("int"),
+        secs=F.lit(0),
+        timezone=F.lit(timezone),
+    )
+
+
+def add_minutes(timestamp: str, minutes: str) -> Column:
+    """A timestamp plus a (possibly fractional, possibly negative) number of minutes; null if either is null."""
+    return F.timestamp_micros(F.unix_micros(F.col(timestamp)) + (F.col(minutes) * 60_000_000).cast("bigint"))
+
+
+def derive(derivations: list[Derivation]):
+    """The transform that adds the declared derived columns, in order (a later one may use an earlier one)."""
+
+    def apply(frame: DataFrame) -> DataFrame:
+        for d in derivations:
+            if d.local_clock is not None:
+                c = d.local_clock
+                frame = frame.withColumn(d.name, local_clock_to_utc(c.year, c.month, c.day, c.hhmm, c.timezone))
+            else:
+                frame = frame.withColumn(d.name, add_minutes(d.add_minutes.timestamp, d.add_minutes.minutes))
+        return frame
+
+    return apply
+
+
+def rank_within_key(keys: list[str]):
+    """Number the rows of each key, 1 for the one to keep: the latest ingestion, then the latest file name,
+    then (for identical deliveries) the greatest values, so the choice never depends on partitioning."""
+
+    def apply(frame: DataFrame) -> DataFrame:
+        others = [c for c in frame.columns if c not in keys and c not in LINEAGE_COLUMNS]
+        order = [F.col(INGESTED_AT).desc(), F.col(SOURCE_FILE).desc(), *[F.col(c).desc_nulls_last() for c in others]]
+        window = Window.partitionBy(*keys).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        return frame.withColumn(_RANK, F.row_number().over(window))
+
+    return apply
+
+
+def null_key_reasons(keys: list[str]) -> Column:
+    return F.filter(F.array(*[F.when(F.col(k).isNull(), F.lit(f"{k}: key is null")) for k in keys]), lambda r: r.isNotNull())
+
+
+# ------------------------------------------------------------------------------------------ the stages
+
+
+def _bronze_business_columns(bronze: DataFrame) -> list[str]:
+    return [c for c in bronze.columns if c not in LINEAGE_COLUMNS]
+
+
+def refine(spark: SparkSession, settings: Settings, table: str, run_dates: DateRange, run_id: str) -> list[StageSummary]:
+    conf = settings.table(table)
+    if conf.refine is None:
+        raise InputError(f"Table {table} has no refine section in conf/base/tables.yaml, so it is not refined.")
+    if conf.refine.kind == "daily":
+        return [_refine_daily(spark, settings, table, conf, run_dates, run_id)]
+    return _refine_snapshots(spark, settings, table, conf, run_dates, run_id)
+
+
+def _refine_daily(
+    spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
+) -> StageSummary:
+    started = time.monotonic()
+    bronze = lake.read_table(spark, settings, conf.refine.source, run_dates)
+    missing_dates = _dates_without_rows(bronze, run_dates, settings.known_gaps(conf.refine.source))
+    if missing_dates:
+        raise InputError(
+            f"{conf.refine.source} has no rows for {missing_dates[0]}"
+            f"{f' (and {len(missing_dates) - 1} more dates)' if len(missing_dates) > 1 else ''}; ingest those "
+            f"dates first. Nothing was written to {table}."
+        )
+    observation = Observation(f"refine_{table}_{run_id}")
+    keys = conf.keys
+    marked = (
+        bronze.transform(derive(conf.refine.derive))
+        .withColumn(REASONS, null_key_reasons(keys))
+        .transform(rank_within_key(keys))
+        .observe(
+            observation,
+            F.count(F.lit(1)).alias("rows_in"),
+            F.count_if(F.size(REASONS) > 0).alias("null_key"),
+            F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
+        )
+    )
+    columns = [*_bronze_business_columns(bronze), *[d.name for d in conf.refine.derive], *LINEAGE_COLUMNS]
+    silver = marked.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(
+        *[c for c in columns if c != RUN_ID], F.lit(run_id).alias(RUN_ID)
+    )
+    commit = lake.replace_slice(silver, settings, table, run_dates)
+    counts = observation.get
+    quarantine_name = quarantine_table(table)
+    if counts["null_key"]:
+        business = [c for c in columns if c not in LINEAGE_COLUMNS]
+        rejected = bronze.transform(derive(conf.refine.derive)).withColumn(REASONS, null_key_reasons(keys)).where(
+            F.size(REASONS) > 0
+        )
+        lake.replace_slice(
+            rejected.select(
+                F.to_json(F.struct(*business)).alias(RAW), F.col(REASONS), F.col(SOURCE_FILE), F.col(INGESTED_AT),
+                F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE),
+            ),
+            settings, quarantine_name, run_dates,
+        )
+    else:
+        lake.clear_slice(spark, settings, quarantine_name, run_dates, QUARANTINE_SCHEMA)
+    summary = StageSummary(
+        stage="refine",
+        table=table,
+        run_dates=str(run_dates),
+        rows_in=counts["rows_in"],
+        published=commit.metrics.get("numOutputRows", 0),
+        quarantined=counts["null_key"],
+        rejected={DUPLICATE_REASON: counts["duplicates"]},
+        delta_version=commit.version,
+        seconds=time.monotonic() - started,
+    )
+    summary.check_balance()
+    return summary
+
+
+def _dates_without_rows(bronze: DataFrame, run_dates: DateRange, known_gaps: set) -> list:
+    present = {row[RUN_DATE] for row in bronze.select(RUN_DATE).distinct().collect()}  # bounded: one per date
+    return [d for d in run_dates.days() if d not in present and d not in known_gaps]
+
+
+def _refine_snapshots(
+    spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
+) -> list[StageSummary]:
+    """Apply each snapshot delivered in the range, oldest first, as a MERGE on the keys."""
+    bronze_all = lake.read_table(spark, settings, conf.refine.source, run_dates)
+    snapshot_dates = sorted(row[RUN_DATE] for row in bronze_all.select(RUN_DATE).distinct().collect())
+    if not snapshot_dates:
+        raise InputError(
+            f"{conf.refine.source} holds no snapshot between {run_dates.start} and {run_dates.end}; ingest one "
+            f"first. Nothing was written to {table}."
+        )
+    summaries = []
+    for snapshot_date in snapshot_dates:
+        started = time.monotonic()
+        day = DateRange.single(snapshot_date)
+        snapshot = bronze_all.where(F.col(RUN_DATE) == F.lit(snapshot_date))
+        _refuse_duplicate_keys(snapshot, conf.keys, conf.refine.source, snapshot_date)
+        marked = snapshot.transform(derive(conf.refine.derive)).withColumn(REASONS, null_key_reasons(conf.keys))
+        columns = [*_bronze_business_columns(snapshot), *[d.name for d in conf.refine.derive]]
+        rows = marked.where(F.size(REASONS) == 0).select(
+            *columns, F.col(SOURCE_FILE), F.col(INGESTED_AT), F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE)
+        )
+        counts = marked.agg(
+            F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
+        ).first()
+        quarantine_name = quarantine_table(table)
+        if counts["null_key"]:
+            lake.replace_slice(
+                marked.where(F.size(REASONS) > 0).select(
+                    F.to_json(F.struct(*columns)).alias(RAW), F.col(REASONS), F.col(SOURCE_FILE),
+                    F.col(INGESTED_AT), F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE),
+                ),
+                settings, quarantine_name, day,
+            )
+        else:
+            lake.clear_slice(spark, settings, quarantine_name, day, QUARANTINE_SCHEMA)
+        commit = lake.merge_on_keys(rows, settings, table, conf.keys, newer_wins_on=RUN_DATE)
+        metrics = commit.metrics
+        summary = StageSummary(
+            stage="refine",
+            table=table,
+            run_dates=str(snapshot_date),
+            rows_in=counts["rows_in"],
+            published=counts["rows_in"] - counts["null_key"],
+            quarantined=counts["null_key"],
+            delta_version=commit.version,
+            seconds=time.monotonic() - started,
+            detail=(
+                f"merged: {metrics.get('numTargetRowsInserted', metrics.get('numOutputRows', 0))} inserted, "
+                f"{metrics.get('numTargetRowsUpdated', 0)} updated"
+            ),
+        )
+        summary.check_balance()
+        summaries.append(summary)
+    return summaries
+
+
+def _refuse_duplicate_keys(snapshot: DataFrame, keys: list[str], source: str, snapshot_date) -> None:
+    duplicated = (
+        snapshot.where(reduce(Column.__and__, [F.col(k).isNotNull() for k in keys]))
+        .groupBy(*keys)
+        .count()
+        .where(F.col("count") > 1)
+    )
+    example = duplicated.orderBy(F.col("count").desc(), *keys).first()
+    if example is not None:
+        key_text = ", ".join(f"{k}={example[k]}" for k in keys)
+        raise InputError(
+            f"The {source} snapshot of {snapshot_date} holds {example['count']} rows with {key_text}; a snapshot "
+            "must hold one row per key, so nothing was merged. Fix the delivery and ingest it again."
+        )

@@ -1,0 +1,68 @@
+"""Row accounting: every stage returns where each row it read went, and the numbers must add up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featurelake.errors import FeaturelakeError
+
+
+@dataclass
+class StageSummary:
+    stage: str
+    table: str
+    run_dates: str
+    rows_in: int
+    published: int
+    quarantined: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    delta_version: int | None = None
+    seconds: float = 0.0
+    detail: str = ""
+
+    def check_balance(self) -> None:
+        """Rows read = published + quarantined + rejected; anything else means a row was lost."""
+        accounted = self.published + self.quarantined + sum(self.rejected.values())
+        if accounted != self.rows_in:
+            raise FeaturelakeError(
+                f"{self.stage} of {self.table} for {self.run_dates} read {self.rows_in} rows but accounted for "
+                f"{accounted} (published {self.published}, quarantined {self.quarantined}, rejected "
+                f"{sum(self.rejected.values())}); nothing more was written, please report this as a bug."
+            )
+
+    def line(self) -> str:
+        rejected = ", ".join(f"{n} {reason}" for reason, n in self.rejected.items() if n) or "0"
+        return (
+            f"{self.stage} {self.table} [{self.run_dates}]: read {self.rows_in}, published {self.published}, "
+            f"quarantined {self.quarantined}, rejected {rejected}, Delta version {self.delta_version}, "
+            f"{self.seconds:.1f}s{'; ' + self.detail if self.detail else ''}"
+        )
+
+
+def render_table(summaries: list[StageSummary]) -> str:
+    headers = ["stage", "table", "run dates", "rows in", "published", "quarantined", "rejected", "version", "seconds"]
+    rows = [
+        [
+            s.stage,
+            s.table,
+            s.run_dates,
+            f"{s.rows_in:,}",
+            f"{s.published:,}",
+            f"{s.quarantined:,}",
+            f"{sum(s.rejected.values()):,}",
+            "" if s.delta_version is None else str(s.delta_version),
+            f"{s.seconds:.1f}",
+        ]
+        for s in summaries
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    numeric = {3, 4, 5, 6, 7, 8}
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    lines = [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    reasons = [f"  {s.table}: {n:,} {reason}" for s in summaries for reason, n in s.rejected.items() if n]
+    if reasons:
+        lines += ["rejected rows by reason:", *reasons]
+    return "\n".join(lines)
