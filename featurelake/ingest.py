@@ -58,7 +58,9 @@ class Delivery:
     files: list[storage.FileInfo]
 
 
-def delivered_snapshot_dates(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[dt.date]:
+def delivered_snapshot_dates(
+    spark: SparkSession, settings: Settings, source: str, run_dates: DateRange
+) -> list[dt.date]:
     """The run dates in the range for which a snapshot source has a delivery folder."""
     delivered = {_parse_folder_date(name) for name in storage.list_directories(spark, settings.landing_path(source))}
     return sorted(d for d in delivered if d is not None and run_dates.start <= d <= run_dates.end)
@@ -136,7 +138,7 @@ def _check_columns(conf: SourceConf, source: str, file: str, found: list[str], o
     known = [c for c in found if c in conf.columns]
     expected_order = [c for c in declared if c in found]
     if ordered and known != expected_order:
-        first = next(i for i, (a, b) in enumerate(zip(known, expected_order)) if a != b)
+        first = next(i for i, (a, b) in enumerate(zip(known, expected_order, strict=True)) if a != b)
         raise InputError(
             f"{file} has its columns in another order than {where} (column {first + 1} is {known[first]}, "
             f"expected {expected_order[first]}); values would land in the wrong columns, so nothing was written. "
@@ -154,7 +156,9 @@ def _read_csv(spark: SparkSession, conf: SourceConf, source: str, files: list[st
     for file in files:
         line = storage.read_first_line(spark, file)
         if line is None or not line.strip():
-            raise InputError(f"{file} has no header line; a CSV delivery starts with its column names. Nothing was written.")
+            raise InputError(
+                f"{file} has no header line; a CSV delivery starts with its column names. Nothing was written."
+            )
         header = next(csv.reader([line], delimiter=conf.options.get("sep", conf.options.get("delimiter", ","))))
         columns = _check_columns(conf, source, file, [h.strip() for h in header], ordered=True)
         by_header[tuple(columns)].append(file)
@@ -224,7 +228,9 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
     if conf.date_columns is not None:
         for part in ("year", "month", "day"):
             column = getattr(conf.date_columns, part)
-            problems.append(F.when(parsed_line & F.col(column).isNull(), F.lit(f"{column}: missing, the row cannot be dated")))
+            problems.append(
+                F.when(parsed_line & F.col(column).isNull(), F.lit(f"{column}: missing, the row cannot be dated"))
+            )
     return raw.withColumn(REASONS, F.filter(F.array(*problems), lambda p: p.isNotNull()))
 
 
@@ -246,16 +252,23 @@ def profile_files(classified: DataFrame, conf: SourceConf) -> list:
         off_date = good & ~_row_date_matches(conf)
         aggregates += [
             F.count_if(off_date).alias("off_date"),
-            F.min(F.when(off_date, F.format_string(
-                "%s-%s-%s", *(F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
-            ))).alias("off_date_example"),
+            F.min(
+                F.when(
+                    off_date,
+                    F.format_string(
+                        "%s-%s-%s", *(F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
+                    ),
+                )
+            ).alias("off_date_example"),
         ]
     for column, type_name in conf.columns.items():
         parsed = F.col(CORRUPT).isNull() & F.col(column).isNotNull()
         aggregates += [
             F.count_if(parsed).alias(f"nonnull__{column}"),
             F.count_if(parsed & F.col(column).try_cast(type_name).isNull()).alias(f"bad__{column}"),
-            F.min(F.when(parsed & F.col(column).try_cast(type_name).isNull(), F.col(column))).alias(f"example__{column}"),
+            F.min(F.when(parsed & F.col(column).try_cast(type_name).isNull(), F.col(column))).alias(
+                f"example__{column}"
+            ),
         ]
     return classified.groupBy(SOURCE_FILE).agg(*aggregates).collect()
 
@@ -285,9 +298,7 @@ def check_profiles(profiles: list, conf: SourceConf, source: str, files: list[st
 # ------------------------------------------------------------------------------------------- the stage
 
 
-def ingest(
-    spark: SparkSession, settings: Settings, source: str, run_dates: DateRange, run_id: str
-) -> StageSummary:
+def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange, run_id: str) -> StageSummary:
     """Ingest a source's deliveries for a range of run dates into its bronze table, in one commit."""
     started = time.monotonic()
     conf = settings.source(source)

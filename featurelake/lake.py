@@ -34,7 +34,9 @@ class DateRange:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise FeaturelakeError(f"The range ends ({self.end}) before it starts ({self.start}); swap --from and --to.")
+            raise FeaturelakeError(
+                f"The range ends ({self.end}) before it starts ({self.start}); swap --from and --to."
+            )
 
     @classmethod
     def single(cls, day: dt.date) -> DateRange:
@@ -88,7 +90,9 @@ def last_commit(spark: SparkSession, path: str) -> Commit:
     return Commit(int(row["version"]), metrics)
 
 
-def replace_slice(frame: DataFrame, settings: Settings, name: str, run_dates: DateRange, merge_schema: bool = False) -> Commit:
+def replace_slice(
+    frame: DataFrame, settings: Settings, name: str, run_dates: DateRange, merge_schema: bool = False
+) -> Commit:
     """Atomically replace the rows of these run dates in a table partitioned by run date."""
     spark = frame.sparkSession
     path = settings.table_path(name)

@@ -79,7 +79,9 @@ def rank_within_key(keys: list[str]):
 
 
 def null_key_reasons(keys: list[str]) -> Column:
-    return F.filter(F.array(*[F.when(F.col(k).isNull(), F.lit(f"{k}: key is null")) for k in keys]), lambda r: r.isNotNull())
+    return F.filter(
+        F.array(*[F.when(F.col(k).isNull(), F.lit(f"{k}: key is null")) for k in keys]), lambda r: r.isNotNull()
+    )
 
 
 # ------------------------------------------------------------------------------------------ the stages
@@ -89,7 +91,9 @@ def _bronze_business_columns(bronze: DataFrame) -> list[str]:
     return [c for c in bronze.columns if c not in LINEAGE_COLUMNS]
 
 
-def refine(spark: SparkSession, settings: Settings, table: str, run_dates: DateRange, run_id: str) -> list[StageSummary]:
+def refine(
+    spark: SparkSession, settings: Settings, table: str, run_dates: DateRange, run_id: str
+) -> list[StageSummary]:
     conf = settings.table(table)
     if conf.refine is None:
         raise InputError(f"Table {table} has no refine section in conf/base/tables.yaml, so it is not refined.")
@@ -132,15 +136,23 @@ def _refine_daily(
     quarantine_name = quarantine_table(table)
     if counts["null_key"]:
         business = [c for c in columns if c not in LINEAGE_COLUMNS]
-        rejected = bronze.transform(derive(conf.refine.derive)).withColumn(REASONS, null_key_reasons(keys)).where(
-            F.size(REASONS) > 0
+        rejected = (
+            bronze.transform(derive(conf.refine.derive))
+            .withColumn(REASONS, null_key_reasons(keys))
+            .where(F.size(REASONS) > 0)
         )
         lake.replace_slice(
             rejected.select(
-                F.to_json(F.struct(*business)).alias(RAW), F.col(REASONS), F.col(SOURCE_FILE), F.col(INGESTED_AT),
-                F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE),
+                F.to_json(F.struct(*business)).alias(RAW),
+                F.col(REASONS),
+                F.col(SOURCE_FILE),
+                F.col(INGESTED_AT),
+                F.lit(run_id).alias(RUN_ID),
+                F.col(RUN_DATE),
             ),
-            settings, quarantine_name, run_dates,
+            settings,
+            quarantine_name,
+            run_dates,
         )
     else:
         lake.clear_slice(spark, settings, quarantine_name, run_dates, QUARANTINE_SCHEMA)
@@ -193,10 +205,16 @@ def _refine_snapshots(
         if counts["null_key"]:
             lake.replace_slice(
                 marked.where(F.size(REASONS) > 0).select(
-                    F.to_json(F.struct(*columns)).alias(RAW), F.col(REASONS), F.col(SOURCE_FILE),
-                    F.col(INGESTED_AT), F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE),
+                    F.to_json(F.struct(*columns)).alias(RAW),
+                    F.col(REASONS),
+                    F.col(SOURCE_FILE),
+                    F.col(INGESTED_AT),
+                    F.lit(run_id).alias(RUN_ID),
+                    F.col(RUN_DATE),
                 ),
-                settings, quarantine_name, day,
+                settings,
+                quarantine_name,
+                day,
             )
         else:
             lake.clear_slice(spark, settings, quarantine_name, day, QUARANTINE_SCHEMA)

@@ -1,0 +1,147 @@
+"""Every configuration mistake is one sentence naming the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from featurelake.config import confine, load_settings
+from featurelake.errors import ConfigError
+
+
+def test_base_conf_declares_every_source_and_table(settings):
+    assert set(settings.sources) == {"flights", "weather", "planes", "airports", "airlines"}
+    assert settings.table_path("silver.flights") == f"{settings.lake_root}/silver/flights"
+    assert settings.landing_path("weather") == f"{settings.lake_root}/landing/weather"
+    assert settings.spark.master == "local[2]"
+    assert settings.sources["flights"].columns["dep_delay"] == "double"
+
+
+def test_unknown_key_names_file_and_key(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"spark": {"shuffle_partitons": 2}})
+    assert str(error.value).endswith(
+        "zz_test.yaml: spark.shuffle_partitons is not a known key; check its spelling against README.md."
+    )
+
+
+def test_wrong_type_names_file_and_key(make_settings):
+    with pytest.raises(ConfigError, match=r"zz_test\.yaml: spark\.shuffle_partitions Input should be a valid integer"):
+        make_settings({"spark": {"shuffle_partitions": "many"}})
+
+
+def test_unknown_column_type_is_refused(make_settings):
+    with pytest.raises(ConfigError, match=r"sources\.flights\.columns\.distance Input should be 'string', 'int'"):
+        make_settings({"sources": {"flights": {"columns": {"distance": "float64"}}}})
+
+
+def test_missing_table_is_named(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"sources": {"flights": {"table": "bronze.flightz"}}})
+    assert "sources.flights.table names table bronze.flightz, which is not declared under tables" in str(error.value)
+    assert "zz_test.yaml" in str(error.value)
+
+
+def test_key_that_the_table_lacks_is_named(make_settings):
+    with pytest.raises(
+        ConfigError, match="tables.silver.weather.keys names column station, which silver.weather does not have"
+    ):
+        make_settings({"tables": {"silver.weather": {"keys": ["station"]}}})
+
+
+@pytest.mark.parametrize("option", ["badRecordsPath", "rescuedDataColumn"])
+def test_options_open_source_spark_ignores_are_refused(make_settings, option):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"sources": {"flights": {"options": {option: "/tmp/x"}}}})
+    assert f"option {option} is a Databricks feature that open-source Spark silently ignores" in str(error.value)
+    assert "sources.flights.options" in str(error.value)
+
+
+@pytest.mark.parametrize("path", ["../outside", "/etc", "silver/../../escape", "s3a://other-bucket/x"])
+def test_table_path_outside_the_lake_root_is_refused(make_settings, path):
+    settings = make_settings({"tables": {"silver.flights": {"path": path}}})
+    with pytest.raises(ConfigError, match="tables.silver.flights.path is"):
+        settings.table_path("silver.flights")
+
+
+def test_confine_on_object_store_roots():
+    assert confine("s3a://bucket/lake", "silver/x", "k") == "s3a://bucket/lake/silver/x"
+    with pytest.raises(ConfigError, match="outside the lake root s3a://bucket/lake"):
+        confine("s3a://bucket/lake", "../x", "k")
+
+
+def test_environment_variables_with_defaults(make_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("FL_TEST_PARTITIONS", "3")
+    settings = make_settings({"spark": {"shuffle_partitions": "${FL_TEST_PARTITIONS}", "app_name": "${FL_UNSET:demo}"}})
+    assert settings.spark.shuffle_partitions == 3
+    assert settings.spark.app_name == "demo"
+
+
+def test_missing_environment_variable_is_named_without_leaking_values(make_settings, monkeypatch):
+    monkeypatch.setenv("FL_SECRET_TOKEN", "s3cr3t-value")
+    with pytest.raises(ConfigError) as error:
+        make_settings({"spark": {"settings": {"spark.hadoop.fs.s3a.secret.key": "${FL_SECRET_TOKEN}x${FL_NOT_SET}"}}})
+    message = str(error.value)
+    assert "needs the environment variable FL_NOT_SET, which is not set" in message
+    assert "zz_test.yaml" in message
+    assert "s3cr3t-value" not in message
+
+
+def test_wrongly_typed_secret_value_is_not_echoed(make_settings, monkeypatch):
+    monkeypatch.setenv("FL_SECRET_PARTITIONS", "hunter2")
+    with pytest.raises(ConfigError) as error:
+        make_settings({"spark": {"shuffle_partitions": "${FL_SECRET_PARTITIONS}"}})
+    assert "hunter2" not in str(error.value)
+
+
+def test_environment_from_variable_and_unknown_environment(make_settings, monkeypatch, tmp_path):
+    make_settings()
+    monkeypatch.setenv("FEATURELAKE_ENV", "cluster")
+    monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", "s3a://bucket/lake")
+    settings = load_settings(conf_dir=tmp_path / "conf")
+    assert settings.env == "cluster"
+    assert settings.spark.master is None
+    assert settings.table_path("bronze.flights") == "s3a://bucket/lake/bronze/flights"
+    with pytest.raises(
+        ConfigError, match="Unknown environment staging: there is no .*known environments: cluster, local"
+    ):
+        load_settings("staging", tmp_path / "conf")
+
+
+def test_invalid_yaml_names_the_file_and_line(make_settings, tmp_path):
+    make_settings()
+    (tmp_path / "conf" / "local" / "zz_test.yaml").write_text("spark:\n  master: [local\n")
+    with pytest.raises(ConfigError, match=r"zz_test\.yaml is not valid YAML at line \d"):
+        load_settings("local", tmp_path / "conf")
+
+
+def test_yaml_tags_are_not_executed(make_settings, tmp_path):
+    make_settings()
+    (tmp_path / "conf" / "local" / "zz_test.yaml").write_text("spark: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_settings("local", tmp_path / "conf")
+
+
+def test_duplicate_declaration_in_base_is_refused(make_settings, tmp_path):
+    make_settings()
+    (tmp_path / "conf" / "base" / "more.yaml").write_text("spark:\n  app_name: again\n")
+    with pytest.raises(ConfigError, match=r"spark\.yaml sets spark\.app_name, which .*more\.yaml already sets"):
+        load_settings("local", tmp_path / "conf")
+
+
+def test_bad_timezone_is_refused(make_settings):
+    derive = [
+        {
+            "name": "sched_dep_ts",
+            "local_clock": {
+                "year": "year",
+                "month": "month",
+                "day": "day",
+                "hhmm": "sched_dep_time",
+                "timezone": "America/NewYork",
+            },
+        }
+    ]
+    with pytest.raises(ConfigError, match="America/NewYork is not an IANA time zone name"):
+        make_settings(
+            {"tables": {"silver.flights": {"refine": {"source": "bronze.flights", "kind": "daily", "derive": derive}}}}
+        )

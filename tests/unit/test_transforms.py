@@ -1,0 +1,121 @@
+"""Refine and ingest transforms on hand-made rows that make each rule visible."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurelake.config import Derivation
+from featurelake.ingest import CORRUPT, MALFORMED_REASON, classify
+from featurelake.lake import INGESTED_AT, REASONS, RUN_DATE, SOURCE_FILE
+from featurelake.refine import add_minutes, derive, local_clock_to_utc, null_key_reasons, rank_within_key
+
+UTC = dt.UTC
+
+
+def utc(*parts) -> dt.datetime:
+    # Spark returns naive datetimes in the session time zone, which is UTC.
+    return dt.datetime(*parts)
+
+
+def test_local_clock_to_utc_across_both_2013_dst_changes(spark):
+    rows = [
+        (2013, 3, 9, 1530, utc(2013, 3, 9, 20, 30)),  # EST, UTC-5
+        (2013, 3, 10, 130, utc(2013, 3, 10, 6, 30)),  # still EST just before the change
+        (2013, 3, 10, 230, utc(2013, 3, 10, 7, 30)),  # 02:30 does not exist: moves forward to 03:30 EDT
+        (2013, 3, 10, 300, utc(2013, 3, 10, 7, 0)),  # EDT, UTC-4
+        (2013, 11, 3, 30, utc(2013, 11, 3, 4, 30)),  # EDT
+        (2013, 11, 3, 130, utc(2013, 11, 3, 5, 30)),  # 01:30 happens twice: the earlier (EDT) is taken
+        (2013, 11, 3, 200, utc(2013, 11, 3, 7, 0)),  # EST again
+        (2013, 12, 31, 2359, utc(2014, 1, 1, 4, 59)),  # the UTC date is the next day
+        (2013, 6, 1, 2575, None),  # no valid clock time: null, not a failed job
+        (2013, 6, 1, None, None),
+    ]
+    schema = "year int, month int, day int, hhmm int, expected timestamp"
+    frame = spark.createDataFrame(rows, schema)
+    actual = frame.withColumn("ts", local_clock_to_utc("year", "month", "day", "hhmm", "America/New_York"))
+    assert_df_equality(
+        actual.select("hhmm", "ts"), frame.select("hhmm", F.col("expected").alias("ts")), ignore_row_order=True
+    )
+
+
+def test_add_minutes_crosses_midnight_and_keeps_nulls(spark):
+    frame = spark.createDataFrame(
+        [(utc(2013, 1, 1, 23, 59), 11.0), (utc(2013, 1, 2, 10, 0), -5.0), (utc(2013, 1, 2, 10, 0), None), (None, 3.0)],
+        "ts timestamp, minutes double",
+    )
+    result = [r["out"] for r in frame.select(add_minutes("ts", "minutes").alias("out")).collect()]
+    assert result == [utc(2013, 1, 2, 0, 10), utc(2013, 1, 2, 9, 55), None, None]
+
+
+def test_derive_applies_derivations_in_order(spark):
+    derivations = [
+        Derivation.model_validate(
+            {
+                "name": "sched",
+                "local_clock": {"year": "y", "month": "m", "day": "d", "hhmm": "hhmm", "timezone": "America/New_York"},
+            }
+        ),
+        Derivation.model_validate({"name": "actual", "add_minutes": {"timestamp": "sched", "minutes": "delay"}}),
+    ]
+    frame = spark.createDataFrame([(2013, 1, 1, 2350, 20.0)], "y int, m int, d int, hhmm int, delay double")
+    row = frame.transform(derive(derivations)).first()
+    assert row["sched"] == utc(2013, 1, 2, 4, 50)
+    assert row["actual"] == utc(2013, 1, 2, 5, 10)
+
+
+def test_rank_within_key_keeps_the_latest_delivery_deterministically(spark):
+    early, late = utc(2013, 1, 1, 1), utc(2013, 1, 2, 1)
+    rows = [
+        ("AA", 1, 10.0, "f1.csv", early),
+        ("AA", 1, 12.0, "f1.csv", late),  # a later ingestion of the same key wins
+        ("UA", 7, 1.0, "a.csv", early),
+        ("UA", 7, 2.0, "b.csv", early),  # same ingestion: the later file name wins
+        ("DL", 3, 5.0, "x.csv", early),
+        ("DL", 3, 6.0, "x.csv", early),  # identical lineage: greatest values first, never by chance
+        ("B6", 9, None, "x.csv", early),
+    ]
+    frame = spark.createDataFrame(
+        rows, f"carrier string, flight int, delay double, {SOURCE_FILE} string, {INGESTED_AT} timestamp"
+    )
+    kept = frame.repartition(3).transform(rank_within_key(["carrier", "flight"])).where("_key_rank = 1")
+    expected = spark.createDataFrame(
+        [("AA", 1, 12.0), ("UA", 7, 2.0), ("DL", 3, 6.0), ("B6", 9, None)], "carrier string, flight int, delay double"
+    )
+    assert_df_equality(kept.select("carrier", "flight", "delay"), expected, ignore_row_order=True)
+
+
+def test_null_key_reasons_name_each_null_key(spark):
+    frame = spark.createDataFrame([("AA", 1), (None, 2), (None, None)], "carrier string, flight int")
+    reasons = [r[0] for r in frame.select(null_key_reasons(["carrier", "flight"])).collect()]
+    assert reasons == [[], ["carrier: key is null"], ["carrier: key is null", "flight: key is null"]]
+
+
+def test_classify_names_every_problem_of_a_row(spark, settings):
+    conf = settings.source("weather")
+    columns = list(conf.columns)
+    good = {c: "1" for c in columns} | {"origin": "EWR", "time_hour": "2013-01-01T06:00:00Z"}
+    bad_types = good | {"temp": "hot", "hour": "1.5"}
+    undated = good | {"day": None}
+    rows = [
+        tuple(good[c] for c in columns) + (None,),
+        tuple(bad_types[c] for c in columns) + (None,),
+        tuple(undated[c] for c in columns) + (None,),
+        tuple(None for _ in columns) + ('{"origin": "EWR", "temp": ',),
+    ]
+    schema = T.StructType([T.StructField(c, T.StringType()) for c in [*columns, CORRUPT]])
+    frame = (
+        spark.createDataFrame(rows, schema)
+        .withColumn(SOURCE_FILE, F.lit("w.jsonl"))
+        .withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
+    )
+    reasons = [r[REASONS] for r in classify(frame, conf).collect()]
+    assert reasons == [
+        [],
+        ["hour: not a int", "temp: not a double"],
+        ["day: missing, the row cannot be dated"],
+        [MALFORMED_REASON],
+    ]
