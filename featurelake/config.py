@@ -255,7 +255,7 @@ class Settings:
 
 
 def quarantine_table(table: str) -> str:
-    """The logical name of the table that holds the rows a table refused: bronze.flights -> quarantine.bronze_flights."""
+    """The table that holds the rows a table refused: bronze.flights -> quarantine.bronze_flights."""
     layer, short = table.split(".", 1)
     return f"quarantine.{layer}_{short}"
 
@@ -308,9 +308,7 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
     env_dir = conf_path / env
     if not env_dir.is_dir():
         known = sorted(p.name for p in conf_path.iterdir() if p.is_dir() and p.name != "base")
-        raise ConfigError(
-            f"Unknown environment {env}: there is no {env_dir}; known environments: {', '.join(known)}."
-        )
+        raise ConfigError(f"Unknown environment {env}: there is no {env_dir}; known environments: {', '.join(known)}.")
 
     merged: dict[str, Any] = {}
     origins: dict[tuple, Path] = {}

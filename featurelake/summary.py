@@ -59,7 +59,9 @@ def render_table(summaries: list[StageSummary]) -> str:
     numeric = {3, 4, 5, 6, 7, 8}
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     lines = [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
     reasons = [f"  {s.table}: {n:,} {reason}" for s in summaries for reason, n in s.rejected.items() if n]

@@ -1,0 +1,110 @@
+"""The session factory: Java checked before Spark starts, Delta and the correctness settings checked after."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from featurelake.errors import EnvironmentProblem
+from featurelake.spark import _delta_jar_settings, check_java, delta_coordinate, java_version
+from tests.conftest import PROJECT
+
+BIN = Path(sys.executable).parent
+
+
+def fake_java_home(tmp_path: Path, version_line: str) -> Path:
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    return home
+
+
+@pytest.mark.parametrize(
+    ("line", "major"),
+    [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_292"', 8), ('openjdk version "21" 2023', 21)],
+)
+def test_java_version_is_read_from_java_itself(tmp_path, line, major):
+    assert java_version(str(fake_java_home(tmp_path, line) / "bin" / "java")) == major
+
+
+def test_old_java_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAVA_HOME", str(fake_java_home(tmp_path, 'openjdk version "11.0.2" 2019-01-15')))
+    with pytest.raises(EnvironmentProblem) as error:
+        check_java()
+    assert str(error.value) == (
+        "Java 17 or newer is needed to run Spark, but the Java found is version 11; "
+        "install a JDK 17 and set JAVA_HOME to it."
+    )
+
+
+def test_missing_java_stops_the_cli_before_spark_starts(tmp_path):
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-jdk"), "FEATURELAKE_LAKE_ROOT": str(tmp_path / "lake")}
+    result = subprocess.run(
+        [str(BIN / "featurelake"), "doctor", "--conf-dir", str(PROJECT / "conf")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "featurelake: Java 17 or newer is needed to run Spark, and none was found (looked at JAVA_HOME, then PATH); "
+        "install a JDK 17 and set JAVA_HOME to it."
+    )
+
+
+def test_session_is_utc_ansi_and_delta(spark):
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    assert spark._jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+    assert spark.range(3).selectExpr("sum(id) as s").first()["s"] == 3
+    with pytest.raises(Exception, match="DIVIDE_BY_ZERO"):  # ANSI: errors instead of silent nulls
+        spark.sql("select 1 / 0").collect()
+
+
+def test_empty_delta_jar_directory_is_one_sentence(make_settings, tmp_path):
+    (tmp_path / "jars").mkdir()
+    settings = make_settings({"spark": {"delta_jars_dir": str(tmp_path / "jars")}})
+    with pytest.raises(EnvironmentProblem, match=f"holds no .jar files; put the Delta JARs \\({delta_coordinate()}"):
+        _delta_jar_settings(settings)
+
+
+@pytest.mark.slow
+def test_unresolvable_delta_jars_are_one_sentence(make_settings, tmp_path):
+    """A machine that cannot reach Maven Central and has no cached JARs gets the coordinate and the ways out."""
+    (tmp_path / "offline-ivysettings.xml").write_text(
+        '<ivysettings><settings defaultResolver="none"/><resolvers>'
+        f'<filesystem name="none"><artifact pattern="{tmp_path}/none/[artifact].[ext]"/></filesystem>'
+        "</resolvers></ivysettings>"
+    )
+    settings = make_settings(
+        {
+            "spark": {
+                "ivy_settings": str(tmp_path / "offline-ivysettings.xml"),
+                "settings": {"spark.jars.ivy": str(tmp_path / "ivy")},
+            }
+        }
+    )
+    env = {**os.environ, "FEATURELAKE_LAKE_ROOT": str(settings.lake_root)}
+    result = subprocess.run(
+        [str(BIN / "featurelake"), "doctor", "--conf-dir", str(settings.conf_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"featurelake: The Delta Lake JAR {delta_coordinate()} could not be resolved")
+    assert f"--packages {delta_coordinate()}" in last_line and "spark.delta_jars_dir" in last_line
+    assert "Traceback" not in result.stderr
