@@ -6,12 +6,15 @@
 
 ``years > 1`` replicates the year with shifted dates, for benchmarks. Local wall-clock columns keep their
 values and the UTC ``time_hour`` is recomputed for the new year's daylight-saving dates; keys include
-the date, so no flight number or tail number needs renaming. Rows whose local time does not exist in the
-new year (the hour skipped by the spring DST change) are left out, as no real source would emit them.
+the date, so no flight number or tail number needs renaming; 29 February of a leap year gets the 28th's rows. Rows whose local time does not exist in the
+new year (the hour skipped by the spring DST change) are left out, as no real source would emit them; the
+two weather readings of the hour repeated on 3 November 2013 share one UTC hour in a year whose DST ends
+on another day, and refine keeps one of them (counted as a rejected duplicate).
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import json
 import os
@@ -77,16 +80,24 @@ def _integral_floats_as_ints(frame: pd.DataFrame) -> pd.DataFrame:
 def _shift_years(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
     if offset == 0:
         return frame
-    shifted = frame.copy()
-    shifted["year"] = shifted["year"] + offset
     original = pd.to_datetime(frame["time_hour"], utc=True).dt.tz_convert(LOCAL_ZONE)
-    in_dst = (original.map(lambda t: t.dst()) != pd.Timedelta(0)).to_numpy()
-    local = pd.to_datetime(
-        pd.DataFrame({"year": shifted["year"], "month": frame["month"], "day": frame["day"], "hour": original.dt.hour})
+    shifted = frame.assign(
+        year=frame["year"] + offset,
+        _hour=original.dt.hour.to_numpy(),
+        _dst=(original.map(lambda t: t.dst()) != pd.Timedelta(0)).to_numpy(),
     )
-    utc = local.dt.tz_localize(LOCAL_ZONE, ambiguous=in_dst, nonexistent="NaT").dt.tz_convert("UTC")
+    year = FIRST_YEAR + offset
+    if calendar.isleap(year):  # a source delivers 29 February too: the 28th's rows, dated the 29th
+        leap_day = shifted[(shifted["month"] == 2) & (shifted["day"] == 28)].assign(day=29)
+        shifted = pd.concat([shifted, leap_day], ignore_index=True)
+    local = pd.to_datetime(
+        pd.DataFrame(
+            {"year": shifted["year"], "month": shifted["month"], "day": shifted["day"], "hour": shifted["_hour"]}
+        )
+    )
+    utc = local.dt.tz_localize(LOCAL_ZONE, ambiguous=shifted["_dst"].to_numpy(), nonexistent="NaT").dt.tz_convert("UTC")
     shifted["time_hour"] = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return shifted[utc.notna().to_numpy()]
+    return shifted[utc.notna().to_numpy()].drop(columns=["_hour", "_dst"])
 
 
 def _write_daily(frame: pd.DataFrame, folder: Path, name: str, kind: str) -> int:

@@ -1,0 +1,85 @@
+"""Benchmark: bronze ingest (featurelake) vs. writing the same parsed DataFrame as plain Parquet.
+
+For each data size (the demo year, and the year replicated --years times) both are run in the same Spark
+session, alternately, best of --repeat; prints rows/s and the Delta/Parquet ratio (goal <= 1.3).
+Usage: python bench/ingest.py [--years 10] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurelake.config import load_settings
+from featurelake.demo_data import write_demo_data
+from featurelake.ingest import SPARK_TYPES, find_deliveries, ingest
+from featurelake.lake import DateRange
+from featurelake.spark import build_session
+
+HERE = Path(__file__).resolve().parent
+
+
+def plain_parquet(spark, settings, run_dates: DateRange, target: str) -> int:
+    """What a hand-written job does: read the CSVs with the typed schema, add lineage, write Parquet."""
+    conf = settings.source("flights")
+    files = [f.path for d in find_deliveries(spark, settings, "flights", run_dates) for f in d.files]
+    schema = T.StructType([T.StructField(c, SPARK_TYPES[t]) for c, t in conf.columns.items()])
+    frame = (
+        spark.read.option("header", "true")
+        .schema(schema)
+        .csv(files)
+        .withColumn("_source_file", F.col("_metadata.file_path"))
+        .withColumn("_ingested_at", F.current_timestamp())
+        .withColumn("_run_id", F.lit("bench"))
+        .withColumn("_run_date", F.make_date("year", "month", "day"))
+    )
+    frame.write.mode("overwrite").partitionBy("_run_date").parquet(target)
+    return spark.read.parquet(target).count()
+
+
+def measure(years: int, repeat: int) -> None:
+    root = HERE / "results" / f"lake-{years}y"
+    os.environ["FEATURELAKE_LAKE_ROOT"] = str(root)
+    settings = load_settings("local")
+    write_demo_data(settings, years=years)
+    spark = build_session(settings)
+    run_dates = DateRange(dt.date(2013, 1, 1), dt.date(2013 + years - 1, 12, 31))
+    best = {"delta": float("inf"), "parquet": float("inf")}
+    rows = 0
+    for attempt in range(repeat):
+        for kind in ("parquet", "delta"):
+            shutil.rmtree(root / "bench-parquet", ignore_errors=True)
+            started = time.perf_counter()
+            if kind == "parquet":
+                rows = plain_parquet(spark, settings, run_dates, str(root / "bench-parquet"))
+            else:
+                summary = ingest(spark, settings, "flights", run_dates, f"bench-{attempt}")
+                assert summary.published == rows, (summary.published, rows)
+            best[kind] = min(best[kind], time.perf_counter() - started)
+    ratio = best["delta"] / best["parquet"]
+    print(
+        f"ingest flights, {years} year(s), {rows:,} rows: featurelake bronze Delta {best['delta']:.1f}s "
+        f"({rows / best['delta']:,.0f} rows/s) vs plain Parquet {best['parquet']:.1f}s "
+        f"({rows / best['parquet']:,.0f} rows/s): ratio {ratio:.2f} (goal <= 1.3)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--years", type=int, default=10, help="the larger data size (the year replicated N times)")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    for years in sorted({1, args.years}):
+        measure(years, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
