@@ -5,11 +5,12 @@
 - planes, airports, airlines: snapshot CSVs delivered once, on the first day of the data.
 
 ``years > 1`` replicates the year with shifted dates, for benchmarks. Local wall-clock columns keep their
-values and the UTC ``time_hour`` is recomputed for the new year's daylight-saving dates; keys include
-the date, so no flight number or tail number needs renaming; 29 February of a leap year gets the 28th's rows. Rows whose local time does not exist in the
-new year (the hour skipped by the spring DST change) are left out, as no real source would emit them; the
-two weather readings of the hour repeated on 3 November 2013 share one UTC hour in a year whose DST ends
-on another day, and refine keeps one of them (counted as a rejected duplicate).
+values and the UTC ``time_hour`` is recomputed for the new year's daylight-saving dates. Keys include the
+date, so no flight number or tail number needs renaming. 29 February of a leap year gets the 28th's rows.
+Rows whose local time does not exist in the new year (the hour skipped by the spring DST change) are left
+out, as no real source would emit them. The two weather readings of the hour repeated on 3 November 2013
+share one UTC hour in a year whose DST ends on another day; refine keeps one of them and counts the other
+as a rejected duplicate.
 """
 
 from __future__ import annotations

