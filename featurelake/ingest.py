@@ -20,15 +20,15 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake import lake, storage
-from featurelake.config import Settings, SourceConf, quarantine_table
+from featurelake import lake, quarantine, storage
+from featurelake.config import Settings, SourceConf
 from featurelake.errors import InputError
 from featurelake.lake import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
 from featurelake.summary import StageSummary
 
 CORRUPT = "_corrupt_record"
-RAW = "_raw"
 MALFORMED_REASON = "malformed record (unparseable line or wrong number of fields)"
+NOT_A = "not a"
 
 SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -39,17 +39,6 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "date": T.DateType(),
     "timestamp": T.TimestampType(),
 }
-
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField(RAW, T.StringType()),
-        T.StructField(REASONS, T.ArrayType(T.StringType())),
-        T.StructField(SOURCE_FILE, T.StringType()),
-        T.StructField(INGESTED_AT, T.TimestampType()),
-        T.StructField(RUN_ID, T.StringType()),
-        T.StructField(RUN_DATE, T.DateType()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -213,83 +202,109 @@ def _as_uri(path: str) -> str:
 
 
 def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
-    """Add typed columns and a reasons array: empty for a good row, one entry per problem otherwise.
+    """Parse every value with its declared type, once, and say what is wrong with each row.
 
     ``raw`` holds the source columns as strings plus the corrupt-record column, _source_file and _run_date.
+    The result holds the declared columns typed, allowed new columns as strings, a reasons array (empty for
+    a good row, one entry per problem otherwise) and, for refused rows only, the raw text.
     """
     for column in conf.columns:
         if column not in raw.columns:  # allowed to be missing: nulls of its type
             raw = raw.withColumn(column, F.lit(None).cast(T.StringType()))
     parsed_line = F.col(CORRUPT).isNull()
+    typed = {column: F.col(column).try_cast(type_name) for column, type_name in conf.columns.items()}
     problems: list[Column] = [F.when(~parsed_line, F.lit(MALFORMED_REASON))]
     for column, type_name in conf.columns.items():
-        does_not_parse = parsed_line & F.col(column).isNotNull() & F.col(column).try_cast(type_name).isNull()
-        problems.append(F.when(does_not_parse, F.lit(f"{column}: not a {type_name}")))
+        does_not_parse = parsed_line & F.col(column).isNotNull() & typed[column].isNull()
+        problems.append(F.when(does_not_parse, F.lit(f"{column}: {NOT_A} {type_name}")))
     if conf.date_columns is not None:
         for part in ("year", "month", "day"):
             column = getattr(conf.date_columns, part)
             problems.append(
                 F.when(parsed_line & F.col(column).isNull(), F.lit(f"{column}: missing, the row cannot be dated"))
             )
-    return raw.withColumn(REASONS, F.filter(F.array(*problems), lambda p: p.isNotNull()))
+    reasons = F.filter(F.array(*problems), lambda p: p.isNotNull())
+    source_columns = [c for c in raw.columns if c not in (CORRUPT, SOURCE_FILE, RUN_DATE)]
+    raw_text = F.when(F.size(reasons) > 0, F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*source_columns))))
+    extra = [c for c in source_columns if c not in conf.columns]
+    return raw.select(
+        *[typed[c].alias(c) for c in conf.columns],
+        *extra,
+        reasons.alias(REASONS),
+        raw_text.alias(quarantine.RAW),
+        SOURCE_FILE,
+        RUN_DATE,
+    )
 
 
 def _row_date_matches(conf: SourceConf) -> Column:
-    parts = conf.date_columns
-    year, month, day = (F.col(getattr(parts, p)).try_cast("int") for p in ("year", "month", "day"))
+    year, month, day = (F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
     return (year == F.year(RUN_DATE)) & (month == F.month(RUN_DATE)) & (day == F.dayofmonth(RUN_DATE))
 
 
-def profile_files(classified: DataFrame, conf: SourceConf) -> list:
-    """One row per file: rows, malformed rows, rows dated another day, and per column the non-null values and
-    those that do not parse. Bounded by the number of files."""
+@dataclass(frozen=True)
+class FileProfile:
+    rows: int
+    refused: int
+    off_date: int
+    off_date_example: str | None
+    parsed_values: dict[str, int]  # per column: values that parsed
+    unparsed_values: dict[str, tuple[int, str]]  # per column: values that did not, and one of those rows
+
+
+def profile_files(classified: DataFrame, conf: SourceConf) -> dict[str, FileProfile]:
+    """Per file: rows, refused rows, rows dated another day, and per column the values that parsed and those
+    that did not. Two small aggregations; the result is bounded by files x columns."""
     good = F.size(REASONS) == 0
-    aggregates = [
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if(~good).alias("malformed"),
-    ]
+    aggregates = [F.count(F.lit(1)).alias("rows"), F.count_if(~good).alias("refused")]
     if conf.date_columns is not None:
         off_date = good & ~_row_date_matches(conf)
-        aggregates += [
-            F.count_if(off_date).alias("off_date"),
-            F.min(
-                F.when(
-                    off_date,
-                    F.format_string(
-                        "%s-%s-%s", *(F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
-                    ),
-                )
-            ).alias("off_date_example"),
-        ]
-    for column, type_name in conf.columns.items():
-        parsed = F.col(CORRUPT).isNull() & F.col(column).isNotNull()
-        aggregates += [
-            F.count_if(parsed).alias(f"nonnull__{column}"),
-            F.count_if(parsed & F.col(column).try_cast(type_name).isNull()).alias(f"bad__{column}"),
-            F.min(F.when(parsed & F.col(column).try_cast(type_name).isNull(), F.col(column))).alias(
-                f"example__{column}"
-            ),
-        ]
-    return classified.groupBy(SOURCE_FILE).agg(*aggregates).collect()
+        date_text = F.format_string(
+            "%s-%s-%s", *(F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
+        )
+        aggregates += [F.count_if(off_date).alias("off_date"), F.min(F.when(off_date, date_text)).alias("example")]
+    aggregates += [F.count(column).alias(f"parsed__{column}") for column in conf.columns]
+    per_file = classified.groupBy(SOURCE_FILE).agg(*aggregates).collect()
+    unparsed: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    failures = (
+        classified.where(~good)
+        .select(SOURCE_FILE, quarantine.RAW, F.explode(REASONS).alias("reason"))
+        .where(F.col("reason").contains(f": {NOT_A} "))
+        .groupBy(SOURCE_FILE, "reason")
+        .agg(F.count(F.lit(1)).alias("n"), F.min(quarantine.RAW).alias("example"))
+        .collect()
+    )
+    for row in failures:
+        unparsed[row[SOURCE_FILE]][row["reason"].split(":", 1)[0]] = (row["n"], row["example"])
+    return {
+        row[SOURCE_FILE]: FileProfile(
+            rows=row["rows"],
+            refused=row["refused"],
+            off_date=row["off_date"] if conf.date_columns is not None else 0,
+            off_date_example=row["example"] if conf.date_columns is not None else None,
+            parsed_values={c: row[f"parsed__{c}"] for c in conf.columns},
+            unparsed_values=unparsed[row[SOURCE_FILE]],
+        )
+        for row in per_file
+    }
 
 
-def check_profiles(profiles: list, conf: SourceConf, source: str, files: list[str]) -> None:
-    by_file = {row[SOURCE_FILE]: row for row in profiles}
+def check_profiles(profiles: dict[str, FileProfile], conf: SourceConf, source: str, files: list[str]) -> None:
     for file in files:
-        if _as_uri(file) not in by_file and file not in by_file:
+        if _as_uri(file) not in profiles and file not in profiles:
             raise InputError(f"{file} holds no rows; a delivery must hold rows. Nothing was written.")
-    for row in profiles:
-        if conf.date_columns is not None and row["off_date"]:
+    for file, profile in profiles.items():
+        if profile.off_date:
             raise InputError(
-                f"{row[SOURCE_FILE]} holds {row['off_date']} rows dated other than its run date (for example "
-                f"{row['off_date_example']}); deliver each day's rows in that day's folder. Nothing was written."
+                f"{file} holds {profile.off_date} rows dated other than its run date (for example "
+                f"{profile.off_date_example}); deliver each day's rows in that day's folder. Nothing was written."
             )
-        for column, type_name in conf.columns.items():
-            bad, nonnull = row[f"bad__{column}"], row[f"nonnull__{column}"]
-            if bad >= 2 and bad == nonnull and column not in conf.allow_evolution.retyped:
+        for column, (bad, example) in profile.unparsed_values.items():
+            retyped = bad >= 2 and profile.parsed_values[column] == 0
+            if retyped and column not in conf.allow_evolution.retyped:
                 raise InputError(
-                    f"Column {column} of {row[SOURCE_FILE]} no longer parses as {type_name} in any of its {bad} "
-                    f"values (for example {row[f'example__{column}']!r}); the source changed its type: update "
+                    f"Column {column} of {file} no longer parses as {conf.columns[column]} in any of its {bad} "
+                    f"values (for example in the row {example}); the source changed its type: update "
                     f"sources.{source}.columns, or list it in sources.{source}.allow_evolution.retyped to "
                     "quarantine those rows instead. Nothing was written."
                 )
@@ -311,34 +326,26 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
     try:
         profiles = profile_files(classified, conf)
         check_profiles(profiles, conf, source, files)
-        ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        lineage = [
-            F.col(SOURCE_FILE),
-            F.lit(ingested_at).cast(T.TimestampType()).alias(INGESTED_AT),
-            F.lit(run_id).alias(RUN_ID),
-            F.col(RUN_DATE),
-        ]
-        extra = [c for c in raw.columns if c not in conf.columns and c not in (CORRUPT, SOURCE_FILE, RUN_DATE)]
-        good = classified.where(F.size(REASONS) == 0).select(
-            *[F.col(c).try_cast(t).alias(c) for c, t in conf.columns.items()], *[F.col(c) for c in extra], *lineage
-        )
-        rows_in = sum(row["rows"] for row in profiles)
-        malformed = sum(row["malformed"] for row in profiles)
-        if rows_in == malformed:
+        rows_in = sum(p.rows for p in profiles.values())
+        refused = sum(p.refused for p in profiles.values())
+        if rows_in == refused:
             raise InputError(
                 f"None of the {rows_in} rows delivered for {source} on {run_dates} could be read; see "
                 f"{files[0]} against sources.{source}.columns. Nothing was written."
             )
-        quarantine_name = quarantine_table(conf.table)
-        if malformed:
-            all_columns = [c for c in raw.columns if c not in (CORRUPT, SOURCE_FILE, RUN_DATE)]
-            rejected_rows = classified.where(F.size(REASONS) > 0).select(
-                F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*all_columns))).alias(RAW), F.col(REASONS), *lineage
-            )
-            lake.replace_slice(rejected_rows, settings, quarantine_name, run_dates)
-        else:
-            lake.clear_slice(spark, settings, quarantine_name, run_dates, QUARANTINE_SCHEMA)
-        commit = lake.replace_slice(good, settings, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new))
+        ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
+        refused_rows = quarantine.refused_rows(classified, F.col(quarantine.RAW), run_id, ingested_at)
+        quarantine.publish(spark, settings, conf.table, run_dates, refused_rows if refused else None)
+        published = classified.where(F.size(REASONS) == 0).select(
+            *[c for c in classified.columns if c not in (REASONS, quarantine.RAW, SOURCE_FILE, RUN_DATE)],
+            F.col(SOURCE_FILE),
+            ingested_at.alias(INGESTED_AT),
+            F.lit(run_id).alias(RUN_ID),
+            F.col(RUN_DATE),
+        )
+        commit = lake.replace_slice(
+            published, settings, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new)
+        )
     finally:
         classified.unpersist()
     summary = StageSummary(
@@ -347,7 +354,7 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
         run_dates=str(run_dates),
         rows_in=rows_in,
         published=commit.metrics.get("numOutputRows", 0),
-        quarantined=malformed,
+        quarantined=refused,
         delta_version=commit.version,
         seconds=time.monotonic() - started,
         detail=f"{len(files)} files",

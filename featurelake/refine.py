@@ -13,10 +13,9 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
-from featurelake import lake
-from featurelake.config import Derivation, Settings, TableConf, quarantine_table
+from featurelake import lake, quarantine
+from featurelake.config import Derivation, Settings, TableConf
 from featurelake.errors import InputError
-from featurelake.ingest import QUARANTINE_SCHEMA, RAW
 from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
 from featurelake.summary import StageSummary
 
@@ -116,46 +115,26 @@ def _refine_daily(
         )
     observation = Observation(f"refine_{table}_{run_id}")
     keys = conf.keys
-    marked = (
+    prepared = (
         bronze.transform(derive(conf.refine.derive))
         .withColumn(REASONS, null_key_reasons(keys))
         .transform(rank_within_key(keys))
-        .observe(
-            observation,
-            F.count(F.lit(1)).alias("rows_in"),
-            F.count_if(F.size(REASONS) > 0).alias("null_key"),
-            F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
-        )
+    )
+    marked = prepared.observe(
+        observation,
+        F.count(F.lit(1)).alias("rows_in"),
+        F.count_if(F.size(REASONS) > 0).alias("null_key"),
+        F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
     )
     columns = [*_bronze_business_columns(bronze), *[d.name for d in conf.refine.derive], *LINEAGE_COLUMNS]
     silver = marked.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(
-        *[c for c in columns if c != RUN_ID], F.lit(run_id).alias(RUN_ID)
+        *[F.lit(run_id).alias(RUN_ID) if c == RUN_ID else F.col(c) for c in columns]
     )
     commit = lake.replace_slice(silver, settings, table, run_dates)
     counts = observation.get
-    quarantine_name = quarantine_table(table)
-    if counts["null_key"]:
-        business = [c for c in columns if c not in LINEAGE_COLUMNS]
-        rejected = (
-            bronze.transform(derive(conf.refine.derive))
-            .withColumn(REASONS, null_key_reasons(keys))
-            .where(F.size(REASONS) > 0)
-        )
-        lake.replace_slice(
-            rejected.select(
-                F.to_json(F.struct(*business)).alias(RAW),
-                F.col(REASONS),
-                F.col(SOURCE_FILE),
-                F.col(INGESTED_AT),
-                F.lit(run_id).alias(RUN_ID),
-                F.col(RUN_DATE),
-            ),
-            settings,
-            quarantine_name,
-            run_dates,
-        )
-    else:
-        lake.clear_slice(spark, settings, quarantine_name, run_dates, QUARANTINE_SCHEMA)
+    business = [c for c in columns if c not in LINEAGE_COLUMNS]
+    refused = quarantine.refused_rows(prepared, F.to_json(F.struct(*business)), run_id) if counts["null_key"] else None
+    quarantine.publish(spark, settings, table, run_dates, refused)
     summary = StageSummary(
         stage="refine",
         table=table,
@@ -201,23 +180,8 @@ def _refine_snapshots(
         counts = marked.agg(
             F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
         ).first()
-        quarantine_name = quarantine_table(table)
-        if counts["null_key"]:
-            lake.replace_slice(
-                marked.where(F.size(REASONS) > 0).select(
-                    F.to_json(F.struct(*columns)).alias(RAW),
-                    F.col(REASONS),
-                    F.col(SOURCE_FILE),
-                    F.col(INGESTED_AT),
-                    F.lit(run_id).alias(RUN_ID),
-                    F.col(RUN_DATE),
-                ),
-                settings,
-                quarantine_name,
-                day,
-            )
-        else:
-            lake.clear_slice(spark, settings, quarantine_name, day, QUARANTINE_SCHEMA)
+        refused = quarantine.refused_rows(marked, F.to_json(F.struct(*columns)), run_id) if counts["null_key"] else None
+        quarantine.publish(spark, settings, table, day, refused)
         commit = lake.merge_on_keys(rows, settings, table, conf.keys, newer_wins_on=RUN_DATE)
         metrics = commit.metrics
         summary = StageSummary(

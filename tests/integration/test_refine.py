@@ -35,6 +35,16 @@ def test_scheduled_departure_is_utc_across_both_dst_changes_on_real_data(spark, 
         [summary] = ingest_and_refine(spark, settings, "flights", "silver.flights", run_dates)
         assert summary.published == summary.rows_in > 2000
     silver = table(spark, settings, "silver.flights")
+    declared = list(settings.source("flights").columns.items())
+    assert silver.dtypes == [
+        *declared,
+        ("sched_dep_ts", "timestamp"),
+        ("dep_ts", "timestamp"),
+        ("_source_file", "string"),
+        ("_ingested_at", "timestamp"),
+        ("_run_id", "string"),
+        ("_run_date", "date"),
+    ]
     # time_hour is the source's own UTC hour of the scheduled departure: every row must agree with it.
     disagreeing = silver.where(F.date_trunc("hour", "sched_dep_ts") != F.col("time_hour"))
     assert disagreeing.count() == 0
