@@ -68,10 +68,11 @@ def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_da
             )
     else:
         dates = list(run_dates.days())
+    found = storage.list_files_in_folders(spark, root, [day.isoformat() for day in dates], conf.files)
     deliveries = []
     for day in dates:
         folder = f"{root}/{day.isoformat()}"
-        files = storage.list_files(spark, folder, conf.files)
+        files = found.get(day.isoformat(), [])
         if not files and day in conf.known_gaps:
             continue
         if not files:
@@ -142,8 +143,7 @@ def _string_schema(columns: list[str]) -> T.StructType:
 
 def _read_csv(spark: SparkSession, conf: SourceConf, source: str, files: list[str]) -> DataFrame:
     by_header: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for file in files:
-        line = storage.read_first_line(spark, file)
+    for file, line in zip(files, storage.read_first_lines(spark, files), strict=True):
         if line is None or not line.strip():
             raise InputError(
                 f"{file} has no header line; a CSV delivery starts with its column names. Nothing was written."

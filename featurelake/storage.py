@@ -3,7 +3,9 @@ object stores (s3a://, abfss://, gs://) without a second client library."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -18,14 +20,20 @@ def _filesystem(spark, path: str):
     return hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration()), hadoop_path
 
 
-def list_files(spark, directory: str, pattern: str) -> list[FileInfo]:
-    """Files in a directory matching a glob pattern, sorted by name; empty when the directory is absent."""
+def list_files_in_folders(spark, directory: str, folders: list[str], pattern: str) -> dict[str, list[FileInfo]]:
+    """Files matching a pattern in the named sub-folders of a directory, by folder, in one glob."""
+    if not folders:
+        return {}
     fs, base = _filesystem(spark, directory)
     if not fs.exists(base):
-        return []
-    statuses = fs.globStatus(spark._jvm.org.apache.hadoop.fs.Path(base, pattern)) or []
-    files = [FileInfo(s.getPath().toString(), s.getLen()) for s in statuses if s.isFile()]
-    return sorted(files, key=lambda f: f.path)
+        return {}
+    glob = spark._jvm.org.apache.hadoop.fs.Path(base, "{" + ",".join(folders) + "}/" + pattern)
+    found: dict[str, list[FileInfo]] = {}
+    for status in fs.globStatus(glob) or []:
+        if status.isFile():
+            path = status.getPath()
+            found.setdefault(path.getParent().getName(), []).append(FileInfo(path.toString(), status.getLen()))
+    return {folder: sorted(files, key=lambda f: f.path) for folder, files in found.items()}
 
 
 def list_directories(spark, directory: str) -> list[str]:
@@ -36,8 +44,21 @@ def list_directories(spark, directory: str) -> list[str]:
     return sorted(s.getPath().getName() for s in fs.listStatus(base) if s.isDirectory())
 
 
+def read_first_lines(spark, paths: list[str]) -> list[str | None]:
+    """The first line of each file, read concurrently (each read is a round trip to the file system)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda path: read_first_line(spark, path), paths))
+
+
 def read_first_line(spark, path: str, limit: int = 1 << 20) -> str | None:
-    """The first line of a text file (without its line break), or None for an empty file."""
+    """The first line of a text file (without its line break), or None for an empty file.
+
+    Local files are read directly (a Py4J round trip per file costs more than the read); any other file
+    system goes through Hadoop's client."""
+    if path.startswith("file:"):
+        with open(urlsplit(path).path, encoding="utf-8", newline="") as handle:
+            line = handle.readline(limit)
+        return line.rstrip("\r\n").removeprefix("\ufeff") if line else None
     fs, hadoop_path = _filesystem(spark, path)
     stream = fs.open(hadoop_path)
     try:
