@@ -180,16 +180,31 @@ class RefineConf(Strict):
     derive: list[Derivation] = Field(default_factory=list)
 
 
+class GateConf(Strict):
+    """How a table's Great Expectations suite gates its publication."""
+
+    policy: Literal["fail", "quarantine", "warn"] = "fail"
+    suite: str | None = None  # file under the expectations directory; default <table>.json
+    max_quarantine_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class TableConf(Strict):
     path: str | None = None
     keys: list[Identifier] = Field(default_factory=list)
     partition_by: list[Identifier] = Field(default_factory=list)
     refine: RefineConf | None = None
+    gate: GateConf | None = None
+
+
+class QualityConf(Strict):
+    expectations_dir: str = "expectations"  # relative to the project directory (the parent of conf/)
+    results_table: TableName = "quality.results"
 
 
 class ProjectConf(Strict):
     lake: LakeConf
     spark: SparkConf = Field(default_factory=SparkConf)
+    quality: QualityConf = Field(default_factory=QualityConf)
     sources: dict[Identifier, SourceConf]
     tables: dict[TableName, TableConf]
 
@@ -204,6 +219,7 @@ class Settings:
         self.files = files
         self.lake_root = _resolve_root(project.lake.root, conf_dir.parent)
         self.landing_root = confine(self.lake_root, project.lake.landing, "lake.landing")
+        self.expectations_dir = (conf_dir.parent / project.quality.expectations_dir).resolve()
 
     @property
     def sources(self) -> dict[str, SourceConf]:
@@ -246,6 +262,16 @@ class Settings:
     def known_gaps(self, table: str) -> set[dt.date]:
         """Run dates on which the source feeding a bronze table delivers nothing, by its declaration."""
         return {day for source in self.sources.values() if source.table == table for day in source.known_gaps}
+
+    def business_columns(self, table: str) -> list[str]:
+        """The columns a table holds besides lineage, as conf declares them (known before any data is read)."""
+        for source in self.sources.values():
+            if source.table == table:
+                return [*source.columns, *source.allow_evolution.new]
+        refine = self.table(table).refine
+        if refine is None:
+            raise ConfigError(f"Table {table} is neither fed by a source nor refined, so its columns are unknown.")
+        return [*self.business_columns(refine.source), *[d.name for d in refine.derive]]
 
     def refined_tables(self) -> list[str]:
         return [name for name, table in self.tables.items() if table.refine is not None]

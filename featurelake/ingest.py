@@ -20,10 +20,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake import lake, quarantine, storage
+from featurelake import gate, lake, quarantine, storage
 from featurelake.config import Settings, SourceConf
 from featurelake.errors import InputError
-from featurelake.lake import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
+from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
 from featurelake.summary import StageSummary
 
 CORRUPT = "_corrupt_record"
@@ -317,32 +317,41 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
     """Ingest a source's deliveries for a range of run dates into its bronze table, in one commit."""
     started = time.monotonic()
     conf = settings.source(source)
+    bronze_columns = [*settings.business_columns(conf.table), *LINEAGE_COLUMNS]
+    suite = gate.load_suite(settings, conf.table, bronze_columns) if settings.tables[conf.table].gate else None
     deliveries = find_deliveries(spark, settings, source, run_dates)
     files = [f.path for d in deliveries for f in d.files]
     raw = _read_csv(spark, conf, source, files) if conf.format == "csv" else _read_jsonl(spark, conf, source, files)
     # The folder a file was delivered in names its run date: <landing>/<source>/<run date>/<file>.
     raw = raw.withColumn(RUN_DATE, F.to_date(F.element_at(F.split(F.col(SOURCE_FILE), "/"), -2)))
-    classified = classify(raw, conf).persist(StorageLevel.MEMORY_AND_DISK)
+    ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
+    classified = (
+        classify(raw, conf)
+        .withColumn(INGESTED_AT, ingested_at)
+        .withColumn(RUN_ID, F.lit(run_id))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
         profiles = profile_files(classified, conf)
         check_profiles(profiles, conf, source, files)
         rows_in = sum(p.rows for p in profiles.values())
-        refused = sum(p.refused for p in profiles.values())
-        if rows_in == refused:
+        unreadable = sum(p.refused for p in profiles.values())
+        if rows_in == unreadable:
             raise InputError(
                 f"None of the {rows_in} rows delivered for {source} on {run_dates} could be read; see "
                 f"{files[0]} against sources.{source}.columns. Nothing was written."
             )
-        ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
-        refused_rows = quarantine.refused_rows(classified, F.col(quarantine.RAW), run_id, ingested_at)
-        quarantine.publish(spark, settings, conf.table, run_dates, refused_rows if refused else None)
-        published = classified.where(F.size(REASONS) == 0).select(
-            *[c for c in classified.columns if c not in (REASONS, quarantine.RAW, SOURCE_FILE, RUN_DATE)],
-            F.col(SOURCE_FILE),
-            ingested_at.alias(INGESTED_AT),
-            F.lit(run_id).alias(RUN_ID),
-            F.col(RUN_DATE),
-        )
+        candidates = classified.where(F.size(REASONS) == 0)
+        report = None
+        if suite is not None:
+            candidates, report = gate.run_gate(candidates, settings, conf.table, suite, run_dates, run_id)
+        quarantined = unreadable + (report.quarantined if report else 0)
+        source_columns = [c for c in classified.columns if c in conf.columns or c in conf.allow_evolution.new]
+        refused = classified.where(F.size(REASONS) > 0).unionByName(candidates.where(F.size(REASONS) > 0))
+        raw_text = F.coalesce(F.col(quarantine.RAW), F.to_json(F.struct(*source_columns)))
+        refused_rows = quarantine.refused_rows(refused, raw_text, run_id)
+        quarantine.publish(spark, settings, conf.table, run_dates, refused_rows if quarantined else None)
+        published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
         commit = lake.replace_slice(
             published, settings, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new)
         )
@@ -354,10 +363,11 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
         run_dates=str(run_dates),
         rows_in=rows_in,
         published=commit.metrics.get("numOutputRows", 0),
-        quarantined=refused,
+        quarantined=quarantined,
         delta_version=commit.version,
         seconds=time.monotonic() - started,
         detail=f"{len(files)} files",
+        gate=report,
     )
     summary.check_balance()
     return summary

@@ -109,6 +109,13 @@ def replace_slice(
     return last_commit(spark, path)
 
 
+def append(frame: DataFrame, settings: Settings, name: str) -> Commit:
+    """Append rows to a history table (a log, where every run adds its own rows)."""
+    path = settings.table_path(name)
+    frame.write.format("delta").mode("append").save(path)
+    return last_commit(frame.sparkSession, path)
+
+
 def clear_slice(spark: SparkSession, settings: Settings, name: str, run_dates: DateRange, schema) -> Commit | None:
     """Empty the rows of these run dates (a rerun that no longer produces rows must not leave old ones)."""
     path = settings.table_path(name)

@@ -28,13 +28,13 @@ QUARANTINE_SCHEMA = T.StructType(
 )
 
 
-def refused_rows(frame: DataFrame, raw: Column, run_id: str, ingested_at: Column | None = None) -> DataFrame:
+def refused_rows(frame: DataFrame, raw: Column, run_id: str) -> DataFrame:
     """The rows of ``frame`` with a non-empty reasons column, in the quarantine schema."""
     return frame.where(F.size(REASONS) > 0).select(
         raw.alias(RAW),
         F.col(REASONS),
         F.col(SOURCE_FILE),
-        (F.col(INGESTED_AT) if ingested_at is None else ingested_at).cast(T.TimestampType()).alias(INGESTED_AT),
+        F.col(INGESTED_AT),
         F.lit(run_id).alias(RUN_ID),
         F.col(RUN_DATE),
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from featurelake import lake, quarantine
+from featurelake import gate, lake, quarantine
 from featurelake.config import Derivation, Settings, TableConf
 from featurelake.errors import InputError
 from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
@@ -101,10 +102,29 @@ def refine(
     return _refine_snapshots(spark, settings, table, conf, run_dates, run_id)
 
 
+def _gate_and_split(
+    spark: SparkSession, settings: Settings, table: str, suite, candidates: DataFrame, run_dates: DateRange, run_id: str
+):
+    """Run the table's gate (if it has one) on the candidate rows; return them with the gate's reasons added."""
+    if suite is None:
+        return candidates, None
+    return gate.run_gate(candidates, settings, table, suite, run_dates, run_id)
+
+
+def _silver_columns(bronze: DataFrame, conf: TableConf) -> list[str]:
+    return [*_bronze_business_columns(bronze), *[d.name for d in conf.refine.derive], *LINEAGE_COLUMNS]
+
+
+def _load_suite(settings: Settings, table: str, conf: TableConf):
+    columns = [*settings.business_columns(table), *LINEAGE_COLUMNS]
+    return gate.load_suite(settings, table, columns) if conf.gate else None
+
+
 def _refine_daily(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> StageSummary:
     started = time.monotonic()
+    suite = _load_suite(settings, table, conf)
     bronze = lake.read_table(spark, settings, conf.refine.source, run_dates)
     missing_dates = _dates_without_rows(bronze, run_dates, settings.known_gaps(conf.refine.source))
     if missing_dates:
@@ -113,38 +133,42 @@ def _refine_daily(
             f"{f' (and {len(missing_dates) - 1} more dates)' if len(missing_dates) > 1 else ''}; ingest those "
             f"dates first. Nothing was written to {table}."
         )
-    observation = Observation(f"refine_{table}_{run_id}")
     keys = conf.keys
+    columns = _silver_columns(bronze, conf)
     prepared = (
         bronze.transform(derive(conf.refine.derive))
+        .withColumn(RUN_ID, F.lit(run_id))
         .withColumn(REASONS, null_key_reasons(keys))
         .transform(rank_within_key(keys))
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    marked = prepared.observe(
-        observation,
-        F.count(F.lit(1)).alias("rows_in"),
-        F.count_if(F.size(REASONS) > 0).alias("null_key"),
-        F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
-    )
-    columns = [*_bronze_business_columns(bronze), *[d.name for d in conf.refine.derive], *LINEAGE_COLUMNS]
-    silver = marked.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(
-        *[F.lit(run_id).alias(RUN_ID) if c == RUN_ID else F.col(c) for c in columns]
-    )
-    commit = lake.replace_slice(silver, settings, table, run_dates)
-    counts = observation.get
-    business = [c for c in columns if c not in LINEAGE_COLUMNS]
-    refused = quarantine.refused_rows(prepared, F.to_json(F.struct(*business)), run_id) if counts["null_key"] else None
-    quarantine.publish(spark, settings, table, run_dates, refused)
+    try:
+        counts = prepared.agg(
+            F.count(F.lit(1)).alias("rows_in"),
+            F.count_if(F.size(REASONS) > 0).alias("null_key"),
+            F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
+        ).first()
+        candidates = prepared.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(*columns, REASONS)
+        gated, report = _gate_and_split(spark, settings, table, suite, candidates, run_dates, run_id)
+        quarantined = counts["null_key"] + (report.quarantined if report else 0)
+        business = [c for c in columns if c not in LINEAGE_COLUMNS]
+        refused = prepared.select(*columns, REASONS).where(F.size(REASONS) > 0).unionByName(gated)
+        refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
+        quarantine.publish(spark, settings, table, run_dates, refused_rows if quarantined else None)
+        commit = lake.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), settings, table, run_dates)
+    finally:
+        prepared.unpersist()
     summary = StageSummary(
         stage="refine",
         table=table,
         run_dates=str(run_dates),
         rows_in=counts["rows_in"],
         published=commit.metrics.get("numOutputRows", 0),
-        quarantined=counts["null_key"],
+        quarantined=quarantined,
         rejected={DUPLICATE_REASON: counts["duplicates"]},
         delta_version=commit.version,
         seconds=time.monotonic() - started,
+        gate=report,
     )
     summary.check_balance()
     return summary
@@ -159,6 +183,7 @@ def _refine_snapshots(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> list[StageSummary]:
     """Apply each snapshot delivered in the range, oldest first, as a MERGE on the keys."""
+    suite = _load_suite(settings, table, conf)
     bronze_all = lake.read_table(spark, settings, conf.refine.source, run_dates)
     snapshot_dates = sorted(row[RUN_DATE] for row in bronze_all.select(RUN_DATE).distinct().collect())
     if not snapshot_dates:
@@ -166,37 +191,50 @@ def _refine_snapshots(
             f"{conf.refine.source} holds no snapshot between {run_dates.start} and {run_dates.end}; ingest one "
             f"first. Nothing was written to {table}."
         )
+    columns = _silver_columns(bronze_all, conf)
+    business = [c for c in columns if c not in LINEAGE_COLUMNS]
     summaries = []
     for snapshot_date in snapshot_dates:
         started = time.monotonic()
         day = DateRange.single(snapshot_date)
         snapshot = bronze_all.where(F.col(RUN_DATE) == F.lit(snapshot_date))
         _refuse_duplicate_keys(snapshot, conf.keys, conf.refine.source, snapshot_date)
-        marked = snapshot.transform(derive(conf.refine.derive)).withColumn(REASONS, null_key_reasons(conf.keys))
-        columns = [*_bronze_business_columns(snapshot), *[d.name for d in conf.refine.derive]]
-        rows = marked.where(F.size(REASONS) == 0).select(
-            *columns, F.col(SOURCE_FILE), F.col(INGESTED_AT), F.lit(run_id).alias(RUN_ID), F.col(RUN_DATE)
+        marked = (
+            snapshot.transform(derive(conf.refine.derive))
+            .withColumn(RUN_ID, F.lit(run_id))
+            .withColumn(REASONS, null_key_reasons(conf.keys))
+            .select(*columns, REASONS)
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        counts = marked.agg(
-            F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
-        ).first()
-        refused = quarantine.refused_rows(marked, F.to_json(F.struct(*columns)), run_id) if counts["null_key"] else None
-        quarantine.publish(spark, settings, table, day, refused)
-        commit = lake.merge_on_keys(rows, settings, table, conf.keys, newer_wins_on=RUN_DATE)
+        try:
+            counts = marked.agg(
+                F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
+            ).first()
+            candidates = marked.where(F.size(REASONS) == 0)
+            gated, report = _gate_and_split(spark, settings, table, suite, candidates, day, run_id)
+            quarantined = counts["null_key"] + (report.quarantined if report else 0)
+            refused = marked.where(F.size(REASONS) > 0).unionByName(gated)
+            refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
+            quarantine.publish(spark, settings, table, day, refused_rows if quarantined else None)
+            published = gated.where(F.size(REASONS) == 0).select(*columns)
+            commit = lake.merge_on_keys(published, settings, table, conf.keys, newer_wins_on=RUN_DATE)
+        finally:
+            marked.unpersist()
         metrics = commit.metrics
         summary = StageSummary(
             stage="refine",
             table=table,
             run_dates=str(snapshot_date),
             rows_in=counts["rows_in"],
-            published=counts["rows_in"] - counts["null_key"],
-            quarantined=counts["null_key"],
+            published=counts["rows_in"] - quarantined,
+            quarantined=quarantined,
             delta_version=commit.version,
             seconds=time.monotonic() - started,
             detail=(
                 f"merged: {metrics.get('numTargetRowsInserted', metrics.get('numOutputRows', 0))} inserted, "
                 f"{metrics.get('numTargetRowsUpdated', 0)} updated"
             ),
+            gate=report,
         )
         summary.check_balance()
         summaries.append(summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from featurelake.errors import FeaturelakeError
 
@@ -19,6 +20,7 @@ class StageSummary:
     delta_version: int | None = None
     seconds: float = 0.0
     detail: str = ""
+    gate: Any = None  # the GateReport of the table's quality gate, when it has one
 
     def check_balance(self) -> None:
         """Rows read = published + quarantined + rejected; anything else means a row was lost."""
@@ -36,11 +38,23 @@ class StageSummary:
             f"{self.stage} {self.table} [{self.run_dates}]: read {self.rows_in}, published {self.published}, "
             f"quarantined {self.quarantined}, rejected {rejected}, Delta version {self.delta_version}, "
             f"{self.seconds:.1f}s{'; ' + self.detail if self.detail else ''}"
+            f"{'; ' + self.gate.line() if self.gate else ''}"
         )
 
 
 def render_table(summaries: list[StageSummary]) -> str:
-    headers = ["stage", "table", "run dates", "rows in", "published", "quarantined", "rejected", "version", "seconds"]
+    headers = [
+        "stage",
+        "table",
+        "run dates",
+        "rows in",
+        "published",
+        "quarantined",
+        "rejected",
+        "expectations",
+        "version",
+        "seconds",
+    ]
     rows = [
         [
             s.stage,
@@ -50,13 +64,14 @@ def render_table(summaries: list[StageSummary]) -> str:
             f"{s.published:,}",
             f"{s.quarantined:,}",
             f"{sum(s.rejected.values()):,}",
+            f"{len(s.gate.outcomes) - len(s.gate.failed)} ok, {len(s.gate.failed)} failed" if s.gate else "no suite",
             "" if s.delta_version is None else str(s.delta_version),
             f"{s.seconds:.1f}",
         ]
         for s in summaries
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    numeric = {3, 4, 5, 6, 7, 8}
+    numeric = {3, 4, 5, 6, 8, 9}
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(

@@ -32,6 +32,7 @@ def make_settings(tmp_path, monkeypatch):
         conf = tmp_path / "conf"
         if not conf.exists():
             shutil.copytree(PROJECT / "conf", conf)
+            shutil.copytree(PROJECT / "expectations", tmp_path / "expectations")
         (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}))
         monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
         return load_settings("local", conf)
@@ -52,6 +53,7 @@ def demo_landing(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     conf = root / "conf"
     shutil.copytree(PROJECT / "conf", conf)
+    shutil.copytree(PROJECT / "expectations", root / "expectations")
     mp = pytest.MonkeyPatch()
     mp.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
     try:

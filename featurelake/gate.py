@@ -1,0 +1,416 @@
+"""Great Expectations gates: a table's suite is checked on a stage's output before it is published.
+
+Suites live in ``expectations/<table>.json`` (GX 1.x suite JSON) and are the single source of rules:
+
+- GX validates the candidate rows and reports, per expectation, success, observed value and counts;
+- for every row-level expectation the engine builds the same predicate GX counts as unexpected (NULLs
+  ignored except by not-null, ``strict_min``/``strict_max``, windowed uniqueness, pair rows with both
+  values missing ignored) and evaluates all of them in one pass into the rows' reasons array, so the rows
+  quarantined are exactly the rows GX counts, with the names of the expectations they broke, and no
+  failing id is ever collected to the driver;
+- an expectation with ``mostly`` below 1 is a statistical rule (some rows may legitimately break it, e.g.
+  cancelled flights have no departure time): its unexpected rows are counted and recorded but stay
+  published; only its success decides;
+- ``expect_table_row_count_to_be_between`` bounds the rows of each run date, so a range is checked day by
+  day (GX sees the whole range as one batch, so the engine applies these bounds per run date itself).
+
+Policies (``tables.<name>.gate.policy``): ``fail`` publishes nothing when any expectation fails;
+``quarantine`` moves the rows failing row-level expectations to ``quarantine.<layer>_<name>`` and fails
+when a table-level expectation fails or the quarantined fraction exceeds ``max_quarantine_fraction``;
+``warn`` publishes everything and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from featurelake.config import GateConf, Settings
+from featurelake.errors import FeaturelakeError
+from featurelake.lake import REASONS, RUN_DATE
+
+ROW_COUNT = "expect_table_row_count_to_be_between"
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
+class SuiteError(FeaturelakeError):
+    """A suite that cannot be used: bad JSON, an unknown expectation type, a column the table lacks."""
+
+
+class GateFailed(FeaturelakeError):
+    """A gate stopped a table from being published."""
+
+
+# ------------------------------------------------------------------------- row-level predicates (as GX)
+
+
+def _not_null(kwargs: dict) -> Column:
+    return F.col(kwargs["column"]).isNull()
+
+
+def _between(kwargs: dict) -> Column:
+    column = F.col(kwargs["column"])
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    inside = F.lit(True)
+    if low is not None:
+        inside = inside & (column > F.lit(low) if kwargs.get("strict_min") else column >= F.lit(low))
+    if high is not None:
+        inside = inside & (column < F.lit(high) if kwargs.get("strict_max") else column <= F.lit(high))
+    return column.isNotNull() & ~inside
+
+
+def _in_set(kwargs: dict) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & ~column.isin(list(kwargs["value_set"]))
+
+
+def _not_in_set(kwargs: dict) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & column.isin(list(kwargs["value_set"]))
+
+
+def _match_regex(kwargs: dict) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & ~column.rlike(kwargs["regex"])
+
+
+def _unique(kwargs: dict) -> Column:
+    column = kwargs["column"]
+    window = Window.partitionBy(column).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    return F.col(column).isNotNull() & (F.count(F.lit(1)).over(window) > 1)
+
+
+def _compound_unique(kwargs: dict) -> Column:
+    columns = list(kwargs["column_list"])
+    window = Window.partitionBy(*columns).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    all_missing = reduce(Column.__and__, [F.col(c).isNull() for c in columns])
+    return ~all_missing & (F.count(F.lit(1)).over(window) > 1)
+
+
+def _a_greater_than_b(kwargs: dict) -> Column:
+    a, b = F.col(kwargs["column_A"]), F.col(kwargs["column_B"])
+    expected = (a >= b) if kwargs.get("or_equal") else (a > b)
+    return F.coalesce(~expected, F.lit(False))
+
+
+ROW_LEVEL = {
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_values_to_be_between": _between,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_not_be_in_set": _not_in_set,
+    "expect_column_values_to_match_regex": _match_regex,
+    "expect_column_values_to_be_unique": _unique,
+    "expect_compound_columns_to_be_unique": _compound_unique,
+    "expect_column_pair_values_a_to_be_greater_than_b": _a_greater_than_b,
+}
+
+
+# ------------------------------------------------------------------------------------------------ suites
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of a suite."""
+
+    name: str
+    type: str
+    kwargs: dict[str, Any]
+    expectation: Any  # the GX expectation object
+
+    @property
+    def row_level(self) -> bool:
+        return self.type in ROW_LEVEL
+
+    @property
+    def quarantines(self) -> bool:
+        return self.row_level and float(self.kwargs.get("mostly", 1.0)) >= 1.0
+
+    def unexpected(self) -> Column:
+        return F.coalesce(ROW_LEVEL[self.type](self.kwargs), F.lit(False))
+
+
+@dataclass(frozen=True)
+class Suite:
+    table: str
+    path: Path
+    rules: list[Rule]
+
+    @property
+    def quarantine_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.quarantines]
+
+
+def suite_path(settings: Settings, table: str) -> Path:
+    gate = settings.tables[table].gate
+    return settings.expectations_dir / (gate.suite if gate and gate.suite else f"{table}.json")
+
+
+def _rule_name(index: int, type_name: str, kwargs: dict) -> str:
+    columns = [kwargs[k] for k in COLUMN_KWARGS if k in kwargs] + list(kwargs.get("column_list", []))
+    return f"{type_name}({', '.join(map(str, columns))})" if columns else type_name
+
+
+def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
+    """Read and check a table's suite against the table's columns, before any data is read."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    path = suite_path(settings, table)
+    if not path.exists():
+        raise SuiteError(f"{path} does not exist; write the suite of {table} there (GX 1.x suite JSON).")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
+        raise SuiteError(f"{path} must be a GX suite: an object with a list of expectations under 'expectations'.")
+    gate = settings.tables[table].gate or GateConf()
+    rules: list[Rule] = []
+    for index, entry in enumerate(document["expectations"], start=1):
+        where = f"{path}: expectation {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise SuiteError(
+                f"{where} needs a 'type' naming a GX expectation, e.g. expect_column_values_to_not_be_null."
+            )
+        type_name, kwargs = entry["type"], entry.get("kwargs") or {}
+        name = _rule_name(index, type_name, kwargs)
+        try:
+            expectation = ExpectationConfiguration(
+                type=type_name, kwargs=kwargs, meta=entry.get("meta") or {}
+            ).to_domain_obj()
+        except Exception as exc:  # GX raises its own and pydantic's errors; the message is what matters
+            if type(exc).__name__ == "ExpectationNotFoundError":
+                raise SuiteError(f"{where} has type {type_name}, which is not a GX expectation type.") from None
+            detail = " ".join(str(exc).split())[:300]
+            raise SuiteError(f"{where} ({name}) has invalid arguments: {detail}.") from None
+        referenced = [kwargs[k] for k in COLUMN_KWARGS if k in kwargs] + list(kwargs.get("column_list", []))
+        missing = [c for c in referenced if c not in columns]
+        if missing:
+            raise SuiteError(f"{where} ({name}) names column {missing[0]}, which {table} does not have.")
+        if gate.policy == "quarantine" and not (type_name in ROW_LEVEL or type_name.startswith("expect_table_")):
+            from great_expectations.expectations.expectation import ColumnMapExpectation
+
+            if isinstance(expectation, ColumnMapExpectation):
+                raise SuiteError(
+                    f"{where} ({name}) is a row-level expectation featurelake cannot quarantine yet; use one of "
+                    f"{', '.join(sorted(ROW_LEVEL))}, or set tables.{table}.gate.policy to fail or warn."
+                )
+        rules.append(Rule(name, type_name, kwargs, expectation))
+    return Suite(table, path, rules)
+
+
+# --------------------------------------------------------------------------------------- the transforms
+
+
+def flag_failures(suite: Suite):
+    """Append to each row's reasons the names of the quarantining expectations it breaks, in one pass."""
+
+    def apply(frame: DataFrame) -> DataFrame:
+        failures = F.filter(
+            F.array(*[F.when(rule.unexpected(), F.lit(rule.name)) for rule in suite.quarantine_rules]),
+            lambda name: name.isNotNull(),
+        )
+        existing = F.col(REASONS) if REASONS in frame.columns else F.array().cast("array<string>")
+        return frame.withColumn(REASONS, F.concat(existing, failures) if suite.quarantine_rules else existing)
+
+    return apply
+
+
+# -------------------------------------------------------------------------------------- the validation
+
+
+@dataclass
+class Outcome:
+    """One expectation's result in one validation: a row of quality.results."""
+
+    expectation: str
+    expectation_type: str
+    kwargs: str
+    success: bool
+    observed_value: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    element_count: int | None
+    run_date: Any = None
+
+
+@dataclass
+class GateReport:
+    table: str
+    policy: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    quarantined: int = 0
+    candidates: int = 0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def line(self) -> str:
+        return (
+            f"gate {self.table} ({self.policy}): {len(self.outcomes) - len(self.failed)} passed, "
+            f"{len(self.failed)} failed, {self.quarantined} rows quarantined"
+        )
+
+
+def _gx_outcomes(frame: DataFrame, suite: Suite) -> list[Outcome]:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_spark(name="featurelake", persist=False)
+    batch = source.add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe("candidates")
+    expectations = [r.expectation for r in suite.rules if r.type != ROW_COUNT]
+    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table, expectations=expectations))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite.table} gate", data=batch, suite=gx_suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
+    )
+    # GX orders results by its own metric plan, not by the suite: match them by the ids the suite assigned.
+    rule_names = [r.name for r in suite.rules if r.type != ROW_COUNT]
+    name_by_id = {e.id: name for e, name in zip(gx_suite.expectations, rule_names, strict=True)}
+    outcomes = []
+    for item in sorted(result.results, key=lambda r: rule_names.index(name_by_id[r.expectation_config.id])):
+        details = item.result or {}
+        outcomes.append(
+            Outcome(
+                expectation=name_by_id[item.expectation_config.id],
+                expectation_type=item.expectation_config.type,
+                kwargs=json.dumps(item.expectation_config.kwargs, sort_keys=True, default=str),
+                success=bool(item.success),
+                observed_value=None if details.get("observed_value") is None else str(details["observed_value"]),
+                unexpected_count=details.get("unexpected_count"),
+                unexpected_percent=details.get("unexpected_percent"),
+                element_count=details.get("element_count"),
+            )
+        )
+    return outcomes
+
+
+def _daily_row_counts(frame: DataFrame, suite: Suite) -> list[Outcome]:
+    rules = [r for r in suite.rules if r.type == ROW_COUNT]
+    if not rules:
+        return []
+    counts = frame.groupBy(RUN_DATE).count().collect()  # bounded: one row per run date
+    outcomes = []
+    for rule in rules:
+        low, high = rule.kwargs.get("min_value"), rule.kwargs.get("max_value")
+        for row in sorted(counts, key=lambda r: r[RUN_DATE]):
+            n = row["count"]
+            ok = (low is None or (n > low if rule.kwargs.get("strict_min") else n >= low)) and (
+                high is None or (n < high if rule.kwargs.get("strict_max") else n <= high)
+            )
+            outcomes.append(
+                Outcome(
+                    rule.name,
+                    rule.type,
+                    json.dumps(rule.kwargs, sort_keys=True),
+                    ok,
+                    str(n),
+                    None,
+                    None,
+                    n,
+                    run_date=row[RUN_DATE],
+                )
+            )
+    return outcomes
+
+
+def run_gate(
+    frame: DataFrame, settings: Settings, table: str, suite: Suite, run_dates, run_id: str
+) -> tuple[DataFrame, GateReport]:
+    """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
+
+    Every outcome is appended to quality.results, passing or not. Raises GateFailed (nothing to publish)
+    when the table's policy says so. The caller publishes the rows with empty reasons and quarantines the
+    others; it should cache ``frame``, which is read several times.
+    """
+    gate = settings.tables[table].gate or GateConf()
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    outcomes = _daily_row_counts(frame, suite) + _gx_outcomes(frame, suite)
+    report = GateReport(table, gate.policy, outcomes)
+    flagged = frame.transform(flag_failures(suite))
+    if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
+        totals = flagged.agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.size(REASONS) > 0).alias("failing")).first()
+        report.candidates, report.quarantined = totals["rows"], totals["failing"]
+    record(frame.sparkSession, settings, report, suite, run_dates, run_id)
+    if gate.policy == "warn":
+        return frame, report
+    if gate.policy == "fail":
+        if report.failed:
+            raise GateFailed(_failure_sentence(table, report.failed, "nothing was published"))
+        return frame, report
+    table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite)]
+    if table_level_failures:
+        raise GateFailed(_failure_sentence(table, table_level_failures, "nothing was published"))
+    if report.quarantined > gate.max_quarantine_fraction * report.candidates:
+        raise GateFailed(
+            f"The gate of {table} would quarantine {report.quarantined} of {report.candidates} rows "
+            f"({report.quarantined / report.candidates:.2%}), more than "
+            f"tables.{table}.gate.max_quarantine_fraction ({gate.max_quarantine_fraction:.2%}); nothing was "
+            f"published. {_failure_sentence(table, report.failed, '')}"
+        )
+    return flagged, report
+
+
+def _is_quarantined(outcome: Outcome, suite: Suite) -> bool:
+    return any(r.name == outcome.expectation and r.quarantines for r in suite.rules)
+
+
+def _failure_sentence(table: str, failed: list[Outcome], consequence: str) -> str:
+    parts = []
+    for o in failed[:5]:
+        observed = o.observed_value if o.observed_value is not None else f"{o.unexpected_count} unexpected rows"
+        when = f" on {o.run_date}" if o.run_date else ""
+        parts.append(f"{o.expectation}{when} (observed {observed})")
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return f"The gate of {table} failed {len(failed)} expectation(s): {'; '.join(parts)}{more}" + (
+        f"; {consequence}." if consequence else "."
+    )
+
+
+RESULTS_SCHEMA = (
+    "run_id string, validated_at timestamp, table string, suite string, policy string, run_date_from date, "
+    "run_date_to date, expectation string, expectation_type string, kwargs string, success boolean, "
+    "observed_value string, unexpected_count bigint, unexpected_percent double, element_count bigint"
+)
+
+
+def record(spark, settings: Settings, report: GateReport, suite: Suite, run_dates, run_id: str) -> None:
+    """Append one row per expectation to the metric history (quality.results)."""
+    import datetime as dt
+
+    from featurelake import lake
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [
+        (
+            run_id,
+            now,
+            report.table,
+            str(suite.path.name),
+            report.policy,
+            o.run_date or run_dates.start,
+            o.run_date or run_dates.end,
+            o.expectation,
+            o.expectation_type,
+            o.kwargs,
+            o.success,
+            o.observed_value,
+            o.unexpected_count,
+            None if o.unexpected_percent is None else float(o.unexpected_percent),
+            o.element_count,
+        )
+        for o in report.outcomes
+    ]
+    lake.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, settings.project.quality.results_table)

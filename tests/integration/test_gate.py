@@ -1,0 +1,300 @@
+"""Great Expectations gates: quarantine == GX's unexpected rows, the three policies, history, bad suites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import great_expectations as gx
+import pytest
+from pyspark.sql import functions as F
+
+from featurelake.gate import GateFailed, SuiteError, load_suite, run_gate
+from featurelake.ingest import ingest
+from featurelake.lake import REASONS, RUN_DATE, DateRange
+from featurelake.refine import refine
+
+pytestmark = pytest.mark.integration
+
+ROWS = [
+    # id, x, code, word, a, b
+    (1, 5.0, "EWR", "N123AA", 3, 1),
+    (2, -1.0, "JFK", "N9", 3, 3),
+    (3, None, "XXX", "bad", None, 2),
+    (4, 10.0, None, None, None, None),
+    (5, 0.0, "LGA", "N77", 1, 5),
+    (6, 10.0, "LGA", "n77", 1, None),
+]
+SCHEMA = "id int, x double, code string, word string, a int, b int"
+EXPECTATIONS = [
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}},
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "code", "mostly": 0.5}},
+    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 10}},
+    {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "b", "min_value": 1, "max_value": 5, "strict_min": True, "strict_max": True},
+    },
+    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 2, "mostly": 0.4}},
+    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "code", "value_set": ["EWR", "JFK", "LGA"]}},
+    {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "code", "value_set": ["JFK"]}},
+    {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "word", "regex": "^N[0-9A-Z]+$"}},
+    {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "x"}},
+    {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["code", "a"]}},
+    {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "a", "column_B": "b"}},
+    {
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "a", "column_B": "b", "or_equal": True},
+    },
+]
+
+
+def write_suite(settings, table: str, expectations: list[dict]) -> Path:
+    path = settings.expectations_dir / f"{table}.json"
+    path.write_text(json.dumps({"name": table, "expectations": expectations}))
+    return path
+
+
+@pytest.fixture
+def gated_settings(make_settings, tmp_path):
+    settings = make_settings(
+        {"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "quarantine", "max_quarantine_fraction": 1.0}}}}
+    )
+    # the suites live beside conf/ in the copied project
+    settings.expectations_dir.mkdir(exist_ok=True)
+    return settings
+
+
+def gx_unexpected_ids(frame, expectation: dict) -> set[int]:
+    """The ids GX itself reports as unexpected for one expectation (COMPLETE format, on tiny data)."""
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_spark(name="exact", persist=False)
+        .add_dataframe_asset(name="rows")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name="one", expectations=[expectation]))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name="one", data=batch, suite=suite))
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]},
+    ).results[0]
+    return {entry["id"] for entry in result.result.get("unexpected_index_list", [])}, result.result["unexpected_count"]
+
+
+@pytest.mark.parametrize(
+    "index", range(len(EXPECTATIONS)), ids=[e["type"] + str(i) for i, e in enumerate(EXPECTATIONS)]
+)
+def test_flagged_rows_are_exactly_gx_unexpected_rows(spark, gated_settings, index):
+    expectation = EXPECTATIONS[index]
+    write_suite(gated_settings, "silver.test", [expectation])
+    frame = spark.createDataFrame(ROWS, SCHEMA)
+    suite = load_suite(gated_settings, "silver.test", frame.columns)
+    [rule] = suite.rules
+    ours = {r["id"] for r in frame.withColumn("unexpected", rule.unexpected()).where("unexpected").collect()}
+    theirs, count = gx_unexpected_ids(
+        frame, gx.expectations.registry.get_expectation_impl(expectation["type"])(**expectation["kwargs"])
+    )
+    assert ours == theirs
+    assert len(ours) == count
+    assert ours, "each case is built to break its expectation"
+
+
+def test_quarantine_holds_every_failing_rule_name_in_one_pass(spark, gated_settings):
+    write_suite(gated_settings, "silver.test", EXPECTATIONS[:4])
+    frame = spark.createDataFrame(ROWS, SCHEMA).withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
+    suite = load_suite(gated_settings, "silver.test", frame.columns)
+    flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
+    reasons = {r["id"]: r[REASONS] for r in flagged.collect()}
+    assert reasons == {
+        1: ["expect_column_values_to_be_between(b)"],
+        2: ["expect_column_values_to_be_between(x)"],
+        3: ["expect_column_values_to_not_be_null(x)"],
+        4: [],
+        5: ["expect_column_values_to_be_between(b)"],
+        6: [],
+    }
+    # code not null with mostly=0.5: 1 of 6 missing passes, and its row is not quarantined (statistical rule)
+    by_name = {o.expectation: o for o in report.outcomes}
+    assert by_name["expect_column_values_to_not_be_null(code)"].success
+    assert by_name["expect_column_values_to_not_be_null(code)"].unexpected_count == 1
+    assert report.quarantined == 4 and report.candidates == 6
+
+
+BROKEN_DAY = "2013-03-09"
+
+
+def deliver_broken_day(settings, demo_landing, keep_fraction: float = 1.0) -> None:
+    """The real 9 March 2013, with three wrong carrier codes and one negative distance (or most rows missing)."""
+    source = demo_landing / "flights" / BROKEN_DAY / f"flights_{BROKEN_DAY}.csv"
+    header, *rows = source.read_text().splitlines()
+    rows = rows[: int(len(rows) * keep_fraction)]
+    columns = header.split(",")
+    carrier, distance = columns.index("carrier"), columns.index("distance")
+    broken = []
+    for i, row in enumerate(rows):
+        values = row.split(",")
+        if keep_fraction == 1.0 and i in (10, 20, 30):
+            values[carrier] = "ZZ"
+        if keep_fraction == 1.0 and i == 40:
+            values[distance] = "-5"
+        broken.append(",".join(values))
+    target = Path(settings.landing_path("flights")) / BROKEN_DAY / source.name
+    target.parent.mkdir(parents=True)
+    target.write_text("\n".join([header, *broken]) + "\n")
+
+
+def silver_day(spark, settings, table="silver.flights"):
+    return spark.read.format("delta").load(settings.table_path(table))
+
+
+def results(spark, settings):
+    return spark.read.format("delta").load(settings.table_path("quality.results"))
+
+
+def test_quarantine_policy_on_a_broken_real_day(spark, settings, demo_landing):
+    deliver_broken_day(settings, demo_landing)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    bronze = ingest(spark, settings, "flights", day, "run-1")
+    assert bronze.quarantined == 0 and bronze.gate.policy == "warn"  # bronze keeps what arrived, and says so
+    assert {o.expectation for o in bronze.gate.failed} == {
+        "expect_column_values_to_be_in_set(carrier)",
+        "expect_column_values_to_be_between(distance)",
+    }
+    [silver] = refine(spark, settings, "silver.flights", day, "run-1")
+    assert (silver.rows_in, silver.quarantined, silver.published) == (bronze.rows_in, 4, bronze.rows_in - 4)
+    quarantined = spark.read.format("delta").load(settings.table_path("quarantine.silver_flights"))
+    reasons = sorted(tuple(r[REASONS]) for r in quarantined.collect())
+    assert (
+        reasons
+        == [("expect_column_values_to_be_between(distance)",)] + [("expect_column_values_to_be_in_set(carrier)",)] * 3
+    )
+    assert all('"carrier":"ZZ"' in r["_raw"] or '"distance":-5.0' in r["_raw"] for r in quarantined.collect())
+    published = silver_day(spark, settings)
+    assert published.where((F.col("carrier") == "ZZ") | (F.col("distance") <= 0)).count() == 0
+    history = results(spark, settings)
+    carrier_rows = history.where(F.col("expectation") == "expect_column_values_to_be_in_set(carrier)").collect()
+    assert sorted((r["table"], r["success"], r["unexpected_count"]) for r in carrier_rows) == [
+        ("bronze.flights", False, 3),
+        ("silver.flights", False, 3),
+    ]
+    row_count = history.where(
+        (F.col("table") == "silver.flights") & (F.col("expectation_type") == "expect_table_row_count_to_be_between")
+    ).first()
+    assert (row_count["success"], row_count["observed_value"], row_count["run_date_from"]) == (
+        True,
+        str(bronze.rows_in),
+        dt.date(2013, 3, 9),
+    )
+    # a rerun appends its own validation to the history and changes nothing in the tables
+    refine(spark, settings, "silver.flights", day, "run-2")
+    assert history.where(F.col("table") == "silver.flights").select("run_id").distinct().count() == 2
+    assert silver_day(spark, settings).count() == silver.published
+
+
+def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, settings, demo_landing):
+    deliver_broken_day(settings, demo_landing, keep_fraction=0.1)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    ingest(spark, settings, "flights", day, "run-1")
+    with pytest.raises(GateFailed) as failure:
+        refine(spark, settings, "silver.flights", day, "run-1")
+    message = str(failure.value)
+    assert message.startswith("The gate of silver.flights failed 1 expectation(s): ")
+    assert re.search(r"expect_table_row_count_to_be_between on 2013-03-09 \(observed \d\d\)", message)
+    assert message.endswith("nothing was published.")
+    from featurelake.lake import table_exists
+
+    assert not table_exists(spark, settings.table_path("silver.flights"))
+
+
+def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_settings, demo_landing):
+    settings = make_settings({"tables": {"silver.flights": {"gate": {"policy": "fail"}}}})
+    deliver_broken_day(settings, demo_landing)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    ingest(spark, settings, "flights", day, "run-1")
+    with pytest.raises(GateFailed) as failure:
+        refine(spark, settings, "silver.flights", day, "run-1")
+    assert "expect_column_values_to_be_in_set(carrier) (observed 3 unexpected rows)" in str(failure.value)
+    assert "expect_column_values_to_be_between(distance) (observed 1 unexpected rows)" in str(failure.value)
+    from featurelake.lake import table_exists
+
+    assert not table_exists(spark, settings.table_path("silver.flights"))
+    assert results(spark, settings).where(F.col("table") == "silver.flights").count() > 0
+
+
+def test_warn_policy_publishes_everything(spark, make_settings, demo_landing):
+    settings = make_settings({"tables": {"silver.flights": {"gate": {"policy": "warn"}}}})
+    deliver_broken_day(settings, demo_landing)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    ingest(spark, settings, "flights", day, "run-1")
+    [silver] = refine(spark, settings, "silver.flights", day, "run-1")
+    assert silver.quarantined == 0 and len(silver.gate.failed) == 2
+    assert silver_day(spark, settings).where(F.col("carrier") == "ZZ").count() == 3
+
+
+def test_quarantine_over_the_allowed_fraction_fails(spark, make_settings, demo_landing):
+    settings = make_settings(
+        {"tables": {"silver.flights": {"gate": {"policy": "quarantine", "max_quarantine_fraction": 0.001}}}}
+    )
+    deliver_broken_day(settings, demo_landing)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    ingest(spark, settings, "flights", day, "run-1")
+    with pytest.raises(
+        GateFailed,
+        match=r"would quarantine 4 of \d+ rows .* more than "
+        r"tables.silver.flights.gate.max_quarantine_fraction \(0.10%\)",
+    ):
+        refine(spark, settings, "silver.flights", day, "run-1")
+
+
+def test_duplicated_key_is_caught_by_the_uniqueness_expectation(spark, gated_settings):
+    write_suite(
+        gated_settings,
+        "silver.test",
+        [{"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["code", "a"]}}],
+    )
+    rows = [(1, "EWR", 1), (2, "EWR", 1), (3, "JFK", 1)]
+    frame = spark.createDataFrame(rows, "id int, code string, a int").withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
+    suite = load_suite(gated_settings, "silver.test", frame.columns)
+    flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
+    assert sorted(r["id"] for r in flagged.where(F.size(REASONS) > 0).collect()) == [1, 2]
+    assert report.outcomes[0].unexpected_count == 2 and not report.outcomes[0].success
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", r"silver.weather.json is not valid JSON \(line 1, column 2"),
+        (
+            json.dumps({"expectations": [{"type": "expect_column_values_to_be_purple", "kwargs": {"column": "temp"}}]}),
+            r"silver.weather.json: expectation 1 has type expect_column_values_to_be_purple, which is not a GX "
+            r"expectation type\.",
+        ),
+        (
+            json.dumps(
+                {
+                    "expectations": [
+                        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "temp"}},
+                        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "tmp"}},
+                    ]
+                }
+            ),
+            r"silver.weather.json: expectation 2 \(expect_column_values_to_not_be_null\(tmp\)\) names column tmp, "
+            r"which silver.weather does not have\.",
+        ),
+        (
+            json.dumps(
+                {"expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "temp"}}]}
+            ),
+            r"expectation 1 \(expect_column_values_to_be_between\(temp\)\) has invalid arguments: .*min_value and "
+            r"max_value cannot both be None",
+        ),
+    ],
+    ids=["invalid-json", "unknown-type", "missing-column", "invalid-kwargs"],
+)
+def test_bad_suite_is_one_sentence_before_any_data_is_read(spark, settings, content, message):
+    (settings.expectations_dir / "silver.weather.json").write_text(content)
+    with pytest.raises(SuiteError, match=message):
+        # nothing was ingested: the suite is checked before the missing bronze table is noticed
+        refine(spark, settings, "silver.weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
