@@ -196,9 +196,19 @@ class TableConf(Strict):
     gate: GateConf | None = None
 
 
+class AnomalyConf(Strict):
+    """A day's row count or null fraction further than max_sigma standard deviations from its trailing
+    window_days (with at least min_history days of history) is flagged."""
+
+    window_days: int = Field(default=28, ge=2)
+    max_sigma: float = Field(default=4.0, gt=0)
+    min_history: int = Field(default=7, ge=2)
+
+
 class QualityConf(Strict):
     expectations_dir: str = "expectations"  # relative to the project directory (the parent of conf/)
     results_table: TableName = "quality.results"
+    anomaly: AnomalyConf = Field(default_factory=AnomalyConf)
 
 
 class ProjectConf(Strict):

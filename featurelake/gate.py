@@ -22,6 +22,7 @@ when a table-level expectation fails or the quarantined fraction exceeds ``max_q
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ from featurelake.errors import FeaturelakeError
 from featurelake.lake import REASONS, RUN_DATE
 
 ROW_COUNT = "expect_table_row_count_to_be_between"
+NOT_NULL = "expect_column_values_to_not_be_null"
+DAILY_METRIC = "featurelake.daily_metric"  # quality.results rows that anomaly checks read
+ANOMALY = "featurelake.anomaly"
 COLUMN_KWARGS = ("column", "column_A", "column_B")
 
 
@@ -252,11 +256,31 @@ class GateReport:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.success]
 
+    @property
+    def anomalies(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.expectation_type == ANOMALY]
+
+    @property
+    def expectations_failed(self) -> list[Outcome]:
+        return [o for o in self.failed if o.expectation_type != ANOMALY]
+
     def line(self) -> str:
-        return (
-            f"gate {self.table} ({self.policy}): {len(self.outcomes) - len(self.failed)} passed, "
-            f"{len(self.failed)} failed, {self.quarantined} rows quarantined"
+        checked = len(self.outcomes) - len(self.anomalies)
+        flagged = "".join(
+            f"\n    anomaly on {o.run_date}: {o.expectation} = {o.observed_value}" for o in self.anomalies
         )
+        return (
+            f"gate {self.table} ({self.policy}): {checked - len(self.expectations_failed)} passed, "
+            f"{len(self.expectations_failed)} failed, {len(self.anomalies)} anomalies, "
+            f"{self.quarantined} rows quarantined{flagged}"
+        )
+
+
+def _fresh(expectation):
+    """A copy that belongs to no suite yet (GX assigns ids when a suite takes an expectation)."""
+    copied = copy.copy(expectation)
+    copied.id = None
+    return copied
 
 
 def _gx_outcomes(frame: DataFrame, suite: Suite) -> list[Outcome]:
@@ -267,7 +291,7 @@ def _gx_outcomes(frame: DataFrame, suite: Suite) -> list[Outcome]:
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_spark(name="featurelake", persist=False)
     batch = source.add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe("candidates")
-    expectations = [r.expectation for r in suite.rules if r.type != ROW_COUNT]
+    expectations = [_fresh(r.expectation) for r in suite.rules if r.type != ROW_COUNT]
     gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table, expectations=expectations))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite.table} gate", data=batch, suite=gx_suite)
@@ -297,32 +321,85 @@ def _gx_outcomes(frame: DataFrame, suite: Suite) -> list[Outcome]:
     return outcomes
 
 
-def _daily_row_counts(frame: DataFrame, suite: Suite) -> list[Outcome]:
-    rules = [r for r in suite.rules if r.type == ROW_COUNT]
-    if not rules:
-        return []
-    counts = frame.groupBy(RUN_DATE).count().collect()  # bounded: one row per run date
+def _daily_metrics(frame: DataFrame, suite: Suite) -> dict:
+    """Per run date: the row count and the null fraction of every column the suite expects not null.
+    One aggregation; bounded by run dates x metrics."""
+    null_columns = sorted({r.kwargs["column"] for r in suite.rules if r.type == NOT_NULL})
+    aggregates = [F.count(F.lit(1)).alias("row_count")] + [
+        (F.count_if(F.col(c).isNull()) / F.count(F.lit(1))).alias(f"null_fraction({c})") for c in null_columns
+    ]
+    rows = frame.groupBy(RUN_DATE).agg(*aggregates).collect()
+    return {row[RUN_DATE]: {k: v for k, v in row.asDict().items() if k != RUN_DATE} for row in rows}
+
+
+def _row_count_outcomes(metrics: dict, suite: Suite) -> list[Outcome]:
     outcomes = []
-    for rule in rules:
+    for rule in (r for r in suite.rules if r.type == ROW_COUNT):
         low, high = rule.kwargs.get("min_value"), rule.kwargs.get("max_value")
-        for row in sorted(counts, key=lambda r: r[RUN_DATE]):
-            n = row["count"]
+        for day in sorted(metrics):
+            n = metrics[day]["row_count"]
             ok = (low is None or (n > low if rule.kwargs.get("strict_min") else n >= low)) and (
                 high is None or (n < high if rule.kwargs.get("strict_max") else n <= high)
             )
-            outcomes.append(
-                Outcome(
-                    rule.name,
-                    rule.type,
-                    json.dumps(rule.kwargs, sort_keys=True),
-                    ok,
-                    str(n),
-                    None,
-                    None,
-                    n,
-                    run_date=row[RUN_DATE],
-                )
+            kwargs = json.dumps(rule.kwargs, sort_keys=True)
+            outcomes.append(Outcome(rule.name, rule.type, kwargs, ok, str(n), None, None, n, run_date=day))
+    return outcomes
+
+
+def _metric_outcomes(metrics: dict) -> list[Outcome]:
+    return [
+        Outcome(name, DAILY_METRIC, "{}", True, repr(float(value)), None, None, None, run_date=day)
+        for day, values in sorted(metrics.items())
+        for name, value in values.items()
+    ]
+
+
+def _anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
+    """Flag a day whose row count or null fraction is more than max_sigma standard deviations from the
+    same metric over the trailing window_days (earlier runs' history plus the days of this run)."""
+    import datetime as dt
+    import statistics
+
+    from featurelake import lake
+
+    anomaly = settings.project.quality.anomaly
+    if not metrics:
+        return []
+    window = dt.timedelta(days=anomaly.window_days)
+    series: dict[str, dict] = {}
+    results_path = settings.table_path(settings.project.quality.results_table)
+    if lake.table_exists(spark, results_path):
+        history = (
+            spark.read.format("delta")
+            .load(results_path)
+            .where(
+                (F.col("table") == table)
+                & (F.col("expectation_type") == DAILY_METRIC)
+                & F.col("run_date_from").between(F.lit(min(metrics) - window), F.lit(max(metrics)))
             )
+            .groupBy("run_date_from", "expectation")
+            .agg(F.max_by("observed_value", "validated_at").alias("value"))
+            .collect()  # bounded: the window's days x metrics
+        )
+        for row in history:
+            series.setdefault(row["expectation"], {})[row["run_date_from"]] = float(row["value"])
+    for day, values in metrics.items():
+        for name, value in values.items():
+            series.setdefault(name, {})[day] = float(value)
+    outcomes = []
+    for day in sorted(metrics):
+        for name, value in metrics[day].items():
+            trailing = [v for d, v in series[name].items() if day - window <= d < day]
+            if len(trailing) < anomaly.min_history:
+                continue
+            mean, spread = statistics.fmean(trailing), statistics.pstdev(trailing)
+            distance = abs(float(value) - mean)
+            sigmas = distance / spread if spread > 0 else (float("inf") if distance > 1e-12 else 0.0)
+            if sigmas > anomaly.max_sigma:
+                observed = (
+                    f"{float(value):.6g} against a trailing mean of {mean:.6g} ± {spread:.3g} ({sigmas:.1f} sigma)"
+                )
+                outcomes.append(Outcome(f"anomaly: {name}", ANOMALY, "{}", False, observed, None, None, None, day))
     return outcomes
 
 
@@ -337,20 +414,22 @@ def run_gate(
     """
     gate = settings.tables[table].gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    outcomes = _daily_row_counts(frame, suite) + _gx_outcomes(frame, suite)
+    metrics = _daily_metrics(frame, suite)
+    anomalies = _anomaly_outcomes(frame.sparkSession, settings, table, metrics)
+    outcomes = _row_count_outcomes(metrics, suite) + _gx_outcomes(frame, suite) + anomalies
     report = GateReport(table, gate.policy, outcomes)
     flagged = frame.transform(flag_failures(suite))
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
         totals = flagged.agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.size(REASONS) > 0).alias("failing")).first()
         report.candidates, report.quarantined = totals["rows"], totals["failing"]
-    record(frame.sparkSession, settings, report, suite, run_dates, run_id)
+    record(frame.sparkSession, settings, report, suite, run_dates, run_id, _metric_outcomes(metrics))
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":
         if report.failed:
             raise GateFailed(_failure_sentence(table, report.failed, "nothing was published"))
         return frame, report
-    table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite)]
+    table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite) and o.expectation_type != ANOMALY]
     if table_level_failures:
         raise GateFailed(_failure_sentence(table, table_level_failures, "nothing was published"))
     if report.quarantined > gate.max_quarantine_fraction * report.candidates:
@@ -386,8 +465,10 @@ RESULTS_SCHEMA = (
 )
 
 
-def record(spark, settings: Settings, report: GateReport, suite: Suite, run_dates, run_id: str) -> None:
-    """Append one row per expectation to the metric history (quality.results)."""
+def record(
+    spark, settings: Settings, report: GateReport, suite: Suite, run_dates, run_id: str, metrics: list[Outcome]
+) -> None:
+    """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results."""
     import datetime as dt
 
     from featurelake import lake
@@ -411,6 +492,6 @@ def record(spark, settings: Settings, report: GateReport, suite: Suite, run_date
             None if o.unexpected_percent is None else float(o.unexpected_percent),
             o.element_count,
         )
-        for o in report.outcomes
+        for o in [*report.outcomes, *metrics]
     ]
     lake.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, settings.project.quality.results_table)

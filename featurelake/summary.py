@@ -42,6 +42,14 @@ class StageSummary:
         )
 
 
+def _expectations_cell(report) -> str:
+    if report is None:
+        return "no suite"
+    failed, anomalies = len(report.expectations_failed), len(report.anomalies)
+    cell = f"{len(report.outcomes) - anomalies - failed} ok, {failed} failed"
+    return f"{cell}, {anomalies} anomalies" if anomalies else cell
+
+
 def render_table(summaries: list[StageSummary]) -> str:
     headers = [
         "stage",
@@ -64,7 +72,7 @@ def render_table(summaries: list[StageSummary]) -> str:
             f"{s.published:,}",
             f"{s.quarantined:,}",
             f"{sum(s.rejected.values()):,}",
-            f"{len(s.gate.outcomes) - len(s.gate.failed)} ok, {len(s.gate.failed)} failed" if s.gate else "no suite",
+            _expectations_cell(s.gate),
             "" if s.delta_version is None else str(s.delta_version),
             f"{s.seconds:.1f}",
         ]

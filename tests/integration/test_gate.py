@@ -298,3 +298,52 @@ def test_bad_suite_is_one_sentence_before_any_data_is_read(spark, settings, cont
     with pytest.raises(SuiteError, match=message):
         # nothing was ingested: the suite is checked before the missing bronze table is noticed
         refine(spark, settings, "silver.weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+
+
+def days_of_rows(spark, counts: dict[int, int]):
+    rows = [(i, float(i), dt.date(2013, 1, day)) for day, n in counts.items() for i in range(n)]
+    return spark.createDataFrame(rows, f"id int, x double, {RUN_DATE} date")
+
+
+def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_settings):
+    settings = make_settings({"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "quarantine"}}}})
+    write_suite(settings, "silver.test", [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}])
+    suite = load_suite(settings, "silver.test", ["id", "x", RUN_DATE])
+    normal = {day: 100 + day % 3 for day in range(1, 11)}
+    _, first = run_gate(
+        days_of_rows(spark, normal),
+        settings,
+        "silver.test",
+        suite,
+        DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10)),
+        "history",
+    )
+    assert first.anomalies == []
+    # the next day arrives with a tenth of its rows: flagged from the history in quality.results
+    _, report = run_gate(
+        days_of_rows(spark, {11: 10}),
+        settings,
+        "silver.test",
+        suite,
+        DateRange.single(dt.date(2013, 1, 11)),
+        "collapsed",
+    )
+    [anomaly] = report.anomalies
+    assert (anomaly.expectation, anomaly.run_date) == ("anomaly: row_count", dt.date(2013, 1, 11))
+    assert anomaly.observed_value.startswith("10 against a trailing mean of 101")
+    assert "anomaly on 2013-01-11: anomaly: row_count = 10 against" in report.line()
+    flagged = results(spark, settings).where(F.col("expectation_type") == "featurelake.anomaly").collect()
+    assert [(r["run_id"], r["success"]) for r in flagged] == [("collapsed", False)]
+    metrics = results(spark, settings).where(F.col("expectation_type") == "featurelake.daily_metric")
+    assert metrics.where(F.col("expectation") == "null_fraction(x)").count() == 11
+    # under the fail policy the same day stops the table
+    settings = make_settings({"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "fail"}}}})
+    with pytest.raises(GateFailed, match=r"anomaly: row_count on 2013-01-11 \(observed 10 against a trailing mean"):
+        run_gate(
+            days_of_rows(spark, {11: 10}),
+            settings,
+            "silver.test",
+            suite,
+            DateRange.single(dt.date(2013, 1, 11)),
+            "again",
+        )
