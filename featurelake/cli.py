@@ -122,20 +122,27 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_OK
     run_dates = _run_dates(parser, args)
     spark = build_session(settings)
-    if args.command == "ingest":
-        from featurelake.ingest import ingest
+    from featurelake.gate import build_docs
 
-        summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
-    elif args.command == "refine":
-        from featurelake.refine import refine
+    try:
+        if args.command == "ingest":
+            from featurelake.ingest import ingest
 
-        summaries = refine(spark, settings, args.table, run_dates, run_id)
-    else:
-        from featurelake.pipeline import run_pipeline
+            summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
+        elif args.command == "refine":
+            from featurelake.refine import refine
 
-        summaries = run_pipeline(spark, settings, run_dates, run_id)
+            summaries = refine(spark, settings, args.table, run_dates, run_id)
+        else:
+            from featurelake.pipeline import run_pipeline
+
+            summaries = run_pipeline(spark, settings, run_dates, run_id)
+    finally:  # failed validations belong in the Data Docs too
+        docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
     print(render_table(summaries))
+    if docs:
+        print(f"Data Docs: {docs}")
     return EXIT_OK
 
 

@@ -283,17 +283,56 @@ def _fresh(expectation):
     return copied
 
 
-def _gx_outcomes(frame: DataFrame, suite: Suite) -> list[Outcome]:
+DOCS_SITE = "featurelake"
+
+
+def gx_context(settings: Settings):
+    """The GX context: file-backed under <lake>/quality/gx for a local lake, so that every validation stays
+    in the Data Docs; in memory for a lake on an object store (GX's file stores are local)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
+    root = Path(settings.lake_root)
+    if "://" in settings.lake_root:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        context = gx.get_context(mode="file", project_root_dir=str(root / "quality"))
+        if DOCS_SITE not in context.get_site_names():
+            context.add_data_docs_site(
+                site_name=DOCS_SITE,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(root / "quality" / "docs"),
+                    },
+                },
+            )
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_spark(name="featurelake", persist=False)
-    batch = source.add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe("candidates")
+    return context
+
+
+def build_docs(settings: Settings) -> str | None:
+    """Rebuild the Data Docs site from every suite and validation stored so far; returns its index."""
+    if "://" in settings.lake_root or not (Path(settings.lake_root) / "quality" / "gx").exists():
+        return None
+    return gx_context(settings).build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+
+
+def _gx_outcomes(frame: DataFrame, suite: Suite, settings: Settings) -> list[Outcome]:
+    import great_expectations as gx
+
+    context = gx_context(settings)
+    source = context.data_sources.add_or_update_spark(name="featurelake", persist=False)
+    asset = next((a for a in source.assets if a.name == suite.table), None) or source.add_dataframe_asset(
+        name=suite.table
+    )
+    batch = next((b for b in asset.batch_definitions if b.name == "candidates"), None)
+    batch = batch or asset.add_batch_definition_whole_dataframe("candidates")
     expectations = [_fresh(r.expectation) for r in suite.rules if r.type != ROW_COUNT]
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table, expectations=expectations))
-    definition = context.validation_definitions.add(
+    gx_suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite.table, expectations=expectations))
+    definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{suite.table} gate", data=batch, suite=gx_suite)
     )
     result = definition.run(
@@ -416,7 +455,7 @@ def run_gate(
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     metrics = _daily_metrics(frame, suite)
     anomalies = _anomaly_outcomes(frame.sparkSession, settings, table, metrics)
-    outcomes = _row_count_outcomes(metrics, suite) + _gx_outcomes(frame, suite) + anomalies
+    outcomes = _row_count_outcomes(metrics, suite) + _gx_outcomes(frame, suite, settings) + anomalies
     report = GateReport(table, gate.policy, outcomes)
     flagged = frame.transform(flag_failures(suite))
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:

@@ -347,3 +347,61 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
             DateRange.single(dt.date(2013, 1, 11)),
             "again",
         )
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def dump_dom(url: str, profile: Path) -> str:
+    import subprocess
+
+    result = subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, settings, demo_landing, tmp_path):
+    import os
+
+    if chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the Data Docs browser test: .ci/run installs Debian's chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it and runs this test")
+    from featurelake.gate import build_docs
+
+    deliver_broken_day(settings, demo_landing)
+    day = DateRange.single(dt.date(2013, 3, 9))
+    ingest(spark, settings, "flights", day, "run-1")
+    refine(spark, settings, "silver.flights", day, "run-1")
+    index = build_docs(settings)
+    assert index == f"file://{settings.lake_root}/quality/docs/index.html"
+    dom = dump_dom(index, tmp_path / "chromium")
+    assert "bronze.flights" in dom and "silver.flights" in dom
+    assert dom.count("Failed") >= 2  # both validations of the broken day failed some expectation
+    validation_pages = sorted((Path(settings.lake_root) / "quality" / "docs" / "validations").rglob("*.html"))
+    assert len(validation_pages) == 2
+    page = dump_dom(validation_pages[-1].as_uri(), tmp_path / "chromium")
+    assert "expect_column_values_to_be_in_set" in page or "values must belong to this set" in page
