@@ -1,0 +1,111 @@
+"""Benchmark: the silver.flights gate (GX validation + quarantine split) vs. a hand-written single-pass agg.
+
+Both run in the same Spark session on the same cached candidate rows (bronze.flights of the bench lakes,
+refined with the silver derivations): the gate through featurelake (GX validates, the engine flags and
+splits), the baseline as one `agg` of the same predicates plus the same split. Prints the ratio (goal
+<= 1.5) and how many Spark jobs the gate ran. Needs the bench lakes of bench/ingest.py (it makes them).
+Usage: python bench/quality_gate.py [--years 10] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+from functools import reduce
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from featurelake import gate, lake
+from featurelake.config import load_settings
+from featurelake.demo_data import write_demo_data
+from featurelake.ingest import ingest
+from featurelake.lake import LINEAGE_COLUMNS, RUN_DATE, DateRange
+from featurelake.refine import derive
+from featurelake.spark import build_session
+
+HERE = Path(__file__).resolve().parent
+TABLE = "silver.flights"
+
+
+def candidates_for(spark, settings, run_dates: DateRange):
+    path = settings.table_path("bronze.flights")
+    if not lake.table_exists(spark, path):
+        ingest(spark, settings, "flights", run_dates, "bench")
+    conf = settings.table(TABLE)
+    bronze = lake.read_table(spark, settings, "bronze.flights", run_dates)
+    frame = bronze.transform(derive(conf.refine.derive)).select(*settings.business_columns(TABLE), *LINEAGE_COLUMNS)
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    return frame, frame.count()
+
+
+def hand_written(frame, suite: gate.Suite) -> None:
+    """The same checks, written by hand: every predicate counted in one agg, plus the same split."""
+    flags = [rule.unexpected().alias(f"f{i}") for i, rule in enumerate(suite.rules) if rule.row_level]
+    flagged = frame.select("*", *flags)
+    names = [f"f{i}" for i, rule in enumerate(suite.rules) if rule.row_level]
+    flagged.agg(*[F.count_if(F.col(n)).alias(n) for n in names], F.count(F.lit(1))).collect()
+    frame.groupBy(RUN_DATE).count().collect()
+    failing = reduce(Column.__or__, [F.col(n) for n in names])
+    flagged.where(failing).write.format("noop").mode("overwrite").save()
+    flagged.where(~failing).write.format("noop").mode("overwrite").save()
+
+
+def featurelake_gate(frame, settings, suite, run_dates) -> None:
+    flagged, _ = gate.run_gate(frame, settings, TABLE, suite, run_dates, "bench")
+    flagged.where(F.size("_reasons") > 0).write.format("noop").mode("overwrite").save()
+    flagged.where(F.size("_reasons") == 0).write.format("noop").mode("overwrite").save()
+
+
+def jobs_run(spark, action) -> int:
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("gate-bench", "count the gate's jobs")
+    try:
+        action()
+        return len(tracker.getJobIdsForGroup("gate-bench"))
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+
+def measure(years: int, repeat: int) -> None:
+    root = HERE / "results" / f"lake-{years}y"
+    os.environ["FEATURELAKE_LAKE_ROOT"] = str(root)
+    settings = load_settings("local")
+    write_demo_data(settings, years=years)
+    spark = build_session(settings)
+    run_dates = DateRange(dt.date(2013, 1, 1), dt.date(2013 + years - 1, 12, 31))
+    frame, rows = candidates_for(spark, settings, run_dates)
+    suite = gate.load_suite(settings, TABLE, frame.columns)
+    best = {"gate": float("inf"), "agg": float("inf")}
+    jobs = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        hand_written(frame, suite)
+        best["agg"] = min(best["agg"], time.perf_counter() - started)
+        started = time.perf_counter()
+        jobs = jobs_run(spark, lambda: featurelake_gate(frame, settings, suite, run_dates))
+        best["gate"] = min(best["gate"], time.perf_counter() - started)
+    frame.unpersist()
+    print(
+        f"gate {TABLE}, {years} year(s), {rows:,} rows, {len(suite.rules)} expectations: featurelake gate "
+        f"{best['gate']:.1f}s ({jobs} Spark jobs) vs hand-written single-pass agg {best['agg']:.1f}s: "
+        f"ratio {best['gate'] / best['agg']:.2f} (goal <= 1.5)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    for years in sorted({1, args.years}):
+        measure(years, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
