@@ -33,8 +33,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/quality_gate.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.quality_gate
 
 clean-lake:
 	rm -rf lakehouse

@@ -2,14 +2,11 @@
 
 For each data size (the demo year, and the year replicated --years times) both are run in the same Spark
 session, alternately, best of --repeat; prints rows/s and the Delta/Parquet ratio (goal <= 1.3).
-Usage: python bench/ingest.py [--years 10] [--repeat 2]
+Usage: python -m bench.ingest [--years 10] [--repeat 2]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import os
 import shutil
 import time
 from pathlib import Path
@@ -17,13 +14,9 @@ from pathlib import Path
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake.config import load_settings
-from featurelake.demo_data import write_demo_data
+from bench.common import bench_lake, main
 from featurelake.ingest import SPARK_TYPES, find_deliveries, ingest
 from featurelake.lake import DateRange
-from featurelake.spark import build_session
-
-HERE = Path(__file__).resolve().parent
 
 
 def plain_parquet(spark, settings, run_dates: DateRange, target: str) -> int:
@@ -45,12 +38,8 @@ def plain_parquet(spark, settings, run_dates: DateRange, target: str) -> int:
 
 
 def measure(years: int, repeat: int) -> None:
-    root = HERE / "results" / f"lake-{years}y"
-    os.environ["FEATURELAKE_LAKE_ROOT"] = str(root)
-    settings = load_settings("local")
-    write_demo_data(settings, years=years)
-    spark = build_session(settings)
-    run_dates = DateRange(dt.date(2013, 1, 1), dt.date(2013 + years - 1, 12, 31))
+    settings, spark, run_dates = bench_lake(years)
+    root = Path(settings.lake_root)
     best = {"delta": float("inf"), "parquet": float("inf")}
     rows = 0
     for attempt in range(repeat):
@@ -72,14 +61,5 @@ def measure(years: int, repeat: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--years", type=int, default=10, help="the larger data size (the year replicated N times)")
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-    for years in sorted({1, args.years}):
-        measure(years, args.repeat)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, measure)

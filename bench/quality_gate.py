@@ -4,31 +4,24 @@ Both run in the same Spark session on the same cached candidate rows (bronze.fli
 refined with the silver derivations): the gate through featurelake (GX validates, the engine flags and
 splits), the baseline as one `agg` of the same predicates plus the same split. Prints the ratio (goal
 <= 1.5) and how many Spark jobs the gate ran. Needs the bench lakes of bench/ingest.py (it makes them).
-Usage: python bench/quality_gate.py [--years 10] [--repeat 2]
+Usage: python -m bench.quality_gate [--years 10] [--repeat 2]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import os
 import time
 from functools import reduce
-from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from bench.common import bench_lake, main
 from featurelake import gate, lake
-from featurelake.config import load_settings
-from featurelake.demo_data import write_demo_data
 from featurelake.ingest import ingest
 from featurelake.lake import LINEAGE_COLUMNS, RUN_DATE, DateRange
 from featurelake.refine import derive
-from featurelake.spark import build_session
 
-HERE = Path(__file__).resolve().parent
 TABLE = "silver.flights"
 
 
@@ -72,12 +65,7 @@ def jobs_run(spark, action) -> int:
 
 
 def measure(years: int, repeat: int) -> None:
-    root = HERE / "results" / f"lake-{years}y"
-    os.environ["FEATURELAKE_LAKE_ROOT"] = str(root)
-    settings = load_settings("local")
-    write_demo_data(settings, years=years)
-    spark = build_session(settings)
-    run_dates = DateRange(dt.date(2013, 1, 1), dt.date(2013 + years - 1, 12, 31))
+    settings, spark, run_dates = bench_lake(years)
     frame, rows = candidates_for(spark, settings, run_dates)
     suite = gate.load_suite(settings, TABLE, frame.columns)
     best = {"gate": float("inf"), "agg": float("inf")}
@@ -98,14 +86,5 @@ def measure(years: int, repeat: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--years", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-    for years in sorted({1, args.years}):
-        measure(years, args.repeat)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, measure)
