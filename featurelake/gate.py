@@ -156,7 +156,7 @@ def suite_path(settings: Settings, table: str) -> Path:
     return settings.expectations_dir / (gate.suite if gate and gate.suite else f"{table}.json")
 
 
-def _rule_name(index: int, type_name: str, kwargs: dict) -> str:
+def _rule_name(type_name: str, kwargs: dict) -> str:
     columns = [kwargs[k] for k in COLUMN_KWARGS if k in kwargs] + list(kwargs.get("column_list", []))
     return f"{type_name}({', '.join(map(str, columns))})" if columns else type_name
 
@@ -183,7 +183,7 @@ def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
                 f"{where} needs a 'type' naming a GX expectation, e.g. expect_column_values_to_not_be_null."
             )
         type_name, kwargs = entry["type"], entry.get("kwargs") or {}
-        name = _rule_name(index, type_name, kwargs)
+        name = _rule_name(type_name, kwargs)
         try:
             expectation = ExpectationConfiguration(
                 type=type_name, kwargs=kwargs, meta=entry.get("meta") or {}
