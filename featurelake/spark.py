@@ -111,13 +111,26 @@ def build_session(settings: Settings):
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM exits before Py4J connects when Ivy cannot resolve the JARs
+    except Exception as exc:  # the JVM exits before Py4J connects, e.g. when Ivy cannot resolve the JARs
         if "JAVA_GATEWAY_EXITED" in str(exc) or "Java gateway process exited" in str(exc):
-            raise EnvironmentProblem(_delta_jars_message(settings)) from None
+            if "spark.jars.packages" in configured and not _delta_jar_cached(settings):
+                raise EnvironmentProblem(_delta_jars_message(settings)) from None
+            raise EnvironmentProblem(
+                "Spark's JVM exited before it started; the lines above say why (the Delta JARs are not the "
+                "cause: they are cached or given as files). Check JAVA_HOME, spark.driver.memory and that the "
+                "machine has a network interface (SPARK_LOCAL_IP=127.0.0.1 on an isolated machine)."
+            ) from None
         raise
     spark.sparkContext.setLogLevel("WARN")
     _check_session(spark, settings)
     return spark
+
+
+def _delta_jar_cached(settings: Settings) -> bool:
+    """Whether Spark's Ivy cache already holds the Delta JAR (so resolution needs no network)."""
+    ivy_home = Path(settings.spark.settings.get("spark.jars.ivy") or Path.home() / ".ivy2.5.2").expanduser()
+    group, artifact, version = delta_coordinate().split(":")
+    return (ivy_home / "jars" / f"{group}_{artifact}-{version}.jar").exists()
 
 
 def _delta_jar_settings(settings: Settings) -> dict[str, str]:
