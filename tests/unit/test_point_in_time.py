@@ -1,0 +1,128 @@
+"""The as-of join, one rule per test on hand-made rows, and a property test against a brute-force reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from featurelake.point_in_time import as_of_join
+
+T0 = dt.datetime(2013, 1, 1)
+EVENTS = "eid int, carrier string, ts timestamp"
+FEATURES = "carrier string, event_time timestamp, created timestamp, rate double, n int"
+
+
+def t(hours: float) -> dt.datetime:
+    return T0 + dt.timedelta(hours=hours)
+
+
+def joined(spark, events, features, ttl=None) -> dict:
+    frame = as_of_join(
+        spark.createDataFrame(events, EVENTS),
+        spark.createDataFrame(features, FEATURES),
+        keys=["carrier"],
+        as_of="ts",
+        event_time="event_time",
+        created_time="created",
+        ttl=ttl,
+    )
+    rows = frame.collect()
+    assert len(rows) == len(events)  # exactly one output row per event row
+    return {r["eid"]: (r["rate"], r["n"]) for r in rows}
+
+
+def test_latest_row_at_or_before_the_event_is_taken_inclusive(spark):
+    features = [("AA", t(1), t(1), 0.1, 1), ("AA", t(5), t(5), 0.5, 5), ("AA", t(9), t(9), 0.9, 9)]
+    events = [(1, "AA", t(5)), (2, "AA", t(8)), (3, "AA", t(0.5)), (4, "AA", t(10))]
+    assert joined(spark, events, features) == {1: (0.5, 5), 2: (0.5, 5), 3: (None, None), 4: (0.9, 9)}
+
+
+def test_a_row_not_yet_available_is_not_used(spark):
+    # the 5h row is only known at 7h: an event at 6h must use the 1h row
+    features = [("AA", t(1), t(1), 0.1, 1), ("AA", t(5), t(7), 0.5, 5)]
+    events = [(1, "AA", t(6)), (2, "AA", t(7))]
+    assert joined(spark, events, features) == {1: (0.1, 1), 2: (0.5, 5)}
+
+
+def test_latest_event_time_wins_over_latest_availability(spark):
+    # A (event 2h, known at 8h) and B (event 4h, known at 5h): at 9h both are known; B is the newer fact
+    features = [("AA", t(2), t(8), 0.2, 2), ("AA", t(4), t(5), 0.4, 4)]
+    assert joined(spark, [(1, "AA", t(9))], features) == {1: (0.4, 4)}
+
+
+def test_ties_on_event_time_go_to_the_latest_created_time(spark):
+    features = [("AA", t(3), t(3), 0.3, 1), ("AA", t(3), t(4), 0.33, 2)]
+    events = [(1, "AA", t(3.5)), (2, "AA", t(4))]
+    assert joined(spark, events, features) == {1: (0.3, 1), 2: (0.33, 2)}
+
+
+def test_ttl_edge_and_unbounded_ttl(spark):
+    features = [("AA", t(0), t(0), 0.0, 0)]
+    events = [(1, "AA", t(2)), (2, "AA", t(2.01))]
+    assert joined(spark, events, features, ttl=dt.timedelta(hours=2)) == {1: (0.0, 0), 2: (None, None)}
+    assert joined(spark, events, features) == {1: (0.0, 0), 2: (0.0, 0)}
+
+
+def test_whole_row_is_taken_never_columns_mixed(spark):
+    features = [("AA", t(1), t(1), 0.1, 1), ("AA", t(2), t(2), None, 2)]
+    assert joined(spark, [(1, "AA", t(3))], features) == {1: (None, 2)}
+
+
+def test_duplicate_events_kept_and_null_keys_never_match(spark):
+    features = [("AA", t(1), t(1), 0.1, 1), (None, t(1), t(1), 9.9, 9)]
+    events = [(1, "AA", t(2)), (2, "AA", t(2)), (3, None, t(2)), (4, "AA", None), (5, "UA", t(2))]
+    assert joined(spark, events, features) == {
+        1: (0.1, 1),
+        2: (0.1, 1),
+        3: (None, None),
+        4: (None, None),
+        5: (None, None),
+    }
+
+
+def reference(events, features, ttl):
+    """Brute force: for each event, the best usable feature row, straight from the definition."""
+    result = {}
+    for eid, carrier, ts in events:
+        usable = [
+            f
+            for f in features
+            if carrier is not None
+            and ts is not None
+            and f[0] == carrier
+            and f[1] is not None
+            and f[1] <= ts
+            and (f[2] or f[1]) <= ts
+        ]
+        if not usable:
+            result[eid] = (None, None)
+            continue
+        best = max(usable, key=lambda f: (f[1], f[2] or f[1], -1 if f[3] is None else f[3], f[4]))
+        stale = ttl is not None and ts - best[1] > ttl
+        result[eid] = (None, None) if stale else (best[3], best[4])
+    return result
+
+
+hours = st.integers(min_value=0, max_value=12).map(lambda h: t(h))
+carriers = st.sampled_from(["AA", "UA", None])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(st.tuples(carriers, st.one_of(hours, st.none())), min_size=1, max_size=12),
+    features=st.lists(
+        st.tuples(carriers, hours, st.integers(0, 3), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 50)),
+        max_size=15,
+    ),
+    ttl_hours=st.one_of(st.none(), st.integers(0, 6)),
+)
+def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours):
+    event_rows = [(i, c, ts) for i, (c, ts) in enumerate(events)]
+    # created = event time + a lag of 0..3 hours; values may be null, duplicates and ties happen
+    feature_rows = [
+        (c, et, et + dt.timedelta(hours=lag), None if v is None else float(v), n) for c, et, lag, v, n in features
+    ]
+    ttl = None if ttl_hours is None else dt.timedelta(hours=ttl_hours)
+    assert joined(spark, event_rows, feature_rows, ttl) == reference(event_rows, feature_rows, ttl)
