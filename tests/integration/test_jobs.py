@@ -27,10 +27,14 @@ def job_env(settings) -> dict[str, str]:
     }
 
 
+def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, env=job_env(settings), timeout=timeout, check=False)
+
+
 def test_spark_submit_runs_the_pipeline_job(spark, settings, demo_landing):
     for source in ("flights", "weather"):
         deliver_real(settings, demo_landing, source, "2013-07-04")
-    result = subprocess.run(
+    result = run_job(
         [
             str(BIN / "spark-submit"),
             "--master",
@@ -49,11 +53,8 @@ def test_spark_submit_runs_the_pipeline_job(spark, settings, demo_landing):
             "--run-id",
             "submitted",
         ],
-        capture_output=True,
-        text=True,
-        env=job_env(settings),
+        settings,
         timeout=400,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ingest  bronze.flights" in result.stdout and "refine  silver.weather" in result.stdout
@@ -68,7 +69,7 @@ def test_spark_submit_runs_the_pipeline_job(spark, settings, demo_landing):
 
 
 def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, tmp_path):
-    result = subprocess.run(
+    result = run_job(
         [
             sys.executable,
             str(PROJECT / "jobs" / "refine.py"),
@@ -79,24 +80,17 @@ def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, t
             "--run-date",
             "2013-01-01",
         ],
-        capture_output=True,
-        text=True,
-        env=job_env(settings),
+        settings,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"featurelake: No configuration at {tmp_path / 'nowhere' / 'base'}; run from the project directory or pass "
         "--conf-dir (or set FEATURELAKE_CONF_DIR)."
     )
-    result = subprocess.run(
+    result = run_job(
         [sys.executable, str(PROJECT / "jobs" / "ingest.py"), "--source", "flights", "--run-date", "2013-02-30"],
-        capture_output=True,
-        text=True,
-        env=job_env(settings),
-        timeout=120,
-        check=False,
+        settings,
     )
     assert result.returncode == 2
     assert "'2013-02-30' is not a date of the form YYYY-MM-DD" in result.stderr
