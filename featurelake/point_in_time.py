@@ -12,6 +12,12 @@ running ``max`` of a struct (event_time, created_time, values...) over that orde
 usable row with the latest event_time and then created_time. One window, one shuffle; no range join and
 no ROW_NUMBER over the rows x history product. Each event row travels through the shuffle as a struct,
 so no join back is needed.
+
+Hot keys: partitioning by the keys alone would put a carrier with a third of all flights on one task. With
+``time_buckets`` > 1 the time range of the events is cut into that many buckets and the window partitions
+by (keys, bucket). What a bucket cannot see, the best feature row of the earlier buckets of its key, enters
+it as one "carry-in" row at its start, computed from the feature rows alone (an aggregation per key and
+bucket, small next to the events). The big data still moves through exactly one shuffle.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ _EVENT = "_pit_event"
 _BEST = "_pit_best"
 _TIME = "_pit_event_time"
 _CREATED = "_pit_created_time"
+_BUCKET = "_pit_bucket"
+_NEXT = "_pit_next_bucket"
+_CARRY_IN, _FEATURE_ROW, _EVENT_ROW = -1, 0, 1
 
 
 def as_of_join(
@@ -40,8 +49,12 @@ def as_of_join(
     created_time: str | None = None,
     ttl: dt.timedelta | None = None,
     feature_columns: list[str] | None = None,
+    time_buckets: int = 1,
 ) -> DataFrame:
-    """The events with the feature columns of their as-of feature row (or nulls) appended."""
+    """The events with the feature columns of their as-of feature row (or nulls) appended.
+
+    ``time_buckets`` > 1 spreads each key's rows over that many tasks (see the module text); the result
+    does not depend on it."""
     created_time_column = F.col(created_time) if created_time else F.col(event_time)
     values = feature_columns or [c for c in features.columns if c not in {*keys, event_time, created_time}]
     clashes = sorted(set(values) & set(events.columns))
@@ -51,7 +64,7 @@ def as_of_join(
     feature_rows = features.where(complete).select(
         *keys,
         F.greatest(F.col(event_time), F.coalesce(created_time_column, F.col(event_time))).alias(_USABLE_AT),
-        F.lit(0).alias(_SIDE),
+        F.lit(_FEATURE_ROW).alias(_SIDE),
         F.struct(
             F.col(event_time).alias(_TIME),
             F.coalesce(created_time_column, F.col(event_time)).alias(_CREATED),
@@ -63,18 +76,23 @@ def as_of_join(
     event_rows = events.select(
         *keys,
         F.col(as_of).cast("timestamp").alias(_USABLE_AT),
-        F.lit(1).alias(_SIDE),
+        F.lit(_EVENT_ROW).alias(_SIDE),
         F.lit(None).cast(feature_rows.schema[_FEATURE].dataType).alias(_FEATURE),
         event_struct.alias(_EVENT),
     )
     feature_rows = feature_rows.withColumn(_EVENT, F.lit(None).cast(event_rows.schema[_EVENT].dataType))
+    rows = feature_rows.unionByName(event_rows)
+    partition = list(keys)
+    if time_buckets > 1:
+        rows = _with_time_buckets(feature_rows, event_rows, keys, time_buckets)
+        partition.append(_BUCKET)
     window = (
-        Window.partitionBy(*keys)
+        Window.partitionBy(*partition)
         .orderBy(F.col(_USABLE_AT).asc_nulls_first(), F.col(_SIDE))
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
     best = F.max(_FEATURE).over(window)
-    matched = feature_rows.unionByName(event_rows).withColumn(_BEST, best).where(F.col(_SIDE) == 1)
+    matched = rows.withColumn(_BEST, best).where(F.col(_SIDE) == _EVENT_ROW)
     fresh = F.col(f"{_BEST}.{_TIME}").isNotNull() & F.col(f"{_EVENT}.{as_of}").isNotNull()
     if ttl is not None:
         oldest = F.col(f"{_EVENT}.{as_of}").cast("timestamp") - F.make_dt_interval(secs=F.lit(ttl.total_seconds()))
@@ -85,3 +103,42 @@ def as_of_join(
         *[F.col(f"{_EVENT}.{c}").alias(c) for c in events.columns],
         *[F.when(usable, F.col(f"{_BEST}.{c}")).alias(c) for c in values],
     )
+
+
+def _with_time_buckets(feature_rows: DataFrame, event_rows: DataFrame, keys: list[str], buckets: int) -> DataFrame:
+    """Feature rows, events and carry-in rows, each with the time bucket its window partition is cut by."""
+    bounds = event_rows.agg(
+        F.unix_micros(F.min(_USABLE_AT)).alias("low"), F.unix_micros(F.max(_USABLE_AT)).alias("high")
+    ).first()
+    if bounds["low"] is None:  # no event has a time: nothing can match, one bucket will do
+        return feature_rows.unionByName(event_rows).withColumn(_BUCKET, F.lit(0))
+    width = (bounds["high"] - bounds["low"]) // buckets + 1  # so the latest event falls into the last bucket
+    bucket = F.when(
+        F.col(_USABLE_AT).isNotNull(),
+        F.least(
+            F.greatest(F.floor((F.unix_micros(F.col(_USABLE_AT)) - F.lit(bounds["low"])) / F.lit(width)), F.lit(0)),
+            F.lit(buckets - 1),
+        ),
+    ).cast("int")
+    # A feature row usable only after the last event can never be taken.
+    features = feature_rows.where(F.unix_micros(F.col(_USABLE_AT)) <= F.lit(bounds["high"]))
+    features = features.withColumn(_BUCKET, bucket)
+    by_key = Window.partitionBy(*keys).orderBy(_BUCKET)
+    carry_in = (
+        features.groupBy(*keys, _BUCKET)
+        .agg(F.max(_FEATURE).alias(_FEATURE))
+        .withColumn(_FEATURE, F.max(_FEATURE).over(by_key.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        .withColumn(_NEXT, F.lead(_BUCKET).over(by_key))
+        .where(F.col(_BUCKET) < buckets - 1)
+        # the best row up to bucket b is what buckets b+1 .. next (the next bucket with rows of its own) inherit
+        .select(
+            *keys,
+            F.lit(None).cast("timestamp").alias(_USABLE_AT),
+            F.lit(_CARRY_IN).alias(_SIDE),
+            F.col(_FEATURE),
+            F.lit(None).cast(event_rows.schema[_EVENT].dataType).alias(_EVENT),
+            F.explode(F.sequence(F.col(_BUCKET) + 1, F.coalesce(F.col(_NEXT), F.lit(buckets - 1)))).alias(_BUCKET),
+        )
+    )
+    return features.unionByName(event_rows.withColumn(_BUCKET, bucket)).unionByName(carry_in)
+

@@ -18,7 +18,7 @@ def t(hours: float) -> dt.datetime:
     return T0 + dt.timedelta(hours=hours)
 
 
-def joined(spark, events, features, ttl=None) -> dict:
+def joined(spark, events, features, ttl=None, time_buckets=1) -> dict:
     frame = as_of_join(
         spark.createDataFrame(events, EVENTS),
         spark.createDataFrame(features, FEATURES),
@@ -27,6 +27,7 @@ def joined(spark, events, features, ttl=None) -> dict:
         event_time="event_time",
         created_time="created",
         ttl=ttl,
+        time_buckets=time_buckets,
     )
     rows = frame.collect()
     assert len(rows) == len(events)  # exactly one output row per event row
@@ -117,12 +118,52 @@ carriers = st.sampled_from(["AA", "UA", None])
         max_size=15,
     ),
     ttl_hours=st.one_of(st.none(), st.integers(0, 6)),
+    time_buckets=st.sampled_from([1, 2, 5]),
 )
-def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours):
+def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours, time_buckets):
     event_rows = [(i, c, ts) for i, (c, ts) in enumerate(events)]
     # created = event time + a lag of 0..3 hours; values may be null, duplicates and ties happen
     feature_rows = [
         (c, et, et + dt.timedelta(hours=lag), None if v is None else float(v), n) for c, et, lag, v, n in features
     ]
     ttl = None if ttl_hours is None else dt.timedelta(hours=ttl_hours)
-    assert joined(spark, event_rows, feature_rows, ttl) == reference(event_rows, feature_rows, ttl)
+    assert joined(spark, event_rows, feature_rows, ttl, time_buckets) == reference(event_rows, feature_rows, ttl)
+
+
+def test_time_buckets_carry_the_latest_row_across_empty_buckets(spark):
+    # one feature row early, events spread over a long range: every bucket inherits it, TTL still applies
+    features = [("AA", t(0), t(0), 0.1, 1), ("AA", t(100), t(100), 0.2, 2), ("AA", t(500), t(600), 0.3, 3)]
+    events = [(i, "AA", t(h)) for i, h in enumerate([0, 50, 99, 100, 350, 599, 600, 1000])]
+    expected = {0: (0.1, 1), 1: (0.1, 1), 2: (0.1, 1), 3: (0.2, 2), 4: (0.2, 2), 5: (0.2, 2), 6: (0.3, 3), 7: (0.3, 3)}
+    for buckets in (1, 3, 7, 64):
+        assert joined(spark, events, features, time_buckets=buckets) == expected
+
+
+def test_a_hot_key_is_spread_over_several_tasks(spark):
+    from pyspark.sql import functions as F
+
+    # one carrier holds 90% of the events; with time buckets no task may hold most of them
+    events = [(i, "HOT" if i % 10 else f"C{i}", t(i / 10)) for i in range(2000)]
+    features = [("HOT", t(h), t(h), float(h), h) for h in range(0, 200, 2)]
+    previous = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled")}
+    spark.conf.set("spark.sql.shuffle.partitions", "8")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # so partitions are not coalesced back together
+    try:
+        for buckets, largest_share in ((1, 0.85), (16, 0.35)):
+            frame = as_of_join(
+                spark.createDataFrame(events, EVENTS),
+                spark.createDataFrame(features, FEATURES),
+                keys=["carrier"],
+                as_of="ts",
+                event_time="event_time",
+                created_time="created",
+                time_buckets=buckets,
+            )
+            sizes = frame.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
+            share = max(sizes) / len(events)
+            assert (share >= largest_share) if buckets == 1 else (share <= largest_share), (buckets, sizes)
+            hot = {r["eid"]: r["n"] for r in frame.where(F.col("carrier") == "HOT").collect()}
+            assert hot[1999] == 198 and hot[21] == 2 and hot[11] == 0  # t(199.9) -> 198, t(2.1) -> 2, t(1.1) -> 0
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
