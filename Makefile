@@ -33,8 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.quality_gate
+	$(BIN)/python -m bench.pit_join
 
 clean-lake:
 	rm -rf lakehouse

@@ -141,4 +141,3 @@ def _with_time_buckets(feature_rows: DataFrame, event_rows: DataFrame, keys: lis
         )
     )
     return features.unionByName(event_rows.withColumn(_BUCKET, bucket)).unionByName(carry_in)
-
