@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
     _add_run_dates(refine)
 
+    features = add("features", help="silver -> features.<group> for one feature group, or all")
+    features.add_argument("--group", help="a group under features.groups in conf; default all")
+    _add_run_dates(features)
+
+    training = add("training-set", help="label events + point-in-time features -> training_sets.<name>")
+    training.add_argument("--name", required=True, help="a training set under training_sets in conf")
+    training.add_argument("--rebuild-from-manifest", metavar="PATH", help="rebuild a recorded version exactly")
+
     run = add("run", help="every stage in order for a run date or a range")
     _add_run_dates(run)
     return parser
@@ -120,12 +128,21 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    run_dates = _run_dates(parser, args)
+    run_dates = None if args.command == "training-set" else _run_dates(parser, args)
     spark = build_session(settings)
     from featurelake.gate import build_docs
 
     try:
-        if args.command == "ingest":
+        if args.command == "training-set":
+            from featurelake.training_set import build_training_set
+
+            summaries = [build_training_set(spark, settings, args.name, run_id, args.rebuild_from_manifest)]
+        elif args.command == "features":
+            from featurelake.feature_groups import materialize
+
+            groups = [args.group] if args.group else list(settings.project.features.groups)
+            summaries = [materialize(spark, settings, group, run_dates, run_id) for group in groups]
+        elif args.command == "ingest":
             from featurelake.ingest import ingest
 
             summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
@@ -141,6 +158,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
     print(render_table(summaries))
+    for summary in summaries:
+        if summary.report:
+            print(summary.report)
     if docs:
         print(f"Data Docs: {docs}")
     return EXIT_OK

@@ -41,8 +41,11 @@ ENGINE_READER_OPTIONS = {
 }
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Code the configuration may name: an attribute of a module of the project's features/ package.
+DEFINITION = r"^features(\.[a-z_][a-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+Definition = Annotated[str, Field(pattern=DEFINITION)]
 TableName = Annotated[str, Field(pattern=TABLE_NAME)]
 
 
@@ -186,6 +189,12 @@ class GateConf(Strict):
     policy: Literal["fail", "quarantine", "warn"] = "fail"
     suite: str | None = None  # file under the expectations directory; default <table>.json
     max_quarantine_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Whether an anomalous day fails the gate; by default it does for the fail policy only.
+    anomalies: Literal["fail", "warn"] | None = None
+
+    @property
+    def anomalies_fail(self) -> bool:
+        return self.anomalies == "fail" or (self.anomalies is None and self.policy == "fail")
 
 
 class TableConf(Strict):
@@ -211,12 +220,78 @@ class QualityConf(Strict):
     anomaly: AnomalyConf = Field(default_factory=AnomalyConf)
 
 
+class FeatureGroupConf(Strict):
+    definition: Definition  # module:attribute in features/, e.g. features.carrier:carrier_performance
+
+
+class FeaturesConf(Strict):
+    """The feature groups to materialize, each into the table features.<group>."""
+
+    # Each key's rows of a point-in-time join are spread over this many tasks (hot keys, see point_in_time).
+    time_buckets: int = Field(default=16, ge=1, le=1024)
+    groups: dict[Identifier, FeatureGroupConf] = Field(default_factory=dict)
+
+
+class DateSpan(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateSpan:
+        if self.end < self.start:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class LabelEventsConf(Strict):
+    """The rows a training set labels: one per row of a table, predicted at event_time + offset."""
+
+    table: TableName
+    keys: list[Identifier]
+    event_time: Identifier
+    # When the prediction is made, relative to the event time (negative: before it); features are joined
+    # as of that moment, so nothing known later can leak in.
+    prediction_offset_minutes: int
+    # Event columns known at prediction time, kept as features and segments (e.g. the scheduled route).
+    columns: list[Identifier] = Field(default_factory=list)
+
+
+class LabelConf(Strict):
+    name: Identifier
+    definition: Definition  # a function (events, **params) -> Column; null excludes the event
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSetConf(Strict):
+    table: TableName
+    events: LabelEventsConf
+    label: LabelConf
+    feature_groups: list[Identifier]
+    # Splits by the event's run date; ranges may not overlap.
+    splits: dict[Identifier, DateSpan]
+
+    @field_validator("splits")
+    @classmethod
+    def _disjoint(cls, splits: dict[str, DateSpan]) -> dict[str, DateSpan]:
+        ordered = sorted(splits.items(), key=lambda item: item[1].start)
+        for (a, first), (b, second) in zip(ordered, ordered[1:], strict=False):
+            if second.start <= first.end:
+                raise ValueError(f"split {b} starts on {second.start}, inside split {a} (until {first.end})")
+        if not splits:
+            raise ValueError("needs at least one split")
+        return splits
+
+
 class ProjectConf(Strict):
     lake: LakeConf
     spark: SparkConf = Field(default_factory=SparkConf)
     quality: QualityConf = Field(default_factory=QualityConf)
     sources: dict[Identifier, SourceConf]
     tables: dict[TableName, TableConf]
+    features: FeaturesConf = Field(default_factory=FeaturesConf)
+    training_sets: dict[Identifier, TrainingSetConf] = Field(default_factory=dict)
 
 
 class Settings:
@@ -282,6 +357,21 @@ class Settings:
         if refine is None:
             raise ConfigError(f"Table {table} is neither fed by a source nor refined, so its columns are unknown.")
         return [*self.business_columns(refine.source), *[d.name for d in refine.derive]]
+
+    def feature_table(self, group: str) -> str:
+        return f"features.{group}"
+
+    def training_set(self, name: str) -> TrainingSetConf:
+        if name not in self.project.training_sets:
+            raise ConfigError(
+                f"No training set named {name} in {self.conf_dir}/base/training_sets.yaml; "
+                f"known training sets: {', '.join(sorted(self.project.training_sets)) or 'none'}."
+            )
+        return self.project.training_sets[name]
+
+    @property
+    def project_dir(self) -> Path:
+        return self.conf_dir.parent
 
     def refined_tables(self) -> list[str]:
         return [name for name, table in self.tables.items() if table.refine is not None]
@@ -485,3 +575,18 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
                 f"{_origin(origins, ('tables', name))}: tables.{name} is refined but declares no keys; "
                 "list the columns that identify a row under keys."
             )
+
+    for group in project.features.groups:
+        if f"features.{group}" not in project.tables:
+            raise missing(("features", "groups", group), f"features.{group}")
+    for name, training_set in project.training_sets.items():
+        loc = ("training_sets", name)
+        for table in (training_set.table, training_set.events.table):
+            if table not in project.tables:
+                raise missing(loc, table)
+        for group in training_set.feature_groups:
+            if group not in project.features.groups:
+                raise ConfigError(
+                    f"{_origin(origins, loc)}: training_sets.{name}.feature_groups names {group}, which is not "
+                    f"under features.groups; declare it in {conf_path}/base/features.yaml."
+                )

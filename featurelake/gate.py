@@ -205,7 +205,8 @@ def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
                     f"{where} ({name}) is a row-level expectation featurelake cannot quarantine yet; use one of "
                     f"{', '.join(sorted(ROW_LEVEL))}, or set tables.{table}.gate.policy to fail or warn."
                 )
-        rules.append(Rule(name, type_name, kwargs, expectation))
+        taken = sum(1 for r in rules if r.name == name or r.name.startswith(f"{name} #"))
+        rules.append(Rule(f"{name} #{taken + 1}" if taken else name, type_name, kwargs, expectation))
     return Suite(table, path, rules)
 
 
@@ -485,19 +486,20 @@ def _anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> l
 
 
 def run_gate(
-    frame: DataFrame, settings: Settings, table: str, suite: Suite, run_dates, run_id: str
+    frame: DataFrame, settings: Settings, table: str, suite: Suite, run_dates, run_id: str, checks=()
 ) -> tuple[DataFrame, GateReport]:
     """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
 
     Every outcome is appended to quality.results, passing or not. Raises GateFailed (nothing to publish)
-    when the table's policy says so. The caller publishes the rows with empty reasons and quarantines the
-    others; it should cache ``frame``, which is read several times.
+    when the table's policy says so. ``checks`` are outcomes the caller computed itself (engine checks
+    that GX has no expectation for), judged and recorded with the rest. The caller publishes the rows
+    with empty reasons and quarantines the others; it should cache ``frame``, which is read several times.
     """
     gate = settings.tables[table].gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     metrics = _daily_metrics(frame, suite)
     anomalies = _anomaly_outcomes(frame.sparkSession, settings, table, metrics)
-    outcomes = _row_count_outcomes(metrics, suite) + _gx_outcomes(frame, suite, settings) + anomalies
+    outcomes = _row_count_outcomes(metrics, suite) + _gx_outcomes(frame, suite, settings) + list(checks) + anomalies
     report = GateReport(table, gate.policy, outcomes)
     flagged = frame.transform(flag_failures(suite))
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
@@ -507,8 +509,9 @@ def run_gate(
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":
-        if report.failed:
-            raise GateFailed(_failure_sentence(table, report.failed, "nothing was published"))
+        failed = [o for o in report.failed if gate.anomalies_fail or o.expectation_type != ANOMALY]
+        if failed:
+            raise GateFailed(_failure_sentence(table, failed, "nothing was published"))
         return frame, report
     table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite) and o.expectation_type != ANOMALY]
     if table_level_failures:

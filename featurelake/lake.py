@@ -82,6 +82,14 @@ def read_table(spark: SparkSession, settings: Settings, name: str, run_dates: Da
     return frame if run_dates is None else frame.where(run_date_condition(run_dates))
 
 
+def read_version(spark: SparkSession, settings: Settings, name: str, version: int) -> DataFrame:
+    """A table as it was at a Delta version (what a manifest recorded)."""
+    path = settings.table_path(name)
+    if not table_exists(spark, path):
+        raise FeaturelakeError(f"Table {name} does not exist at {path}; run the stage that writes it first.")
+    return spark.read.format("delta").option("versionAsOf", version).load(path)
+
+
 def last_commit(spark: SparkSession, path: str) -> Commit:
     from delta.tables import DeltaTable
 

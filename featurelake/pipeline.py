@@ -1,4 +1,5 @@
-"""The stages in order for a range of run dates: ingest every source, then refine every silver table.
+"""The stages in order for a range of run dates: ingest every source, refine every silver table,
+materialize every feature group, then build each training set whose last split ends inside the range.
 
 Snapshot sources are due only on the dates they were delivered; a range without a delivery skips them.
 (The full runner with a run ledger, resume and training stages grows here in later issues.)
@@ -9,10 +10,12 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from featurelake.config import Settings
+from featurelake.feature_groups import materialize
 from featurelake.ingest import delivered_snapshot_dates, ingest
 from featurelake.lake import DateRange
 from featurelake.refine import refine
 from featurelake.summary import StageSummary
+from featurelake.training_set import build_training_set
 
 
 def run_pipeline(
@@ -33,4 +36,12 @@ def run_pipeline(
         for summary in refine(spark, settings, table, run_dates, run_id):
             summaries.append(summary)
             report(summary.line())
+    for group in settings.project.features.groups:
+        summaries.append(materialize(spark, settings, group, run_dates, run_id))
+        report(summaries[-1].line())
+    for name, training_set in settings.project.training_sets.items():
+        last_split_ends = max(span.end for span in training_set.splits.values())
+        if run_dates.start <= last_split_ends <= run_dates.end:
+            summaries.append(build_training_set(spark, settings, name, run_id))
+            report(summaries[-1].line())
     return summaries

@@ -71,3 +71,31 @@ def read_first_line(spark, path: str, limit: int = 1 << 20) -> str | None:
     if line is None:
         return None
     return line.removeprefix("\ufeff")
+
+
+def write_text(spark, path: str, text: str) -> None:
+    """Write a small text file (a manifest), replacing it; through Hadoop, so any lake root works."""
+    fs, hadoop_path = _filesystem(spark, path)
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def read_text(spark, path: str) -> str | None:
+    """A small text file's content, or None when it does not exist."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return None
+    stream = fs.open(hadoop_path)
+    try:
+        reader = spark._jvm.java.io.BufferedReader(spark._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        lines = []
+        line = reader.readLine()
+        while line is not None:
+            lines.append(line)
+            line = reader.readLine()
+    finally:
+        stream.close()
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ class StageSummary:
     seconds: float = 0.0
     detail: str = ""
     gate: Any = None  # the GateReport of the table's quality gate, when it has one
+    report: str = ""  # more to show after the summary table (a training set's statistics)
 
     def check_balance(self) -> None:
         """Rows read = published + quarantined + rejected; anything else means a row was lost."""

@@ -1,0 +1,36 @@
+"""The weather at the departure airport, hour by hour."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import functions as F
+
+from featurelake.feature_groups import feature_group
+from featurelake.lake import RUN_DATE
+
+MEASURES = {
+    "temp": "temperature, degrees F",
+    "wind_speed": "wind speed, mph",
+    "visib": "visibility, miles",
+    "precip": "precipitation, inches",
+    "pressure": "sea level pressure, millibars",
+}
+
+
+@feature_group(
+    keys=["origin"],
+    event_time="time_hour",
+    # an observation is known when it is made
+    ttl=dt.timedelta(hours=3),
+    inputs=["silver.weather"],
+    features={f"weather_{m}": f"{text} at the departure airport, last observation" for m, text in MEASURES.items()},
+)
+def origin_weather(inputs, run_dates):
+    """Hourly weather observations at the departure airport, known when observed."""
+    return inputs["silver.weather"].select(
+        F.col("origin").cast("string"),
+        F.col("time_hour").cast("timestamp"),
+        *[F.col(m).cast("double").alias(f"weather_{m}") for m in MEASURES],
+        F.col(RUN_DATE),
+    )
