@@ -10,9 +10,9 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from featurelake.config import Settings
-from featurelake.feature_groups import materialize
+from featurelake.feature_groups import load_group, materialize
 from featurelake.ingest import delivered_snapshot_dates, ingest
-from featurelake.lake import DateRange
+from featurelake.lake import DateRange, table_exists
 from featurelake.refine import refine
 from featurelake.summary import StageSummary
 from featurelake.training_set import build_training_set
@@ -36,8 +36,12 @@ def run_pipeline(
         for summary in refine(spark, settings, table, run_dates, run_id):
             summaries.append(summary)
             report(summary.line())
-    for group in settings.project.features.groups:
-        summaries.append(materialize(spark, settings, group, run_dates, run_id))
+    for name in settings.project.features.groups:
+        absent = [t for t in load_group(settings, name).inputs if not table_exists(spark, settings.table_path(t))]
+        if absent:
+            report(f"features {settings.feature_table(name)} [{run_dates}]: {absent[0]} has no data yet, skipped")
+            continue
+        summaries.append(materialize(spark, settings, name, run_dates, run_id))
         report(summaries[-1].line())
     for name, training_set in settings.project.training_sets.items():
         last_split_ends = max(span.end for span in training_set.splits.values())

@@ -50,11 +50,13 @@ def as_of_join(
     ttl: dt.timedelta | None = None,
     feature_columns: list[str] | None = None,
     time_buckets: int = 1,
+    as_of_range: tuple[int, int] | None = None,
 ) -> DataFrame:
     """The events with the feature columns of their as-of feature row (or nulls) appended.
 
     ``time_buckets`` > 1 spreads each key's rows over that many tasks (see the module text); the result
-    does not depend on it."""
+    does not depend on it. ``as_of_range`` (the events' earliest and latest as-of time, in microseconds
+    since the epoch) saves the pass that finds it, when the caller joins several groups to the same events."""
     created_time_column = F.col(created_time) if created_time else F.col(event_time)
     values = feature_columns or [c for c in features.columns if c not in {*keys, event_time, created_time}]
     clashes = sorted(set(values) & set(events.columns))
@@ -84,7 +86,7 @@ def as_of_join(
     rows = feature_rows.unionByName(event_rows)
     partition = list(keys)
     if time_buckets > 1:
-        rows = _with_time_buckets(feature_rows, event_rows, keys, time_buckets)
+        rows = _with_time_buckets(feature_rows, event_rows, keys, time_buckets, as_of_range)
         partition.append(_BUCKET)
     window = (
         Window.partitionBy(*partition)
@@ -105,23 +107,34 @@ def as_of_join(
     )
 
 
-def _with_time_buckets(feature_rows: DataFrame, event_rows: DataFrame, keys: list[str], buckets: int) -> DataFrame:
-    """Feature rows, events and carry-in rows, each with the time bucket its window partition is cut by."""
-    bounds = event_rows.agg(
-        F.unix_micros(F.min(_USABLE_AT)).alias("low"), F.unix_micros(F.max(_USABLE_AT)).alias("high")
+def as_of_range_of(events: DataFrame, as_of: str) -> tuple[int, int] | None:
+    """The earliest and latest as-of time of the events, in microseconds; None when no event has one."""
+    bounds = events.agg(
+        F.unix_micros(F.min(F.col(as_of).cast("timestamp"))).alias("low"),
+        F.unix_micros(F.max(F.col(as_of).cast("timestamp"))).alias("high"),
     ).first()
-    if bounds["low"] is None:  # no event has a time: nothing can match, one bucket will do
+    return None if bounds["low"] is None else (bounds["low"], bounds["high"])
+
+
+def _with_time_buckets(
+    feature_rows: DataFrame, event_rows: DataFrame, keys: list[str], buckets: int, as_of_range
+) -> DataFrame:
+    """Feature rows, events and carry-in rows, each with the time bucket its window partition is cut by."""
+    if as_of_range is None:
+        as_of_range = as_of_range_of(event_rows, _USABLE_AT)
+    if as_of_range is None:  # no event has a time: nothing can match, one bucket will do
         return feature_rows.unionByName(event_rows).withColumn(_BUCKET, F.lit(0))
-    width = (bounds["high"] - bounds["low"]) // buckets + 1  # so the latest event falls into the last bucket
+    low, high = as_of_range
+    width = (high - low) // buckets + 1  # so the latest event falls into the last bucket
     bucket = F.when(
         F.col(_USABLE_AT).isNotNull(),
         F.least(
-            F.greatest(F.floor((F.unix_micros(F.col(_USABLE_AT)) - F.lit(bounds["low"])) / F.lit(width)), F.lit(0)),
+            F.greatest(F.floor((F.unix_micros(F.col(_USABLE_AT)) - F.lit(low)) / F.lit(width)), F.lit(0)),
             F.lit(buckets - 1),
         ),
     ).cast("int")
     # A feature row usable only after the last event can never be taken.
-    features = feature_rows.where(F.unix_micros(F.col(_USABLE_AT)) <= F.lit(bounds["high"]))
+    features = feature_rows.where(F.unix_micros(F.col(_USABLE_AT)) <= F.lit(high))
     features = features.withColumn(_BUCKET, bucket)
     by_key = Window.partitionBy(*keys).orderBy(_BUCKET)
     carry_in = (

@@ -20,6 +20,7 @@ import os
 import subprocess
 import time
 from functools import reduce
+from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -32,7 +33,7 @@ from featurelake.errors import ConfigError, FeaturelakeError
 from featurelake.feature_groups import AVAILABLE_AT, load_definition, load_group
 from featurelake.gate import Outcome
 from featurelake.lake import RUN_DATE, RUN_ID
-from featurelake.point_in_time import as_of_join
+from featurelake.point_in_time import as_of_join, as_of_range_of
 from featurelake.summary import StageSummary
 
 PREDICTION_TIME = "prediction_time"
@@ -132,6 +133,7 @@ def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFra
 
 def join_features(spark: SparkSession, settings: Settings, plan: dict, events: DataFrame) -> DataFrame:
     """Each feature group's row as of every event's prediction time (one shuffle per group)."""
+    as_of_range = as_of_range_of(events, PREDICTION_TIME)
     for group in plan["feature_groups"]:
         available = available_at_column(group["name"])
         rows = lake.read_version(spark, settings, group["table"], group["version"]).select(
@@ -149,6 +151,7 @@ def join_features(spark: SparkSession, settings: Settings, plan: dict, events: D
                 ttl=ttl,
                 feature_columns=[*group["features"], available],
                 time_buckets=plan["time_buckets"],
+                as_of_range=as_of_range,
             )
         except ValueError as exc:
             raise ConfigError(
@@ -191,7 +194,9 @@ def statistics(frame: DataFrame, columns: list[str]) -> list[dict]:
                 F.max(value).alias(f"{column}|max"),
             ]
         elif isinstance(data_type, StringType):
-            aggregates.append(F.count_distinct(column).alias(f"{column}|distinct"))
+            # exact, in the same single pass (count_distinct would expand the rows once per column);
+            # a categorical column's values are few by definition
+            aggregates.append(F.size(F.collect_set(column)).alias(f"{column}|distinct"))
     values = frame.agg(*aggregates).first().asDict()
     rows = values.pop("_rows")
     result = []
@@ -283,22 +288,24 @@ def _not_entirely_null(stats: list[dict], features: list[str]) -> list[Outcome]:
 
 
 def git_commit(settings: Settings) -> str:
-    """The code version: $FEATURELAKE_GIT_COMMIT (set by packaging), else the project's git HEAD."""
+    """The code version: $FEATURELAKE_GIT_COMMIT (set by packaging), else the git HEAD of the project
+    (or of the engine's checkout), with ``-dirty`` when tracked files differ from it."""
     if os.environ.get(GIT_COMMIT_VARIABLE):
         return os.environ[GIT_COMMIT_VARIABLE]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(settings.project_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(settings.project_dir), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
+    for directory in (settings.project_dir, Path(__file__).resolve().parent):
+        try:
+            head = _git(directory, "rev-parse", "HEAD")
+            dirty = _git(directory, "status", "--porcelain", "--untracked-files=no")
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        return f"{head}-dirty" if dirty else head
+    return "unknown"
+
+
+def _git(directory: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(directory), *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
 
 
 def manifest_dir(settings: Settings, table: str) -> str:

