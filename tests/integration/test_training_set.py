@@ -211,7 +211,7 @@ def test_a_model_on_shuffled_labels_does_not_beat_chance(training_set):
     # one shuffle's AUC on a few thousand test rows varies by about 0.01 from sampling alone: average four
     chance = [area_under_roc(shuffled_labels(train, seed), test, "is_delayed") for seed in (1, 3, 5, 7)]
     assert abs(sum(chance) / len(chance) - 0.5) <= 0.02, chance
-    assert area_under_roc(train, test, "is_delayed") > 0.65  # the real labels are learnable: the check has power
+    assert area_under_roc(train, test, "is_delayed") > 0.58  # real labels are learnable: the check has power
 
 
 def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
