@@ -145,3 +145,36 @@ def test_bad_timezone_is_refused(make_settings):
         make_settings(
             {"tables": {"silver.flights": {"refine": {"source": "bronze.flights", "kind": "daily", "derive": derive}}}}
         )
+
+
+def test_overlapping_splits_are_refused(make_settings):
+    splits = {"train": {"from": "2013-01-01", "to": "2013-08-31"}, "test": {"from": "2013-08-31", "to": "2013-12-31"}}
+    with pytest.raises(ConfigError) as error:
+        make_settings({"training_sets": {"flight_delay": {"splits": splits}}})
+    assert str(error.value).endswith(
+        ".yaml: training_sets.flight_delay.splits split test starts on 2013-08-31, inside split train "
+        "(until 2013-08-31)."
+    )
+
+
+def test_training_set_naming_an_undeclared_feature_group_is_refused(make_settings):
+    with pytest.raises(ConfigError, match="feature_groups names holidays, which is not under features.groups"):
+        make_settings({"training_sets": {"flight_delay": {"feature_groups": ["carrier_performance", "holidays"]}}})
+
+
+@pytest.mark.parametrize("definition", ["os:system", "features.carrier", "../features.carrier:x"])
+def test_definitions_may_name_only_the_features_package(make_settings, definition):
+    with pytest.raises(ConfigError, match=r"features\.groups\.aircraft\.definition String should match pattern"):
+        make_settings({"features": {"groups": {"aircraft": {"definition": definition}}}})
+
+
+def test_a_definition_that_is_not_a_feature_group_is_one_sentence(make_settings):
+    from featurelake.feature_groups import load_group
+
+    settings = make_settings(
+        {"features": {"groups": {"aircraft": {"definition": "features.calendar:us_federal_holidays"}}}}
+    )
+    with pytest.raises(ConfigError, match="names features.calendar:us_federal_holidays, which is not declared with"):
+        load_group(settings, "aircraft")
+    with pytest.raises(ConfigError, match="No feature group named weather under features.groups"):
+        load_group(settings, "weather")
