@@ -1,52 +1,16 @@
-"""jobs/*.py are real entry points: python runs them (spark-submit runs jobs/pipeline.py in
-test_training_set.py, whose lake it builds)."""
+"""jobs/*.py are real entry points: python runs them (spark-submit runs jobs/pipeline.py for the lake
+test_training_set.py reads, see conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from featurelake.spark import delta_coordinate
 from tests.conftest import PROJECT
+from tests.integration.conftest import run_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-BIN = Path(sys.executable).parent
-
-
-def job_env(settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FEATURELAKE_LAKE_ROOT": settings.lake_root,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-    }
-
-
-def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, env=job_env(settings), timeout=timeout, check=False)
-
-
-def spark_submit(job: str, arguments: list[str], settings, timeout: int = 600) -> subprocess.CompletedProcess:
-    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages)."""
-    command = [
-        str(BIN / "spark-submit"),
-        "--master",
-        "local[2]",
-        "--packages",
-        delta_coordinate(),
-        "--conf",
-        f"spark.jars.ivySettings={PROJECT / 'conf' / 'ivysettings.xml'}",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(PROJECT / "jobs" / job),
-        *arguments,
-    ]
-    return run_job(command, settings, timeout=timeout)
 
 
 def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, tmp_path):

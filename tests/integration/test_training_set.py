@@ -8,60 +8,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from pyspark.sql import functions as F
 
-from featurelake.config import load_settings
 from featurelake.lake import DateRange, read_table
-from tests.conftest import IGNORED, PROJECT
-from tests.integration.test_jobs import spark_submit
+from tests.integration.conftest import JANUARY_DAYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 14))
-SPLITS = {
-    "train": {"from": "2013-01-01", "to": "2013-01-08"},
-    "validation": {"from": "2013-01-09", "to": "2013-01-10"},
-    "test": {"from": "2013-01-11", "to": "2013-01-14"},
-}
+DAYS = JANUARY_DAYS
 NAME, TABLE = "flight_delay", "training_sets.flight_delay"
 GROUPS = ("carrier_performance", "origin_performance", "route_performance", "origin_weather", "aircraft", "calendar")
 
 
 @pytest.fixture(scope="module")
-def january(spark, demo_landing, tmp_path_factory):
-    """A lake holding two real weeks of January 2013, built by spark-submit of jobs/pipeline.py: flights,
-    weather and planes, their silver tables, every feature group and the training set (splits moved into
-    those weeks). Airports and airlines are not delivered: nothing here reads them."""
-    root = tmp_path_factory.mktemp("january")
-    shutil.copytree(PROJECT / "conf", root / "conf")
-    shutil.copytree(PROJECT / "expectations", root / "expectations")
-    shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
-    overrides = {"training_sets": {NAME: {"splits": SPLITS}}}
-    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
-    for source in ("flights", "weather"):
-        for day in DAYS.days():
-            shutil.copytree(
-                demo_landing / source / day.isoformat(), root / "lake" / "landing" / source / day.isoformat()
-            )
-    for source in ("planes",):
-        shutil.copytree(demo_landing / source / "2013-01-01", root / "lake" / "landing" / source / "2013-01-01")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
-    try:
-        settings = load_settings("local", root / "conf")
-        arguments = ["--conf-dir", str(root / "conf"), "--from", "2013-01-01", "--to", "2013-01-14", "--run-id", "jan"]
-        result = spark_submit("pipeline.py", arguments, settings)
-        # spark-submit's Python runner sends the driver's stderr to its stdout
-        problems = [line for line in result.stdout.splitlines() if line.startswith("featurelake")]
-        assert result.returncode == 0, "\n".join(problems) or result.stderr[-3000:]
-        yield settings, result.stdout
-    finally:
-        patch.undo()
+def january(january_pipeline):
+    """Settings and output of the spark-submitted pipeline over two weeks of January (see conftest.py)."""
+    code, output = january_pipeline.result()
+    problems = [line for line in output.splitlines() if line.startswith("featurelake")]
+    assert code == 0, "\n".join(problems) or output[-3000:]
+    return january_pipeline.settings, output
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +189,11 @@ def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     settings, _ = january
     first = manifest(settings, 0)
     # a feature table changes after the build: the rebuild still reads the versions the manifest recorded
+    calendar = sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect())
     materialize(spark, settings, "calendar", DateRange.single(dt.date(2013, 1, 5)), "later")
+    assert (
+        sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect()) == calendar
+    )  # a re-run changes nothing
     rebuilt = build_training_set(
         spark, settings, NAME, "rebuild", str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
     )

@@ -110,7 +110,7 @@ hours = st.integers(min_value=0, max_value=12).map(lambda h: t(h))
 carriers = st.sampled_from(["AA", "UA", None])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     events=st.lists(st.tuples(carriers, st.one_of(hours, st.none())), min_size=1, max_size=12),
     features=st.lists(

@@ -1,0 +1,117 @@
+"""Integration fixtures: jobs run as real processes, and the two-week January pipeline that
+test_training_set.py reads runs in the background (spark-submit, its own JVM) from the first integration
+test on, so it overlaps the other tests instead of adding to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from featurelake.config import Settings, load_settings
+from featurelake.lake import DateRange
+from featurelake.spark import delta_coordinate
+from tests.conftest import IGNORED, PROJECT
+
+BIN = Path(sys.executable).parent
+
+JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+JANUARY_SPLITS = {
+    "train": {"from": "2013-01-01", "to": "2013-01-08"},
+    "validation": {"from": "2013-01-09", "to": "2013-01-10"},
+    "test": {"from": "2013-01-11", "to": "2013-01-14"},
+}
+
+
+def job_env(settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FEATURELAKE_LAKE_ROOT": settings.lake_root,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+
+
+def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, env=job_env(settings), timeout=timeout, check=False)
+
+
+def spark_submit_command(job: str, arguments: list[str]) -> list[str]:
+    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages)."""
+    return [
+        str(BIN / "spark-submit"),
+        "--master",
+        "local[2]",
+        "--packages",
+        delta_coordinate(),
+        "--conf",
+        f"spark.jars.ivySettings={PROJECT / 'conf' / 'ivysettings.xml'}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(PROJECT / "jobs" / job),
+        *arguments,
+    ]
+
+
+@dataclass
+class BackgroundJob:
+    settings: Settings
+    process: subprocess.Popen
+    output: Path
+
+    def result(self, timeout: int = 900) -> tuple[int, str]:
+        """Wait for the job; its exit code and its output (spark-submit's Python runner sends the driver's
+        stderr to stdout, so both are in one file)."""
+        code = self.process.wait(timeout=timeout)
+        return code, self.output.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def january_pipeline(spark, demo_landing, tmp_path_factory):
+    """spark-submit of jobs/pipeline.py over two real weeks of January 2013 (flights, weather and planes
+    delivered; airports and airlines not, nothing downstream reads them), with the training set's splits
+    moved into those weeks. Started after the test session's Spark, so the Delta JARs are cached."""
+    root = tmp_path_factory.mktemp("january")
+    shutil.copytree(PROJECT / "conf", root / "conf")
+    shutil.copytree(PROJECT / "expectations", root / "expectations")
+    shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
+    # bronze gates only warn and are tested on their own; without them the run costs the suite less
+    no_bronze_gates = {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")}
+    overrides = {"training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}}, "tables": no_bronze_gates}
+    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
+    landing = root / "lake" / "landing"
+    for source in ("flights", "weather"):
+        for day in JANUARY_DAYS.days():
+            shutil.copytree(demo_landing / source / day.isoformat(), landing / source / day.isoformat())
+    shutil.copytree(demo_landing / "planes" / "2013-01-01", landing / "planes" / "2013-01-01")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
+    try:
+        settings = load_settings("local", root / "conf")
+    finally:
+        patch.undo()
+    span = ["--from", str(JANUARY_DAYS.start), "--to", str(JANUARY_DAYS.end)]
+    command = spark_submit_command("pipeline.py", ["--conf-dir", str(root / "conf"), *span, "--run-id", "jan"])
+    output = root / "pipeline.log"
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(settings), start_new_session=True
+        )
+    yield BackgroundJob(settings, process, output)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_january_pipeline_early(request):
+    if any(item.module.__name__.endswith("test_training_set") for item in request.session.items):
+        request.getfixturevalue("january_pipeline")
