@@ -1,6 +1,6 @@
 """spark-submit entry point: build a training set (or rebuild a recorded version exactly).
 
-    spark-submit jobs/build_training_set.py --name flight_delay [--rebuild-from-manifest PATH] [--env cluster]
+spark-submit jobs/build_training_set.py --name flight_delay [--rebuild-from-manifest PATH] [--env cluster]
 """
 
 import sys
