@@ -253,7 +253,7 @@ class LabelEventsConf(Strict):
     event_time: Identifier
     # When the prediction is made, relative to the event time (negative: before it); features are joined
     # as of that moment, so nothing known later can leak in.
-    prediction_offset_minutes: int
+    prediction_offset_minutes: int = Field(le=0)
     # Event columns known at prediction time, kept as features and segments (e.g. the scheduled route).
     columns: list[Identifier] = Field(default_factory=list)
 

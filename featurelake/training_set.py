@@ -3,8 +3,9 @@
 A build is planned first: the training set's conf, each feature group's metadata and the Delta version of
 every input table. The plan is all a build depends on (besides the label function), so it is recorded, with
 the git commit and a content hash, in the Delta commit's metadata and in a manifest at
-``<layer>/_manifests/<name>/v<version>.json``; ``--rebuild-from-manifest`` replays a plan and must reproduce
-the recorded content hash. Statistics per column are written next to the manifest.
+``<layer>/_manifests/<name>/v<version>.json``; ``--rebuild-from-manifest`` replays a plan from the recorded
+table versions and checks it reproduces the recorded content hash (it writes nothing: the recorded version
+itself stays readable by Delta time travel). Statistics per column are written next to the manifest.
 
 Each event is predicted at ``event_time + prediction_offset_minutes`` and every feature group is joined as
 of that moment; each group's ``_available_at_<group>`` column stays in the table, so anyone can check that
@@ -17,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from functools import reduce
@@ -28,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StringType
 
 from featurelake import gate, lake, storage
-from featurelake.config import Settings, confine
+from featurelake.config import DEFINITION, Settings, confine
 from featurelake.errors import ConfigError, FeaturelakeError
 from featurelake.feature_groups import AVAILABLE_AT, load_definition, load_group
 from featurelake.gate import Outcome
@@ -168,7 +170,8 @@ def build(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
 def content_hash(frame: DataFrame) -> str:
     """A hash of the rows and the schema, independent of row order and partitioning."""
     columns = sorted(frame.columns)
-    row_hash = F.xxhash64(*[F.col(c) for c in columns])
+    # xxhash64 skips nulls, so (null, x) and (x, null) would collide: hash where the nulls are, too
+    row_hash = F.xxhash64(*[F.col(c) for c in columns], *[F.isnull(c) for c in columns])
     totals = frame.agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum(row_hash.cast("decimal(38,0)")).alias("total"),
@@ -194,9 +197,9 @@ def statistics(frame: DataFrame, columns: list[str]) -> list[dict]:
                 F.max(value).alias(f"{column}|max"),
             ]
         elif isinstance(data_type, StringType):
-            # exact, in the same single pass (count_distinct would expand the rows once per column);
-            # a categorical column's values are few by definition
-            aggregates.append(F.size(F.collect_set(column)).alias(f"{column}|distinct"))
+            # HyperLogLog, in the same single pass and bounded memory (count_distinct would expand the rows
+            # once per column); within 1 %, exact for the few values of a categorical column
+            aggregates.append(F.approx_count_distinct(column, rsd=0.01).alias(f"{column}|distinct"))
     values = frame.agg(*aggregates).first().asDict()
     rows = values.pop("_rows")
     result = []
@@ -323,9 +326,15 @@ def load_manifest(spark: SparkSession, settings: Settings, path: str) -> dict:
         raise FeaturelakeError(f"There is no manifest at {inside}; give the path of a v<version>.json manifest.")
     try:
         manifest = json.loads(text)
-        manifest["plan"]["name"]
+        plan = manifest["plan"]
+        recorded = (manifest["content_hash"], manifest["version"], plan["table"], plan["label"]["definition"])
+        plan["events"], plan["splits"], plan["feature_groups"], plan["time_buckets"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise FeaturelakeError(f"{inside} is not a training-set manifest (no plan in it).") from None
+        raise FeaturelakeError(
+            f"{inside} is not a training-set manifest (a plan, version or hash is missing)."
+        ) from None
+    if not re.match(DEFINITION, str(recorded[3])):
+        raise FeaturelakeError(f"{inside} names label code {recorded[3]!r} outside the features package; not run.")
     return manifest
 
 
@@ -335,8 +344,10 @@ def build_training_set(
     started = time.monotonic()
     manifest = load_manifest(spark, settings, rebuild_from_manifest) if rebuild_from_manifest else None
     plan = manifest["plan"] if manifest else plan_from_conf(spark, settings, name)
-    if plan["name"] != name:
-        raise FeaturelakeError(f"The manifest {rebuild_from_manifest} is of training set {plan['name']}, not {name}.")
+    if plan["name"] != name or plan["table"] != settings.training_set(name).table:
+        raise FeaturelakeError(
+            f"The manifest {rebuild_from_manifest} is of {plan['table']} ({plan['name']}), not of training set {name}."
+        )
     table = plan["table"]
     label = plan["label"]["name"]
     suite_columns = [*build_columns(plan), RUN_DATE]
@@ -367,6 +378,20 @@ def build_training_set(
                 f"records {manifest['content_hash'][:12]}: the label code or an input table's history changed. "
                 "Nothing was written."
             )
+        if manifest:  # a verification: the live table stays as it is (older versions are there by time travel)
+            return StageSummary(
+                stage="verify",
+                table=table,
+                run_dates=str(_date_span(plan)),
+                rows_in=counts["rows_in"],
+                published=counts["rows_in"] - counts["excluded"] - counts["no_time"],
+                rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
+                delta_version=manifest["version"],
+                seconds=time.monotonic() - started,
+                detail="rebuilt from the recorded input versions; nothing written",
+                report=f"{table} v{manifest['version']} rebuilt from {rebuild_from_manifest}: content hash {digest} "
+                "equal to the manifest's; nothing written",
+            )
         stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
         report = None
         if suite is not None:
@@ -380,8 +405,6 @@ def build_training_set(
             "input_versions": {plan["events"]["table"]: plan["events"]["version"]}
             | {g["table"]: g["version"] for g in plan["feature_groups"]},
         }
-        if manifest:
-            commit_info["rebuilt_from_version"] = manifest["version"]
         path = settings.table_path(table)
         (
             rows.withColumn(RUN_ID, F.lit(run_id))
@@ -428,15 +451,10 @@ def build_training_set(
         rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
         delta_version=commit.version,
         seconds=time.monotonic() - started,
-        detail=(
-            f"{split_text}; content hash {digest[:12]}"
-            + (f" = manifest v{manifest['version']}" if manifest else "")
-            + f"; manifest {directory}/v{commit.version}.json"
-        ),
+        detail=(f"{split_text}; content hash {digest[:12]}" + f"; manifest {directory}/v{commit.version}.json"),
         gate=report,
         report=(
             f"{table} v{commit.version}: {split_text}\ncontent hash {digest}"
-            + (f" (equal to manifest v{manifest['version']})" if manifest else "")
             + f"\nmanifest and statistics: {directory}/v{commit.version}.json, .stats.json\n"
             + f"statistics:\n{render_statistics(stats)}"
         ),

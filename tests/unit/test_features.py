@@ -89,7 +89,7 @@ def test_aircraft_restated_monthly_with_the_age_in_that_year(spark):
     got = {(r["tailnum"], r["_run_date"]): r for r in rows}
     assert set(got) == {("N1", D(2013, 1, 1)), ("N1", D(2013, 2, 1)), ("N2", D(2013, 2, 1))}  # N2 known from the 15th
     assert got[("N1", D(2013, 2, 1))]["aircraft_age_years"] == 13
-    assert got[("N1", D(2013, 2, 1))]["valid_from"] == dt.datetime(2013, 2, 1)
+    assert got[("N1", D(2013, 2, 1))]["valid_from"] == dt.datetime(2013, 2, 1, 5)  # New York midnight, in UTC
     assert got[("N2", D(2013, 2, 1))]["aircraft_age_years"] is None  # unknown build year stays unknown
 
 
