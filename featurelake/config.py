@@ -192,6 +192,14 @@ class GateConf(Strict):
     # Whether an anomalous day fails the gate; by default it does for the fail policy only.
     anomalies: Literal["fail", "warn"] | None = None
 
+    @model_validator(mode="after")
+    def _anomalies_fail_only_with_fail(self) -> GateConf:
+        if self.anomalies == "fail" and self.policy != "fail":
+            raise ValueError(
+                f"anomalies: fail needs policy: fail (a {self.policy} gate never fails on a day's anomaly)"
+            )
+        return self
+
     @property
     def anomalies_fail(self) -> bool:
         return self.anomalies == "fail" or (self.anomalies is None and self.policy == "fail")

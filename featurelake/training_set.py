@@ -59,6 +59,13 @@ def plan_from_conf(spark: SparkSession, settings: Settings, name: str) -> dict:
     for group_name in conf.feature_groups:
         group = load_group(settings, group_name)
         table = settings.feature_table(group_name)
+        stored = set(lake.read_table(spark, settings, table).columns)
+        absent = [c for c in [*group.keys, group.event_time, AVAILABLE_AT, *group.features] if c not in stored]
+        if absent:
+            raise FeaturelakeError(
+                f"Table {table} has no column {absent[0]}, which feature group {group_name} now declares; "
+                f"re-run `featurelake features --group {group_name}` over the training set's dates first."
+            )
         groups.append(
             {
                 "name": group_name,
@@ -292,13 +299,13 @@ def _not_entirely_null(stats: list[dict], features: list[str]) -> list[Outcome]:
 
 def git_commit(settings: Settings) -> str:
     """The code version: $FEATURELAKE_GIT_COMMIT (set by packaging), else the git HEAD of the project
-    (or of the engine's checkout), with ``-dirty`` when tracked files differ from it."""
+    (or of the engine's checkout), with ``-dirty`` when files differ from it or are not committed."""
     if os.environ.get(GIT_COMMIT_VARIABLE):
         return os.environ[GIT_COMMIT_VARIABLE]
     for directory in (settings.project_dir, Path(__file__).resolve().parent):
         try:
             head = _git(directory, "rev-parse", "HEAD")
-            dirty = _git(directory, "status", "--porcelain", "--untracked-files=no")
+            dirty = _git(directory, "status", "--porcelain")
         except (OSError, subprocess.CalledProcessError):
             continue
         return f"{head}-dirty" if dirty else head

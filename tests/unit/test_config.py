@@ -178,3 +178,8 @@ def test_a_definition_that_is_not_a_feature_group_is_one_sentence(make_settings)
         load_group(settings, "aircraft")
     with pytest.raises(ConfigError, match="No feature group named weather under features.groups"):
         load_group(settings, "weather")
+
+
+def test_anomalies_can_fail_only_a_fail_gate(make_settings):
+    with pytest.raises(ConfigError, match="tables.silver.weather.gate anomalies: fail needs policy: fail"):
+        make_settings({"tables": {"silver.weather": {"gate": {"anomalies": "fail"}}}})
