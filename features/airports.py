@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from featurelake.feature_groups import feature_group
-from features.flight_stats import DAY_ENDS_AT, daily_outcomes, end_of_day, trailing_rates
+from features.flight_stats import DAILY_STATISTICS, trailing_performance
 
 ORIGIN_WINDOWS = {1: ["delayed_share"], 7: ["delayed_share", "cancel_rate"], 28: ["delayed_share"]}
 ROUTE_WINDOWS = {28: ["delayed_share", "mean_arr_delay"]}
@@ -13,47 +13,29 @@ ROUTE_WINDOWS = {28: ["delayed_share", "mean_arr_delay"]}
 
 @feature_group(
     keys=["origin"],
-    event_time=DAY_ENDS_AT,
-    availability_lag=dt.timedelta(hours=6),
     ttl=dt.timedelta(days=7),
-    lookback_days=27,
-    inputs=["silver.flights"],
     features={
         "origin_delayed_share_1d": "share of the airport's arrived departures more than 15 minutes late, 1 day",
         "origin_delayed_share_7d": "the same over 7 days",
         "origin_cancel_rate_7d": "share of the airport's scheduled departures cancelled, 7 days",
         "origin_delayed_share_28d": "share of the airport's arrived departures more than 15 minutes late, 28 days",
     },
+    **DAILY_STATISTICS,
 )
 def origin_performance(inputs, run_dates):
     """Trailing delay rates of the departure airport, known once the day is over."""
-    keys = ["origin"]
-    return (
-        inputs["silver.flights"]
-        .transform(daily_outcomes(keys))
-        .transform(trailing_rates(keys, ORIGIN_WINDOWS, prefix="origin"))
-        .transform(end_of_day)
-    )
+    return inputs["silver.flights"].transform(trailing_performance(["origin"], ORIGIN_WINDOWS, prefix="origin"))
 
 
 @feature_group(
     keys=["origin", "dest"],
-    event_time=DAY_ENDS_AT,
-    availability_lag=dt.timedelta(hours=6),
     ttl=dt.timedelta(days=28),
-    lookback_days=27,
-    inputs=["silver.flights"],
     features={
         "route_delayed_share_28d": "share of the route's arrived flights more than 15 minutes late, 28 days",
         "route_mean_arr_delay_28d": "mean arrival delay on the route, minutes, 28 days",
     },
+    **DAILY_STATISTICS,
 )
 def route_performance(inputs, run_dates):
     """Trailing delay rates of the route (origin -> destination), known once the day is over."""
-    keys = ["origin", "dest"]
-    return (
-        inputs["silver.flights"]
-        .transform(daily_outcomes(keys))
-        .transform(trailing_rates(keys, ROUTE_WINDOWS, prefix="route"))
-        .transform(end_of_day)
-    )
+    return inputs["silver.flights"].transform(trailing_performance(["origin", "dest"], ROUTE_WINDOWS, prefix="route"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from featurelake.feature_groups import feature_group
-from features.flight_stats import DAY_ENDS_AT, daily_outcomes, end_of_day, trailing_rates
+from features.flight_stats import DAILY_STATISTICS, trailing_performance
 
 STATISTICS = ["delayed_share", "mean_arr_delay", "cancel_rate"]
 WINDOWS = {1: STATISTICS, 7: STATISTICS, 28: STATISTICS}
@@ -19,24 +19,14 @@ DESCRIPTIONS = {
 
 @feature_group(
     keys=["carrier"],
-    event_time=DAY_ENDS_AT,
-    # the day's last arrivals land after midnight; its statistics are in by 06:00 UTC+offset next day
-    availability_lag=dt.timedelta(hours=6),
     ttl=dt.timedelta(days=7),
-    lookback_days=27,
-    inputs=["silver.flights"],
     features={
-        f"carrier_{s}_{days}d": f"{DESCRIPTIONS[s]}, over the {days} day(s) up to the previous day end"
+        f"carrier_{s}_{days}d": f"{DESCRIPTIONS[s]}, over the {days} day(s) ending at the event time"
         for days, statistics in WINDOWS.items()
         for s in statistics
     },
+    **DAILY_STATISTICS,
 )
 def carrier_performance(inputs, run_dates):
     """Trailing daily performance of each carrier, known once the day is over."""
-    keys = ["carrier"]
-    return (
-        inputs["silver.flights"]
-        .transform(daily_outcomes(keys))
-        .transform(trailing_rates(keys, WINDOWS, prefix="carrier"))
-        .transform(end_of_day)
-    )
+    return inputs["silver.flights"].transform(trailing_performance(["carrier"], WINDOWS, prefix="carrier"))

@@ -6,6 +6,8 @@ the groups built from them declare the end of the day as event time and a lag be
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -14,6 +16,15 @@ from featurelake.lake import RUN_DATE
 LOCAL_TIMEZONE = "America/New_York"
 DELAYED_MINUTES = 15
 DAY_ENDS_AT = "day_ends_at"
+
+# What every group of daily flight statistics declares: true at the end of the New York day, known once
+# the day's last arrivals are in (6 h later), built from the flights of the day and the 27 before it.
+DAILY_STATISTICS = {
+    "event_time": DAY_ENDS_AT,
+    "availability_lag": dt.timedelta(hours=6),
+    "lookback_days": 27,
+    "inputs": ["silver.flights"],
+}
 
 
 def daily_outcomes(keys: list[str]):
@@ -65,3 +76,16 @@ def end_of_day(frame: DataFrame) -> DataFrame:
     """The moment the run date ends in New York, in UTC: when a day's statistics become true."""
     next_midnight = F.to_timestamp(F.date_add(F.col(RUN_DATE), 1))
     return frame.withColumn(DAY_ENDS_AT, F.to_utc_timestamp(next_midnight, LOCAL_TIMEZONE))
+
+
+def trailing_performance(keys: list[str], windows: dict[int, list[str]], prefix: str):
+    """Flights -> one row per key and day with the trailing statistics, true at the end of that day."""
+
+    def apply(flights: DataFrame) -> DataFrame:
+        return (
+            flights.transform(daily_outcomes(keys))
+            .transform(trailing_rates(keys, windows, prefix))
+            .transform(end_of_day)
+        )
+
+    return apply
