@@ -18,8 +18,9 @@ def t(hours: float) -> dt.datetime:
     return T0 + dt.timedelta(hours=hours)
 
 
-def joined(spark, events, features, ttl=None, time_buckets=1) -> dict:
-    frame = as_of_join(
+def join_rows(spark, events, features, ttl=None, time_buckets=1):
+    """The as-of join of hand-made event and feature rows on the carrier."""
+    return as_of_join(
         spark.createDataFrame(events, EVENTS),
         spark.createDataFrame(features, FEATURES),
         keys=["carrier"],
@@ -29,7 +30,10 @@ def joined(spark, events, features, ttl=None, time_buckets=1) -> dict:
         ttl=ttl,
         time_buckets=time_buckets,
     )
-    rows = frame.collect()
+
+
+def joined(spark, events, features, ttl=None, time_buckets=1) -> dict:
+    rows = join_rows(spark, events, features, ttl, time_buckets).collect()
     assert len(rows) == len(events)  # exactly one output row per event row
     return {r["eid"]: (r["rate"], r["n"]) for r in rows}
 
@@ -150,15 +154,7 @@ def test_a_hot_key_is_spread_over_several_tasks(spark):
     spark.conf.set("spark.sql.adaptive.enabled", "false")  # so partitions are not coalesced back together
     try:
         for buckets, largest_share in ((1, 0.85), (16, 0.35)):
-            frame = as_of_join(
-                spark.createDataFrame(events, EVENTS),
-                spark.createDataFrame(features, FEATURES),
-                keys=["carrier"],
-                as_of="ts",
-                event_time="event_time",
-                created_time="created",
-                time_buckets=buckets,
-            )
+            frame = join_rows(spark, events, features, time_buckets=buckets)
             sizes = frame.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
             share = max(sizes) / len(events)
             assert (share >= largest_share) if buckets == 1 else (share <= largest_share), (buckets, sizes)
