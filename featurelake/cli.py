@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--name", required=True, help="a training set under training_sets in conf")
     training.add_argument("--rebuild-from-manifest", metavar="PATH", help="rebuild a recorded version exactly")
 
+    train = add("train", help="training set -> a tuned, evaluated MLlib model, logged and registered in MLflow")
+    train.add_argument("--model", required=True, help="a model under models in conf")
+    train.add_argument("--training-set-version", type=int, help="a Delta version of the training set; default latest")
+
     run = add("run", help="every stage in order for a run date or a range")
     _add_run_dates(run)
     return parser
@@ -128,7 +132,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    run_dates = None if args.command == "training-set" else _run_dates(parser, args)
+    run_dates = None if args.command in ("training-set", "train") else _run_dates(parser, args)
     spark = build_session(settings)
     from featurelake.gate import build_docs
 
@@ -137,6 +141,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from featurelake.training_set import build_training_set
 
             summaries = [build_training_set(spark, settings, args.name, run_id, args.rebuild_from_manifest)]
+        elif args.command == "train":
+            from featurelake.training import train_model
+
+            summaries = [train_model(spark, settings, args.model, run_id, args.training_set_version)]
         elif args.command == "features":
             from featurelake.feature_groups import materialize
 

@@ -292,6 +292,88 @@ class TrainingSetConf(Strict):
         return splits
 
 
+Algorithm = Literal["gbt", "random_forest", "logistic_regression"]
+
+
+class ModelFeaturesConf(Strict):
+    """The training-set columns a model reads: strings indexed (unseen values kept), numbers imputed."""
+
+    categorical: list[Identifier] = Field(default_factory=list)
+    numeric: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ModelFeaturesConf:
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise ValueError(f"lists {', '.join(both)} as both categorical and numeric")
+        if not self.categorical and not self.numeric:
+            raise ValueError("needs at least one feature")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+
+class BaselineConf(Strict):
+    # A logistic regression on a few obvious numeric features, on the same splits, to beat.
+    logistic_regression: list[Identifier] = Field(min_length=1)
+
+
+class ModelCardConf(Strict):
+    intended_use: str
+    limitations: list[str] = Field(default_factory=list)
+
+
+class ModelConf(Strict):
+    """A model: an MLlib pipeline over a training set, tuned on its validation split, judged on its test split."""
+
+    training_set: Identifier
+    algorithm: Algorithm = "gbt"
+    features: ModelFeaturesConf
+    # Estimator parameters by their MLlib names (maxIter, maxDepth, regParam, ...), fixed for every fit.
+    params: dict[Identifier, Any] = Field(default_factory=dict)
+    # Candidate values per parameter; every combination is fitted on train and scored on validation.
+    grid: dict[Identifier, list[Any]] = Field(default_factory=dict)
+    seed: int = 2013
+    impute: Literal["mean", "median"] = "median"
+    # The training rows are spread over this many partitions in a fixed order, so a fit is reproducible.
+    partitions: int = Field(default=8, ge=1, le=10_000)
+    train_split: Identifier = "train"
+    validation_split: Identifier = "validation"
+    test_split: Identifier = "test"
+    baselines: BaselineConf
+    segments: list[Identifier] = Field(default_factory=list)
+    # A segment whose test AUC is this far below the overall test AUC is flagged.
+    segment_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    # Segments with fewer test rows (or no row of one class) get no AUC: too few to judge.
+    segment_min_rows: int = Field(default=100, ge=1)
+    # A new version becomes the champion only when its test AUC beats the champion's by this much.
+    champion_margin: float = Field(default=0.002, ge=0, le=1)
+    card: ModelCardConf
+
+    @model_validator(mode="after")
+    def _grid_not_fixed(self) -> ModelConf:
+        both = sorted(set(self.params) & set(self.grid))
+        if both:
+            raise ValueError(f"sets {', '.join(both)} under both params and grid; keep one")
+        empty = sorted(name for name, values in self.grid.items() if not values)
+        if empty:
+            raise ValueError(f"grid.{empty[0]} lists no value")
+        return self
+
+
+class TrackingConf(Strict):
+    """MLflow: an empty tracking URI means a SQLite store under the lake root (works offline)."""
+
+    tracking_uri: str = ""
+    registry_uri: str = ""
+    experiment: str = "featurelake"
+    # Where runs' artifacts go when the store is the default one: relative to the lake root.
+    artifacts: str = "mlflow/artifacts"
+    store: str = "mlflow/mlflow.db"
+
+
 class ProjectConf(Strict):
     lake: LakeConf
     spark: SparkConf = Field(default_factory=SparkConf)
@@ -300,6 +382,8 @@ class ProjectConf(Strict):
     tables: dict[TableName, TableConf]
     features: FeaturesConf = Field(default_factory=FeaturesConf)
     training_sets: dict[Identifier, TrainingSetConf] = Field(default_factory=dict)
+    models: dict[Identifier, ModelConf] = Field(default_factory=dict)
+    mlflow: TrackingConf = Field(default_factory=TrackingConf)
 
 
 class Settings:
@@ -376,6 +460,14 @@ class Settings:
                 f"known training sets: {', '.join(sorted(self.project.training_sets)) or 'none'}."
             )
         return self.project.training_sets[name]
+
+    def model(self, name: str) -> ModelConf:
+        if name not in self.project.models:
+            raise ConfigError(
+                f"No model named {name} in {self.conf_dir}/base/models.yaml; "
+                f"known models: {', '.join(sorted(self.project.models)) or 'none'}."
+            )
+        return self.project.models[name]
 
     @property
     def project_dir(self) -> Path:
@@ -597,4 +689,17 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
                 raise ConfigError(
                     f"{_origin(origins, loc)}: training_sets.{name}.feature_groups names {group}, which is not "
                     f"under features.groups; declare it in {conf_path}/base/features.yaml."
+                )
+    for name, model in project.models.items():
+        if model.training_set not in project.training_sets:
+            raise ConfigError(
+                f"{_origin(origins, ('models', name))}: models.{name}.training_set names {model.training_set}, "
+                f"which is not under training_sets; declare it in {conf_path}/base/training_sets.yaml."
+            )
+        splits = project.training_sets[model.training_set].splits
+        for key in ("train_split", "validation_split", "test_split"):
+            if getattr(model, key) not in splits:
+                raise ConfigError(
+                    f"{_origin(origins, ('models', name))}: models.{name}.{key} is {getattr(model, key)}, which is "
+                    f"not a split of training set {model.training_set} ({', '.join(splits)})."
                 )

@@ -1,5 +1,6 @@
 """The stages in order for a range of run dates: ingest every source, refine every silver table,
-materialize every feature group, then build each training set whose last split ends inside the range.
+materialize every feature group, then build each training set whose last split ends inside the range and
+train the models on it.
 
 Snapshot sources are due only on the dates they were delivered; a range without a delivery skips them.
 (The full runner with a run ledger, resume and training stages grows here in later issues.)
@@ -15,6 +16,7 @@ from featurelake.ingest import delivered_snapshot_dates, ingest
 from featurelake.lake import DateRange, table_exists
 from featurelake.refine import refine
 from featurelake.summary import StageSummary
+from featurelake.training import train_model
 from featurelake.training_set import build_training_set
 
 
@@ -43,9 +45,15 @@ def run_pipeline(
             continue
         summaries.append(materialize(spark, settings, name, run_dates, run_id))
         report(summaries[-1].line())
+    built: set[str] = set()
     for name, training_set in settings.project.training_sets.items():
         last_split_ends = max(span.end for span in training_set.splits.values())
         if run_dates.start <= last_split_ends <= run_dates.end:
             summaries.append(build_training_set(spark, settings, name, run_id))
+            report(summaries[-1].line())
+            built.add(name)
+    for model, conf in settings.project.models.items():
+        if conf.training_set in built:
+            summaries.append(train_model(spark, settings, model, run_id))
             report(summaries[-1].line())
     return summaries

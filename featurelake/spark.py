@@ -122,8 +122,20 @@ def build_session(settings: Settings):
             ) from None
         raise
     spark.sparkContext.setLogLevel("WARN")
+    _quiet_known_noise(spark)
     _check_session(spark, settings)
     return spark
+
+
+# Warnings that say nothing a user can act on: MLlib's trees broadcast task binaries over 1 MiB once per
+# tree level, and MLlib falls back to its Java BLAS when no native one is installed.
+QUIET_LOGGERS = ("org.apache.spark.scheduler.DAGScheduler", "dev.ludovic.netlib")
+
+
+def _quiet_known_noise(spark) -> None:
+    log4j = spark._jvm.org.apache.logging.log4j
+    for logger in QUIET_LOGGERS:
+        log4j.core.config.Configurator.setLevel(logger, log4j.Level.ERROR)
 
 
 def _delta_jar_cached(settings: Settings) -> bool:

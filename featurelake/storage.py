@@ -75,10 +75,15 @@ def read_first_line(spark, path: str, limit: int = 1 << 20) -> str | None:
 
 def write_text(spark, path: str, text: str) -> None:
     """Write a small text file (a manifest), replacing it; through Hadoop, so any lake root works."""
+    write_bytes(spark, path, text.encode("utf-8"))
+
+
+def write_bytes(spark, path: str, content: bytes) -> None:
+    """Write a small file (a report, a plot), replacing it."""
     fs, hadoop_path = _filesystem(spark, path)
     stream = fs.create(hadoop_path, True)
     try:
-        stream.write(bytearray(text.encode("utf-8")))
+        stream.write(bytearray(content))
     finally:
         stream.close()
 

@@ -1,0 +1,109 @@
+"""MLflow: where runs and models are recorded, and the registry rules (champion by a margin).
+
+By default the tracking and registry store is a SQLite file under the lake root, with artifacts beside it,
+so everything works offline and travels with the lake. On a cluster, ``mlflow.tracking_uri`` (usually
+$MLFLOW_TRACKING_URI) names a tracking server instead. Tracking URIs may carry credentials, so they are never
+printed; messages say "the configured tracking server" instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurelake.config import Settings, confine
+from featurelake.errors import ConfigError
+
+CHAMPION = "champion"
+ROLE_TAG = "role"
+# MLflow would otherwise try to reach its telemetry endpoint; runs here are offline by default.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@dataclass(frozen=True)
+class Store:
+    tracking_uri: str
+    registry_uri: str
+    artifact_location: str | None  # for a new experiment; None lets a tracking server choose
+    description: str  # safe to print: no credentials
+
+
+def store(settings: Settings) -> Store:
+    conf = settings.project.mlflow
+    if conf.tracking_uri:
+        return Store(conf.tracking_uri, conf.registry_uri or conf.tracking_uri, None, "the configured tracking server")
+    if "://" in settings.lake_root:
+        raise ConfigError(
+            f"mlflow.tracking_uri is empty and the lake root {settings.lake_root} is not a local directory, where "
+            "the default SQLite store cannot live; set MLFLOW_TRACKING_URI to your tracking server."
+        )
+    database = confine(settings.lake_root, conf.store, "mlflow.store")
+    artifacts = confine(settings.lake_root, conf.artifacts, "mlflow.artifacts")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{database}"
+    return Store(uri, conf.registry_uri or uri, Path(artifacts).as_uri(), f"SQLite store {database}")
+
+
+def activate(settings: Settings) -> tuple[Store, str]:
+    """Point MLflow at the configured store and return it with the experiment's id."""
+    import mlflow
+
+    configured = store(settings)
+    mlflow.set_tracking_uri(configured.tracking_uri)
+    mlflow.set_registry_uri(configured.registry_uri)
+    name = settings.project.mlflow.experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else mlflow.create_experiment(name, artifact_location=configured.artifact_location)
+    )
+    return configured, experiment_id
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: int
+    champion: bool
+    previous_version: int | None
+    previous_auc: float | None
+
+    def sentence(self, name: str, auc: float, margin: float) -> str:
+        if self.previous_version is None:
+            return f"{name} v{self.version} is the first version: champion"
+        if self.champion:
+            return (
+                f"{name} v{self.version} is the new champion: test AUC {auc:.4f} beats v{self.previous_version}'s "
+                f"{self.previous_auc:.4f} by at least {margin}"
+            )
+        return (
+            f"{name} v{self.version} stays a challenger: test AUC {auc:.4f} does not beat champion "
+            f"v{self.previous_version}'s {self.previous_auc:.4f} by {margin}"
+        )
+
+
+def promote_if_better(name: str, version: int, auc: float, margin: float, metric: str) -> Promotion:
+    """Give ``version`` the champion alias when there is none, or when its ``metric`` beats the champion's by
+    ``margin``; otherwise tag it a challenger. The decision is recorded as a tag on the version."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    previous_auc = None
+    if current is not None:
+        previous_auc = client.get_run(current.run_id).data.metrics.get(metric)
+    promote = current is None or previous_auc is None or auc >= previous_auc + margin
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_model_version_tag(name, str(version), ROLE_TAG, CHAMPION if promote else "challenger")
+    return Promotion(
+        version=version,
+        champion=promote,
+        previous_version=None if current is None else int(current.version),
+        previous_auc=previous_auc,
+    )
