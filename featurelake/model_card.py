@@ -36,9 +36,7 @@ def write(spark, settings: Settings, model: str, version: int, files: dict[str, 
     return directory
 
 
-def render(
-    settings, model: str, conf: ModelConf, version: int, data, trained, evaluation, promotion
-) -> dict[str, bytes]:
+def render(model: str, conf: ModelConf, version: int, data, trained, evaluation, promotion) -> dict[str, bytes]:
     """The card's files: model_card.html and one PNG per plot."""
     plots = _plots(evaluation, trained)
     page = _page(model, conf, version, data, trained, evaluation, promotion, plots)

@@ -83,9 +83,9 @@ class Promotion:
         )
 
 
-def promote_if_better(name: str, version: int, auc: float, margin: float, metric: str) -> Promotion:
-    """Give ``version`` the champion alias when there is none, or when its ``metric`` beats the champion's by
-    ``margin``; otherwise tag it a challenger. The decision is recorded as a tag on the version."""
+def decide(name: str, version: int, auc: float, margin: float, metric: str) -> Promotion:
+    """Whether ``version`` should become the champion: when there is none, or when its ``metric`` beats the
+    champion's by ``margin``. Nothing is changed yet (see ``apply``)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -94,16 +94,21 @@ def promote_if_better(name: str, version: int, auc: float, margin: float, metric
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
-    previous_auc = None
-    if current is not None:
-        previous_auc = client.get_run(current.run_id).data.metrics.get(metric)
-    promote = current is None or previous_auc is None or auc >= previous_auc + margin
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, str(version))
-    client.set_model_version_tag(name, str(version), ROLE_TAG, CHAMPION if promote else "challenger")
+    previous_auc = None if current is None else client.get_run(current.run_id).data.metrics.get(metric)
     return Promotion(
         version=version,
-        champion=promote,
+        champion=current is None or previous_auc is None or auc >= previous_auc + margin,
         previous_version=None if current is None else int(current.version),
         previous_auc=previous_auc,
     )
+
+
+def apply(name: str, promotion: Promotion) -> None:
+    """Move the champion alias (last, once everything about the version is recorded) and tag its role."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if promotion.champion:
+        client.set_registered_model_alias(name, CHAMPION, str(promotion.version))
+    role = CHAMPION if promotion.champion else "challenger"
+    client.set_model_version_tag(name, str(promotion.version), ROLE_TAG, role)

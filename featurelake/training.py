@@ -261,8 +261,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def fit(model: str, conf: ModelConf, data: TrainingData, train: DataFrame, validation: DataFrame) -> TrainedModel:
-    label = data.label
+def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: DataFrame) -> TrainedModel:
     estimator = classifier(model, conf, label)
     grid = parameter_grid(model, conf, estimator) or [{}]
     max_bins = None
@@ -424,7 +423,7 @@ def train_model(
                 ("test", conf.test_split),
             )
         }
-        trained = fit(model, conf, data, splits["train"], splits["validation"])
+        trained = fit(model, conf, data.label, splits["train"], splits["validation"])
         evaluation = evaluate_model(conf, data, trained, splits, counts)
         example = (
             splits["test"].select(*conf.features.categorical, *conf.features.numeric).limit(5).toPandas()
@@ -510,12 +509,13 @@ def _log_and_register(spark, settings, model, conf, data, trained, evaluation, e
         )
         registered = mlflow.register_model(info.model_uri, model, tags=lineage)
         version = int(registered.version)
-        promotion = tracking.promote_if_better(
+        promotion = tracking.decide(
             model, version, evaluation.test.auc_roc or 0.0, conf.champion_margin, "test_auc_roc"
         )
         card_files = model_card.render(model, conf, version, data, trained, evaluation, promotion)
         card_dir = model_card.write(spark, settings, model, version, card_files)
         _log_files(card_files, "model_card")
+        tracking.apply(model, promotion)
         return {
             "run_id": run.info.run_id,
             "version": version,

@@ -30,6 +30,9 @@ JANUARY_SPLITS = {
     "test": {"from": "2013-01-11", "to": "2013-01-14"},
 }
 
+# Two weeks hold ~6,000 training rows: a smaller grid and fewer trees keep the training minutes out of the suite.
+JANUARY_MODEL = {"params": {"maxIter": 6}, "grid": {"maxDepth": [3, 5], "stepSize": [0.3]}, "segment_min_rows": 50}
+
 
 def job_env(settings) -> dict[str, str]:
     return {
@@ -85,7 +88,11 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
     shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
     # bronze gates only warn and are tested on their own; without them the run costs the suite less
     no_bronze_gates = {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")}
-    overrides = {"training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}}, "tables": no_bronze_gates}
+    overrides = {
+        "training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}},
+        "tables": no_bronze_gates,
+        "models": {"flight_delay": JANUARY_MODEL},
+    }
     (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
     landing = root / "lake" / "landing"
     for source in ("flights", "weather"):
@@ -113,5 +120,57 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_the_january_pipeline_early(request):
-    if any(item.module.__name__.endswith("test_training_set") for item in request.session.items):
+    readers = ("test_training_set", "test_training")
+    if any(item.module.__name__.endswith(readers) for item in request.session.items):
         request.getfixturevalue("january_pipeline")
+
+
+@pytest.fixture(scope="session")
+def january(january_pipeline):
+    """Settings and output of the spark-submitted pipeline over two weeks of January, once it has finished."""
+    code, output = january_pipeline.result()
+    problems = [line for line in output.splitlines() if line.startswith("featurelake")]
+    assert code == 0, "\n".join(problems) or output[-3000:]
+    return january_pipeline.settings, output
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def require_chromium(what: str) -> None:
+    """Skip a browser test where Chromium is missing, except under CI, where .ci/run installs it."""
+    if chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the {what} browser test: .ci/run installs Debian's chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it and runs this test")
+
+
+def dump_dom(url: str, profile: Path, *flags: str) -> str:
+    """The DOM of a page after headless Chromium loaded it (and ran its scripts)."""
+    result = subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            *flags,
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout

@@ -15,6 +15,7 @@ from featurelake.gate import GateFailed, SuiteError, load_suite, run_gate
 from featurelake.ingest import ingest
 from featurelake.lake import REASONS, RUN_DATE, DateRange
 from featurelake.refine import refine
+from tests.integration.conftest import dump_dom, require_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -349,47 +350,9 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
         )
 
 
-def chromium() -> str | None:
-    import shutil
-
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def dump_dom(url: str, profile: Path) -> str:
-    import subprocess
-
-    result = subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
-
-
 @pytest.mark.slow
 def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, settings, demo_landing, tmp_path):
-    import os
-
-    if chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the Data Docs browser test: .ci/run installs Debian's chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it and runs this test")
+    require_chromium("Data Docs")
     from featurelake.gate import build_docs
 
     deliver_broken_day(settings, demo_landing)

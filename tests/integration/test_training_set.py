@@ -24,15 +24,6 @@ GROUPS = ("carrier_performance", "origin_performance", "route_performance", "ori
 
 
 @pytest.fixture(scope="module")
-def january(january_pipeline):
-    """Settings and output of the spark-submitted pipeline over two weeks of January (see conftest.py)."""
-    code, output = january_pipeline.result()
-    problems = [line for line in output.splitlines() if line.startswith("featurelake")]
-    assert code == 0, "\n".join(problems) or output[-3000:]
-    return january_pipeline.settings, output
-
-
-@pytest.fixture(scope="module")
 def training_set(spark, january):
     settings, _ = january
     return read_version(spark, settings, TABLE, 0).cache()  # the pipeline's build (later tests add versions)

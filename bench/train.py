@@ -1,0 +1,135 @@
+"""Benchmark: MLlib GBT (featurelake's training path) vs. scikit-learn's HistGradientBoostingClassifier on the
+same flight-delay training set: test AUC side by side (goal: MLlib >= sklearn - 0.01) and wall time.
+
+Data: the demo year's training set, built by the pipeline into bench/results/lake-1y on the first run
+(about 5 minutes, not timed). The larger size replicates that training set N times with the years shifted,
+the way `demo-data --years N` replicates the raw year, so each copy's rows, features and splits are the
+year's (building the N-year lake through the whole pipeline is bench/pipeline.py's job).
+
+Contenders, all fitted on the train split and scored once on the test split:
+- mllib: featurelake.training.fit with the model's conf, but one grid point (the first value of each grid
+  entry), so a fit is compared with a fit: indexing, imputation, GBT (maxIter from conf), scoring.
+- mllib tuned (demo year only): the conf's whole grid, tuned on the validation split, as `featurelake train`.
+- sklearn same trees: HistGradientBoostingClassifier with the same number of trees, depth and learning rate,
+  categorical columns ordinal-encoded and declared categorical, no early stopping.
+- sklearn default: HistGradientBoostingClassifier's defaults (100 iterations, early stopping on 10% of the
+  train split), i.e. what a data scientist would run first.
+
+Timing: seconds from the Spark DataFrame (MLlib) or the pandas frame (sklearn, after toPandas, not timed)
+to the test AUC. Both use the machine's 2 cores. AUC for every contender by the same exact function
+(featurelake.evaluation.auc_roc, on a Spark frame of (label, score)).
+
+Usage: python -m bench.train [--years 10] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from pyspark.sql import functions as F
+
+from bench.common import bench_lake, main
+from featurelake.evaluation import auc_roc
+from featurelake.lake import read_table, table_exists
+from featurelake.pipeline import run_pipeline
+from featurelake.training import SCORE, fit, model_input, with_score
+from featurelake.training_set import SPLIT
+
+MODEL = "flight_delay"
+
+
+def training_rows(spark, settings, run_dates, years: int):
+    conf = settings.model(MODEL)
+    table = settings.training_set(conf.training_set).table
+    if not table_exists(spark, settings.table_path(table)):
+        print(f"building {table} for the demo year (not timed) ...", flush=True)
+        run_pipeline(spark, settings, run_dates, "bench-train", report=lambda line: None)
+    rows = read_table(spark, settings, table)
+    label = settings.training_set(conf.training_set).label.name
+    keys = settings.training_set(conf.training_set).events.keys
+    copies = spark.range(years).select(F.col("id").cast("int").alias("copy"))
+    replicated = rows.crossJoin(copies).withColumn("year", F.col("year") + F.col("copy")).drop("copy")
+    return conf, label, replicated.transform(model_input(conf, label, keys)).repartition(conf.partitions, *keys)
+
+
+def one_grid_point(conf):
+    return conf.model_copy(update={"grid": {k: v[:1] for k, v in conf.grid.items()}})
+
+
+def sklearn_auc(spark, train_pd, test_pd, conf, label, **params) -> tuple[float, float]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import OrdinalEncoder
+
+    started = time.monotonic()
+    categorical, numeric = conf.features.categorical, conf.features.numeric
+    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+    x_train = train_pd[categorical + numeric].copy()
+    x_test = test_pd[categorical + numeric].copy()
+    x_train[categorical] = encoder.fit_transform(x_train[categorical])
+    x_test[categorical] = encoder.transform(x_test[categorical])
+    x_test[categorical] = x_test[categorical].where(x_test[categorical] >= 0)  # unseen -> missing
+    x_train[categorical] = x_train[categorical].where(x_train[categorical] >= 0)
+    model = HistGradientBoostingClassifier(
+        categorical_features=list(range(len(categorical))), random_state=conf.seed, **params
+    )
+    model.fit(x_train, train_pd[label])
+    scores = model.predict_proba(x_test)[:, 1]
+    seconds = time.monotonic() - started
+    frame = spark.createDataFrame(
+        [(float(y), float(s)) for y, s in zip(test_pd[label], scores, strict=True)], f"{label} double, {SCORE} double"
+    )
+    return auc_roc(frame, label, SCORE).first()["auc_roc"], seconds
+
+
+def mllib_auc(conf, label, train, validation, test) -> tuple[float, float, dict]:
+    started = time.monotonic()
+    trained = fit(MODEL, conf, label, train, validation)
+    auc = auc_roc(with_score(trained.model.transform(test)), label, SCORE).first()["auc_roc"]
+    return auc, time.monotonic() - started, trained.params
+
+
+def measure(years: int, repeat: int) -> None:
+    settings, spark, run_dates = bench_lake(1)
+    conf, label, rows = training_rows(spark, settings, run_dates, years)
+    rows = rows.cache()
+    splits = {s: rows.where(F.col(SPLIT) == s).cache() for s in ("train", "validation", "test")}
+    counts = {s: frame.count() for s, frame in splits.items()}
+    print(f"\n{years} year(s): train {counts['train']:,}, validation {counts['validation']:,}, test {counts['test']:,}")
+    results = []
+    single = one_grid_point(conf)
+    best = min(
+        (mllib_auc(single, label, splits["train"], splits["validation"], splits["test"]) for _ in range(repeat)),
+        key=lambda r: r[1],
+    )
+    results.append(("mllib GBT, one grid point", best[0], best[1], best[2]))
+    if years == 1:
+        tuned = mllib_auc(conf, label, splits["train"], splits["validation"], splits["test"])
+        points = len(list(itertools.product(*conf.grid.values())))
+        results.append((f"mllib GBT, tuned ({points} grid points)", *tuned))
+    train_pd = splits["train"].toPandas()
+    test_pd = splits["test"].toPandas()
+    same = {
+        "max_iter": single.params.get("maxIter", 20),
+        "max_depth": single.grid.get("maxDepth", [5])[0],
+        "learning_rate": single.grid.get("stepSize", [0.1])[0],
+        "early_stopping": False,
+    }
+    for name, params in (("sklearn HGB, same trees", same), ("sklearn HGB, defaults", {})):
+        auc, seconds = min(
+            (sklearn_auc(spark, train_pd, test_pd, conf, label, **params) for _ in range(repeat)), key=lambda r: r[1]
+        )
+        results.append((name, auc, seconds, params))
+    reference = next(r for r in results if r[0] == "sklearn HGB, defaults")
+    print(f"{'contender':34}{'test AUC':>10}{'seconds':>10}{'AUC - sklearn default':>24}")
+    for name, auc, seconds, params in results:
+        print(f"{name:34}{auc:>10.4f}{seconds:>10.1f}{auc - reference[1]:>+24.4f}  {params}")
+    mllib = results[0]
+    verdict = "met" if mllib[1] >= reference[1] - 0.01 else "missed"
+    print(f"goal MLlib >= sklearn - 0.01: {verdict}; time ratio mllib/sklearn(default) {mllib[2] / reference[2]:.2f}")
+    for frame in [rows, *splits.values()]:
+        frame.unpersist()
+
+
+if __name__ == "__main__":
+    main(__doc__.splitlines()[0], measure)

@@ -1,0 +1,143 @@
+"""The flight-delay model, trained by the spark-submitted January pipeline (see conftest.py): tracked and
+registered in the lake's MLflow store, its metrics reproduced from the registered model, its card rendered
+in a browser, and a second training on the same training-set version giving the same metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
+
+from featurelake import tracking
+from featurelake.lake import read_version
+from featurelake.training import train_model
+from tests.integration.conftest import dump_dom, require_chromium
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL, TABLE = "flight_delay", "training_sets.flight_delay"
+
+
+@pytest.fixture(scope="module")
+def registry(january):
+    import mlflow
+    from mlflow import MlflowClient
+
+    settings, _ = january
+    store = tracking.store(settings)
+    mlflow.set_tracking_uri(store.tracking_uri)
+    mlflow.set_registry_uri(store.registry_uri)
+    return MlflowClient(store.tracking_uri, store.registry_uri)
+
+
+@pytest.fixture(scope="module")
+def first_run(registry):
+    """The pipeline's training run: version 1, the champion."""
+    champion = registry.get_model_version_by_alias(MODEL, tracking.CHAMPION)
+    return champion, registry.get_run(champion.run_id)
+
+
+def manifest(settings) -> dict:
+    return json.loads(Path(settings.lake_root, "training_sets", "_manifests", MODEL, "v0.json").read_text())
+
+
+def brute_force_auc(pairs: list[tuple[int, float]]) -> float:
+    positives = [s for label, s in pairs if label == 1]
+    negatives = [s for label, s in pairs if label == 0]
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def test_pipeline_trains_logs_and_registers_the_model_with_its_lineage(spark, january, registry, first_run):
+    settings, output = january
+    champion, run = first_run
+    assert champion.version == "1"
+    recorded = manifest(settings)
+    assert run.data.tags["training_set"] == MODEL and run.data.tags["training_set_version"] == "0"
+    assert run.data.tags["training_set_content_hash"] == recorded["content_hash"]
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", run.data.tags["git_commit"])
+    assert registry.get_model_version(MODEL, "1").tags["role"] == "champion"
+    params, metrics = run.data.params, run.data.metrics
+    assert params["algorithm"] == "gbt" and params["best_maxDepth"] in ("3", "5") and params["param_maxIter"] == "6"
+    assert metrics["rows_test"] == recorded["splits"]["test"]["rows"]
+    assert metrics["baseline_majority_class_auc_roc"] == 0.5
+    assert (
+        0.55 < metrics["test_auc_roc"] < 0.95 and metrics["test_auc_roc"] > metrics["baseline_majority_class_auc_roc"]
+    )
+    assert 0 < metrics["test_brier"] < 0.25 and 0 < metrics["test_log_loss"] < 1
+    assert "baseline_logistic_regression_auc_roc" in metrics and "validation_auc_roc" in metrics
+    # the summary prints the model against its baselines and the registry's decision
+    assert re.search(r"train +models\.flight_delay", output)
+    assert re.search(r"\nmodel +0\.\d{3} ", output) and re.search(r"\nlogistic regression +0\.\d{3} ", output)
+    assert "flight_delay v1 is the first version: champion" in output
+    segments = json.loads(Path(registry.download_artifacts(run.info.run_id, "segments.json")).read_text())["segments"]
+    assert {s["segment"] for s in segments} == {"carrier", "origin", "month"}
+    assert {s["value"] for s in segments if s["segment"] == "origin"} == {"EWR", "JFK", "LGA"}
+    assert sum(s["rows"] for s in segments if s["segment"] == "origin") == metrics["rows_test"]
+
+
+def test_registered_model_reproduces_the_logged_test_auc(spark, january, first_run):
+    import mlflow
+
+    settings, _ = january
+    _, run = first_run
+    model = mlflow.spark.load_model(f"models:/{MODEL}@{tracking.CHAMPION}")
+    info = mlflow.models.get_model_info(f"models:/{MODEL}@{tracking.CHAMPION}")
+    inputs = {spec.name: spec.type.name for spec in info.signature.inputs.inputs}
+    assert inputs["carrier"] == "string" and inputs["hour"] == "double" and inputs["weather_visib"] == "double"
+    test = read_version(spark, settings, TABLE, 0).where(F.col("split") == "test")
+    features = [F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in inputs.items()]
+    scored = model.transform(test.select(*features, "is_delayed"))
+    pairs = [
+        (r["is_delayed"], r["p"])
+        for r in scored.select("is_delayed", vector_to_array("probability")[1].alias("p")).collect()
+    ]
+    assert len(pairs) == run.data.metrics["rows_test"]
+    assert brute_force_auc(pairs) == pytest.approx(run.data.metrics["test_auc_roc"], abs=1e-9)
+
+
+def test_model_card_shows_its_plots_and_lineage_in_a_browser(january, first_run, tmp_path):
+    require_chromium("model card")
+    settings, _ = january
+    card = Path(settings.lake_root, "models", MODEL, "v1", "model_card.html")
+    for plot in ("roc.png", "precision_recall.png", "calibration.png", "importances.png"):
+        assert (card.parent / plot).read_bytes().startswith(b"\x89PNG")
+    page = card.read_text()
+    recorded = manifest(settings)
+    assert recorded["content_hash"] in page
+    assert "Training set <b>flight_delay</b> (training_sets.flight_delay) version 0" in page
+    for group in recorded["plan"]["feature_groups"]:
+        assert f"<td>{group['table']}</td><td>{group['version']}</td>" in page
+    assert "features.labels:is_delayed" in page and "Intended use" in page and "Known limits" in page
+    # the browser decodes every plot: a script appended to a copy reports each image's decoded width
+    probe = tmp_path / "model_card.html"
+    report = (
+        "<script>window.addEventListener('load', () => { document.body.setAttribute('data-images', "
+        "JSON.stringify([...document.images].map(i => [i.alt, i.complete ? i.naturalWidth : 0]))); });</script>"
+    )
+    probe.write_text(page.replace("</body>", report + "</body>"))
+    dom = dump_dom(probe.as_uri(), tmp_path / "chromium")
+    images = json.loads(re.search(r'data-images="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    assert {alt for alt, _ in images} == {"ROC curve", "Precision-recall curve", "Calibration", "Feature importances"}
+    assert all(width >= 400 for _, width in images), images
+    assert "Per segment (test split)" in dom and "<td>carrier</td>" in dom
+
+
+def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(spark, january, registry, first_run):
+    settings, _ = january
+    _, first = first_run
+    summary = train_model(spark, settings, MODEL, "again", training_set_version=0)
+    second = registry.get_run(registry.get_model_version(MODEL, "2").run_id)
+    assert second.data.params == first.data.params
+    assert set(second.data.metrics) == set(first.data.metrics)
+    for name, value in first.data.metrics.items():
+        assert second.data.metrics[name] == pytest.approx(value, abs=1e-9), name
+    # equal AUC does not beat the champion by the margin: version 2 stays a challenger
+    assert registry.get_model_version_by_alias(MODEL, tracking.CHAMPION).version == "1"
+    assert registry.get_model_version(MODEL, "2").tags["role"] == "challenger"
+    assert "flight_delay v2 stays a challenger" in summary.detail
+    assert summary.published == summary.rows_in == manifest(settings)["rows"]

@@ -1,0 +1,63 @@
+"""A model's conf is checked before anything is fitted: each mistake is one sentence naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from featurelake.cli import main
+from featurelake.errors import ConfigError
+from featurelake.training import check_columns, classifier, parameter_grid
+
+
+def test_unknown_model_name_is_one_sentence(settings, capsys, spark):
+    code = main(["train", "--model", "flight_dealy", "--conf-dir", str(settings.conf_dir)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert error.startswith("featurelake: No model named flight_dealy in ") and error.count("\n") == 0
+    assert "known models: flight_delay." in error
+
+
+def test_training_set_without_a_feature_the_model_reads_is_named(settings, spark):
+    conf = settings.model("flight_delay")
+    columns = [*conf.features.categorical, *conf.features.numeric, *conf.segments]
+    present = [c for c in dict.fromkeys(columns) if c != "weather_visib"]
+    rows = spark.createDataFrame([tuple("x" if c in conf.features.categorical else 1.0 for c in present)], present)
+    with pytest.raises(
+        ConfigError,
+        match=r"^models\.flight_delay\.features\.numeric names weather_visib, which "
+        r"training set flight_delay v3 does not have; add it to the training set",
+    ):
+        check_columns("flight_delay", conf, "flight_delay", 3, rows)
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"maxDepth": [4, -1]}, r"models\.flight_delay\.grid\.maxDepth: -1 is not a valid maxDepth for GBTClassifier"),
+        ({"maxDepht": [4]}, r"models\.flight_delay\.grid\.maxDepht: maxDepht is not a parameter of GBTClassifier; "),
+        ({"stepSize": ["fast"]}, r"models\.flight_delay\.grid\.stepSize: 'fast' is not a valid stepSize"),
+        ({"minInstancesPerNode": [0]}, r"grid\.minInstancesPerNode: 0 is not a valid minInstancesPerNode for GBTClass"),
+    ],
+)
+def test_invalid_grid_is_one_sentence_before_any_fit(make_settings, spark, grid, message):
+    settings = make_settings({"models": {"flight_delay": {"grid": grid, "params": {"maxIter": 5}}}})
+    conf = settings.model("flight_delay")
+    with pytest.raises(ConfigError, match=message):
+        parameter_grid("flight_delay", conf, classifier("flight_delay", conf, "is_delayed"))
+
+
+def test_valid_grid_lists_every_combination_in_conf_order(make_settings, spark):
+    settings = make_settings({"models": {"flight_delay": {"grid": {"maxDepth": [3, 5], "stepSize": [0.1, 0.3]}}}})
+    conf = settings.model("flight_delay")
+    grid = parameter_grid("flight_delay", conf, classifier("flight_delay", conf, "is_delayed"))
+    assert grid == [
+        {"maxDepth": 3, "stepSize": 0.1},
+        {"maxDepth": 3, "stepSize": 0.3},
+        {"maxDepth": 5, "stepSize": 0.1},
+        {"maxDepth": 5, "stepSize": 0.3},
+    ]
+
+
+def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
+    with pytest.raises(ConfigError, match=r"models\.flight_delay.* sets maxDepth under both params and grid"):
+        make_settings({"models": {"flight_delay": {"params": {"maxDepth": 3}}}})
