@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.quality_gate
 	$(BIN)/python -m bench.pit_join
+	$(BIN)/python -m bench.train
 
 clean-lake:
 	rm -rf lakehouse

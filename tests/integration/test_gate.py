@@ -67,39 +67,50 @@ def gated_settings(make_settings, tmp_path):
     return settings
 
 
-def gx_unexpected_ids(frame, expectation: dict) -> set[int]:
-    """The ids GX itself reports as unexpected for one expectation (COMPLETE format, on tiny data)."""
+def gx_unexpected_ids(frame, expectations: list) -> list[tuple[str, set[int], int]]:
+    """Per expectation, in the order given: its type, the ids GX itself reports as unexpected and GX's
+    unexpected count (one validation, COMPLETE format, on tiny data). GX returns results in its own order,
+    so they are matched to the suite's expectations by id."""
     context = gx.get_context(mode="ephemeral")
     batch = (
         context.data_sources.add_spark(name="exact", persist=False)
         .add_dataframe_asset(name="rows")
         .add_batch_definition_whole_dataframe("all")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name="one", expectations=[expectation]))
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name="one", data=batch, suite=suite))
-    result = definition.run(
+    suite = context.suites.add(gx.ExpectationSuite(name="all", expectations=expectations))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name="all", data=batch, suite=suite))
+    results = definition.run(
         batch_parameters={"dataframe": frame},
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]},
-    ).results[0]
-    return {entry["id"] for entry in result.result.get("unexpected_index_list", [])}, result.result["unexpected_count"]
+    ).results
+    by_id = {r.expectation_config.id: r for r in results}
+    by_position = {i: by_id[expectation.id] for i, expectation in enumerate(suite.expectations)}
+    return [
+        (
+            by_position[i].expectation_config.type,
+            {entry["id"] for entry in by_position[i].result.get("unexpected_index_list", [])},
+            by_position[i].result["unexpected_count"],
+        )
+        for i in range(len(expectations))
+    ]
 
 
-@pytest.mark.parametrize(
-    "index", range(len(EXPECTATIONS)), ids=[e["type"] + str(i) for i, e in enumerate(EXPECTATIONS)]
-)
-def test_flagged_rows_are_exactly_gx_unexpected_rows(spark, gated_settings, index):
-    expectation = EXPECTATIONS[index]
-    write_suite(gated_settings, "silver.test", [expectation])
+def test_flagged_rows_are_exactly_gx_unexpected_rows(spark, gated_settings):
+    """Every supported expectation type, each case built to break it: the rows our rule flags are exactly
+    the rows GX reports as unexpected."""
+    write_suite(gated_settings, "silver.test", EXPECTATIONS)
     frame = spark.createDataFrame(ROWS, SCHEMA)
     suite = load_suite(gated_settings, "silver.test", frame.columns)
-    [rule] = suite.rules
-    ours = {r["id"] for r in frame.withColumn("unexpected", rule.unexpected()).where("unexpected").collect()}
-    theirs, count = gx_unexpected_ids(
-        frame, gx.expectations.registry.get_expectation_impl(expectation["type"])(**expectation["kwargs"])
-    )
-    assert ours == theirs
-    assert len(ours) == count
-    assert ours, "each case is built to break its expectation"
+    assert len(suite.rules) == len(EXPECTATIONS)
+    flags = frame.select("id", *[rule.unexpected().alias(f"rule_{i}") for i, rule in enumerate(suite.rules)]).collect()
+    implementations = [gx.expectations.registry.get_expectation_impl(e["type"])(**e["kwargs"]) for e in EXPECTATIONS]
+    theirs = gx_unexpected_ids(frame, implementations)
+    for i, expectation in enumerate(EXPECTATIONS):
+        ours = {r["id"] for r in flags if r[f"rule_{i}"]}
+        kind, unexpected, count = theirs[i]
+        assert kind == expectation["type"]
+        assert (ours, len(ours)) == (unexpected, count), expectation
+        assert ours, f"case {i} is built to break {expectation}"
 
 
 def test_quarantine_holds_every_failing_rule_name_in_one_pass(spark, gated_settings):

@@ -13,9 +13,16 @@ from featurelake import lake
 from featurelake.errors import InputError
 from featurelake.ingest import ingest
 from featurelake.lake import DateRange
-from tests.conftest import deliver, deliver_real
+from tests.conftest import UNGATED, deliver, deliver_real
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(make_settings):
+    """The demo conf without quality gates: these tests are about what the stage itself does."""
+    return make_settings(UNGATED)
+
 
 DAY1, DAY2, DAY3 = dt.date(2013, 3, 9), dt.date(2013, 3, 10), dt.date(2013, 3, 11)
 THREE_DAYS = DateRange(DAY1, DAY3)
@@ -214,32 +221,32 @@ def test_renamed_column_is_an_error(spark, settings):
 
 
 def test_new_column_is_an_error_unless_allow_listed(spark, make_settings):
-    settings = make_settings()
+    settings = make_settings(UNGATED)
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER},gate\n{GOOD_FLIGHT},B12\n")
     with pytest.raises(InputError, match="has a new column gate that sources.flights.columns does not declare"):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    settings = make_settings({"sources": {"flights": {"allow_evolution": {"new": ["gate"]}}}})
+    settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"new": ["gate"]}}}})
     ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
     row = bronze(spark, settings).first()
     assert row["gate"] == "B12" and row["carrier"] == "UA"
 
 
 def test_missing_column_is_an_error_unless_allow_listed(spark, make_settings):
-    settings = make_settings()
+    settings = make_settings(UNGATED)
     header = FLIGHTS_HEADER.replace(",air_time", "")
     values = GOOD_FLIGHT.split(",")
     del values[14]
     deliver(settings, "flights", "2013-01-01", f"{header}\n{','.join(values)}\n")
     with pytest.raises(InputError, match="lacks column air_time declared in sources.flights.columns"):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    settings = make_settings({"sources": {"flights": {"allow_evolution": {"missing": ["air_time"]}}}})
+    settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"missing": ["air_time"]}}}})
     ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
     row = bronze(spark, settings).first()
     assert row["air_time"] is None and row["distance"] == 1400.0
 
 
 def test_retyped_column_is_an_error_unless_allow_listed(spark, make_settings):
-    settings = make_settings()
+    settings = make_settings(UNGATED)
     rows = [GOOD_FLIGHT.replace("UA,1545", f"UA,{n}").replace(",1400,", ",far,") for n in range(3)]
     deliver(settings, "flights", "2013-01-01", "\n".join([FLIGHTS_HEADER, *rows]) + "\n")
     with pytest.raises(
@@ -247,7 +254,7 @@ def test_retyped_column_is_an_error_unless_allow_listed(spark, make_settings):
         match=r"Column distance of .* no longer parses as double in any of its 3 values \(for example in the row .*far",
     ):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    settings = make_settings({"sources": {"flights": {"allow_evolution": {"retyped": ["distance"]}}}})
+    settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"retyped": ["distance"]}}}})
     with pytest.raises(InputError, match="None of the 3 rows delivered for flights"):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
     deliver(settings, "flights", "2013-01-01", "\n".join([FLIGHTS_HEADER, *rows, GOOD_FLIGHT]) + "\n")

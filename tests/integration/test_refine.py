@@ -11,10 +11,17 @@ from featurelake.errors import InputError
 from featurelake.ingest import ingest
 from featurelake.lake import DateRange
 from featurelake.refine import DUPLICATE_REASON, refine
-from tests.conftest import deliver, deliver_real
+from tests.conftest import UNGATED, deliver, deliver_real
 from tests.integration.test_ingest import FLIGHTS_HEADER, GOOD_FLIGHT
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(make_settings):
+    """The demo conf without quality gates: these tests are about what the stage itself does."""
+    return make_settings(UNGATED)
+
 
 SPRING = DateRange(dt.date(2013, 3, 9), dt.date(2013, 3, 11))
 AUTUMN = DateRange(dt.date(2013, 11, 2), dt.date(2013, 11, 4))
@@ -74,13 +81,7 @@ def test_scheduled_departure_is_utc_across_both_dst_changes_on_real_data(spark, 
     assert delayed["dep_ts"] - delayed["sched_dep_ts"] == dt.timedelta(minutes=delayed["dep_delay"])
 
 
-# Hand-made days of a few flights would fail silver.flights' daily row-count bounds: these tests are about
-# refine, so they run its gate under the warn policy.
-HAND_MADE = {"tables": {"silver.flights": {"gate": {"policy": "warn"}}}}
-
-
-def test_second_delivery_of_a_flight_is_one_row_and_counted(spark, make_settings):
-    settings = make_settings(HAND_MADE)
+def test_second_delivery_of_a_flight_is_one_row_and_counted(spark, settings):
     day = dt.date(2013, 1, 1)
     other = GOOD_FLIGHT.replace("UA,1545", "AA,11")
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n{other}\n", "flights_a.csv")
@@ -94,8 +95,7 @@ def test_second_delivery_of_a_flight_is_one_row_and_counted(spark, make_settings
     assert rows["UA"]["arr_delay"] == 45.0 and rows["UA"]["_source_file"].endswith("flights_b.csv")
 
 
-def test_null_key_goes_to_quarantine_and_rerun_changes_nothing(spark, make_settings):
-    settings = make_settings(HAND_MADE)
+def test_null_key_goes_to_quarantine_and_rerun_changes_nothing(spark, settings):
     day = DateRange.single(dt.date(2013, 1, 1))
     no_origin = GOOD_FLIGHT.replace("UA,1545,N14228,EWR", "UA,1546,N14228,")
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n{no_origin}\n")

@@ -55,7 +55,7 @@ def brute_force_auc(pairs: list[tuple[int, float]]) -> float:
 def test_pipeline_trains_logs_and_registers_the_model_with_its_lineage(spark, january, registry, first_run):
     settings, output = january
     champion, run = first_run
-    assert champion.version == "1"
+    assert int(champion.version) == 1
     recorded = manifest(settings)
     assert run.data.tags["training_set"] == MODEL and run.data.tags["training_set_version"] == "0"
     assert run.data.tags["training_set_content_hash"] == recorded["content_hash"]
@@ -137,7 +137,7 @@ def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(spark
     for name, value in first.data.metrics.items():
         assert second.data.metrics[name] == pytest.approx(value, abs=1e-9), name
     # equal AUC does not beat the champion by the margin: version 2 stays a challenger
-    assert registry.get_model_version_by_alias(MODEL, tracking.CHAMPION).version == "1"
+    assert int(registry.get_model_version_by_alias(MODEL, tracking.CHAMPION).version) == 1
     assert registry.get_model_version(MODEL, "2").tags["role"] == "challenger"
     assert "flight_delay v2 stays a challenger" in summary.detail
     assert summary.published == summary.rows_in == manifest(settings)["rows"]
