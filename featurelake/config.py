@@ -410,21 +410,19 @@ class Settings:
     def spark(self) -> SparkConf:
         return self.project.spark
 
-    def source(self, name: str) -> SourceConf:
-        if name not in self.sources:
+    def _named(self, kind: str, file: str, entries: dict, name: str):
+        if name not in entries:
             raise ConfigError(
-                f"No source named {name} in {self.conf_dir}/base/sources.yaml; "
-                f"known sources: {', '.join(sorted(self.sources))}."
+                f"No {kind} named {name} in {self.conf_dir}/base/{file}; "
+                f"known {kind}s: {', '.join(sorted(entries)) or 'none'}."
             )
-        return self.sources[name]
+        return entries[name]
+
+    def source(self, name: str) -> SourceConf:
+        return self._named("source", "sources.yaml", self.sources, name)
 
     def table(self, name: str) -> TableConf:
-        if name not in self.tables:
-            raise ConfigError(
-                f"No table named {name} in {self.conf_dir}/base/tables.yaml; "
-                f"known tables: {', '.join(sorted(self.tables))}."
-            )
-        return self.tables[name]
+        return self._named("table", "tables.yaml", self.tables, name)
 
     def table_path(self, name: str) -> str:
         """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
@@ -454,20 +452,10 @@ class Settings:
         return f"features.{group}"
 
     def training_set(self, name: str) -> TrainingSetConf:
-        if name not in self.project.training_sets:
-            raise ConfigError(
-                f"No training set named {name} in {self.conf_dir}/base/training_sets.yaml; "
-                f"known training sets: {', '.join(sorted(self.project.training_sets)) or 'none'}."
-            )
-        return self.project.training_sets[name]
+        return self._named("training set", "training_sets.yaml", self.project.training_sets, name)
 
     def model(self, name: str) -> ModelConf:
-        if name not in self.project.models:
-            raise ConfigError(
-                f"No model named {name} in {self.conf_dir}/base/models.yaml; "
-                f"known models: {', '.join(sorted(self.project.models)) or 'none'}."
-            )
-        return self.project.models[name]
+        return self._named("model", "models.yaml", self.project.models, name)
 
     @property
     def project_dir(self) -> Path:
