@@ -173,7 +173,8 @@ def evaluate(predictions: DataFrame, label: str, score: str, threshold: float) -
 
 
 def calibration_table(predictions: DataFrame, label: str, score: str) -> list[dict]:
-    """Ten equal-width bins of the predicted probability: rows, mean prediction and observed positive rate."""
+    """Ten equal-width bins of the predicted probability: rows, mean prediction and observed positive rate
+    (an empty bin is listed with no rows)."""
     bin_of = F.least(F.floor(F.col(score) * CALIBRATION_BINS), F.lit(CALIBRATION_BINS - 1)).cast("int")
     rows = (
         predictions.groupBy(bin_of.alias("bin"))
@@ -185,14 +186,15 @@ def calibration_table(predictions: DataFrame, label: str, score: str) -> list[di
         .orderBy("bin")
         .collect()  # bounded: at most CALIBRATION_BINS rows
     )
+    found = {r["bin"]: r for r in rows}
     return [
         {
-            "bin": f"{r['bin'] / CALIBRATION_BINS:.1f}-{(r['bin'] + 1) / CALIBRATION_BINS:.1f}",
-            "rows": r["rows"],
-            "mean_predicted": r["mean_predicted"],
-            "observed_rate": r["observed_rate"],
+            "bin": f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
+            "rows": found[b]["rows"] if b in found else 0,
+            "mean_predicted": found[b]["mean_predicted"] if b in found else None,
+            "observed_rate": found[b]["observed_rate"] if b in found else None,
         }
-        for r in rows
+        for b in range(CALIBRATION_BINS)
     ]
 
 
@@ -214,7 +216,8 @@ def segment_table(
                     "rows": r["rows"],
                     "positive_rate": r[POSITIVES] / r["rows"],
                     "auc_roc": auc,
-                    "flagged": auc is not None and auc <= overall_auc - drop,
+                    # a tolerance, so a segment exactly `drop` below is flagged despite floating-point error
+                    "flagged": auc is not None and overall_auc - auc >= drop - 1e-12,
                 }
             )
     return table

@@ -82,8 +82,9 @@ def _plots(evaluation, trained) -> dict[str, bytes]:
         axes.legend(loc="upper right")
 
     def calibration(axes):
-        predicted = [b["mean_predicted"] for b in evaluation.calibration]
-        observed = [b["observed_rate"] for b in evaluation.calibration]
+        filled = [b for b in evaluation.calibration if b["rows"]]
+        predicted = [b["mean_predicted"] for b in filled]
+        observed = [b["observed_rate"] for b in filled]
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
         axes.plot(predicted, observed, marker="o", label="model")
         axes.set(xlabel="mean predicted probability", ylabel="observed delayed share", title="Calibration (10 bins)")

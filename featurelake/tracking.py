@@ -33,13 +33,14 @@ def store(settings: Settings) -> Store:
     conf = settings.project.mlflow
     if conf.tracking_uri:
         return Store(conf.tracking_uri, conf.registry_uri or conf.tracking_uri, None, "the configured tracking server")
-    if "://" in settings.lake_root:
+    lake_root = settings.lake_root.removeprefix("file://")
+    if "://" in lake_root:
         raise ConfigError(
             f"mlflow.tracking_uri is empty and the lake root {settings.lake_root} is not a local directory, where "
             "the default SQLite store cannot live; set MLFLOW_TRACKING_URI to your tracking server."
         )
-    database = confine(settings.lake_root, conf.store, "mlflow.store")
-    artifacts = confine(settings.lake_root, conf.artifacts, "mlflow.artifacts")
+    database = confine(lake_root, conf.store, "mlflow.store")
+    artifacts = confine(lake_root, conf.artifacts, "mlflow.artifacts")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{database}"
     return Store(uri, conf.registry_uri or uri, Path(artifacts).as_uri(), f"SQLite store {database}")
@@ -53,12 +54,18 @@ def activate(settings: Settings) -> tuple[Store, str]:
     mlflow.set_tracking_uri(configured.tracking_uri)
     mlflow.set_registry_uri(configured.registry_uri)
     name = settings.project.mlflow.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else mlflow.create_experiment(name, artifact_location=configured.artifact_location)
-    )
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else mlflow.create_experiment(name, artifact_location=configured.artifact_location)
+        )
+    except Exception as error:  # MLflow's messages repeat the URI, which may hold credentials
+        raise ConfigError(
+            f"MLflow ({configured.description}) did not answer ({type(error).__name__}); check "
+            "MLFLOW_TRACKING_URI, the server and its credentials."
+        ) from None
     return configured, experiment_id
 
 
@@ -72,6 +79,8 @@ class Promotion:
     def sentence(self, name: str, auc: float, margin: float) -> str:
         if self.previous_version is None:
             return f"{name} v{self.version} is the first version: champion"
+        if self.previous_auc is None:
+            return f"{name} v{self.version} is the new champion: champion v{self.previous_version} recorded no test AUC"
         if self.champion:
             return (
                 f"{name} v{self.version} is the new champion: test AUC {auc:.4f} beats v{self.previous_version}'s "
@@ -87,28 +96,29 @@ def decide(name: str, version: int, auc: float, margin: float, metric: str) -> P
     """Whether ``version`` should become the champion: when there is none, or when its ``metric`` beats the
     champion's by ``margin``. Nothing is changed yet (see ``apply``)."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        current = None
-    previous_auc = None if current is None else client.get_run(current.run_id).data.metrics.get(metric)
+    aliases = client.get_registered_model(name).aliases  # {alias: version}; no champion is not an error
+    current = aliases.get(CHAMPION)
+    previous_auc = None
+    if current is not None:
+        previous_auc = client.get_run(client.get_model_version(name, str(current)).run_id).data.metrics.get(metric)
     return Promotion(
         version=version,
         champion=current is None or previous_auc is None or auc >= previous_auc + margin,
-        previous_version=None if current is None else int(current.version),
+        previous_version=None if current is None else int(current),
         previous_auc=previous_auc,
     )
 
 
 def apply(name: str, promotion: Promotion) -> None:
-    """Move the champion alias (last, once everything about the version is recorded) and tag its role."""
+    """Move the champion alias (last, once everything about the version is recorded) and tag each role."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
     if promotion.champion:
         client.set_registered_model_alias(name, CHAMPION, str(promotion.version))
+        if promotion.previous_version is not None:
+            client.set_model_version_tag(name, str(promotion.previous_version), ROLE_TAG, "former champion")
     role = CHAMPION if promotion.champion else "challenger"
     client.set_model_version_tag(name, str(promotion.version), ROLE_TAG, role)

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.errors import IllegalArgumentException
 from pyspark.ml import Estimator, Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.feature import Imputer, OneHotEncoder, StringIndexer, VectorAssembler
@@ -123,12 +122,13 @@ def check_columns(model: str, conf: ModelConf, training_set: str, version: int, 
                     "have; add it to the training set (a feature group or events.columns) and rebuild it, or "
                     "remove it from conf/base/models.yaml."
                 )
-    for column in [*conf.features.numeric, *conf.baselines.logistic_regression]:
-        if not isinstance(types[column], NumericType):
-            raise ConfigError(
-                f"models.{model}.features.numeric names {column}, a {types[column].simpleString()} column of "
-                f"training set {training_set}; list it under features.categorical instead."
-            )
+    for key in ("features.numeric", "baselines.logistic_regression"):
+        for column in wanted[key]:
+            if not isinstance(types[column], NumericType):
+                raise ConfigError(
+                    f"models.{model}.{key} names {column}, a {types[column].simpleString()} column of training "
+                    f"set {training_set}; a numeric feature is needed there (strings go under features.categorical)."
+                )
 
 
 def model_input(conf: ModelConf, label: str, keys: list[str]):
@@ -208,16 +208,23 @@ def parameter_grid(model: str, conf: ModelConf, estimator: Estimator) -> list[di
     return [dict(zip(names, combination, strict=True)) for combination in itertools.product(*conf.grid.values())]
 
 
+def _engine_owned(name: str) -> bool:
+    """Columns and the decision threshold are the engine's: the threshold is chosen on the validation split."""
+    return name.endswith(("Col", "Cols")) or name in ("threshold", "thresholds")
+
+
 def _check_param(estimator: Estimator, key: str, name: str, value) -> None:
     kind = type(estimator).__name__
-    if not estimator.hasParam(name):
-        known = ", ".join(sorted(p.name for p in estimator.params if p.name not in ("featuresCol", "labelCol")))
-        raise ConfigError(f"{key}: {name} is not a parameter of {kind}; its parameters are {known}.")
+    if not estimator.hasParam(name) or _engine_owned(name):
+        known = ", ".join(sorted(p.name for p in estimator.params if not _engine_owned(p.name)))
+        raise ConfigError(f"{key}: {name} is not a parameter of {kind} a model may set; they are {known}.")
+    if value is None:
+        raise ConfigError(f"{key}: a value is missing; give one or remove the key.")
     trial = estimator.copy()
     try:
         trial._set(**{name: value})
         trial._transfer_params_to_java()  # MLlib validates the value here (e.g. maxDepth >= 0)
-    except (TypeError, ValueError, IllegalArgumentException):
+    except Exception:  # a type MLlib cannot convert, or a value its validator refuses
         doc = estimator.getParam(name).doc
         raise ConfigError(f"{key}: {value!r} is not a valid {name} for {kind} ({doc}).") from None
 
@@ -285,6 +292,10 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
         best = max(range(len(grid)), key=lambda i: (candidates[i].validation_auc or 0.0, -i))
         best_model = fitted[best]
         threshold = best_f1_threshold(with_score(best_model.transform(validation_vectors)), label, SCORE)
+        # MLlib predicts the class maximizing p(class) / thresholds[class]: with [1 - t, t] the model's own
+        # `prediction` (what MLflow's pyfunc returns) is the decision at the validation threshold t
+        t = min(max(threshold, 1e-9), 1 - 1e-9)
+        best_model.setThresholds([1 - t, t])
         names = _vector_slot_names(train_vectors)
     finally:
         train_vectors.unpersist()
@@ -379,10 +390,16 @@ def evaluate_model(
 
 
 def split_counts(conf: ModelConf, data: TrainingData) -> dict:
-    """Rows per split and the train split's positive rate, in one pass (one row per split collected)."""
+    """Rows per split, the positive rate and the non-null count of every numeric feature, in one pass (one
+    row per split collected); a split without both classes, or a feature with no value to impute from in
+    the train split, is one sentence before any fit."""
     rows = (
         data.rows.groupBy(SPLIT)
-        .agg(F.count(F.lit(1)).alias("rows"), F.avg(data.label).alias("positive_rate"))
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.avg(data.label).alias("positive_rate"),
+            *[F.count(c).alias(f"values_{c}") for c in conf.features.numeric],
+        )
         .collect()  # bounded: one row per split
     )
     by_split = {r[SPLIT]: r for r in rows}
@@ -393,6 +410,17 @@ def split_counts(conf: ModelConf, data: TrainingData) -> dict:
                 f"Training set {data.name} v{data.version} has no rows in its {split} split, which the model "
                 f"uses for {role}; rebuild the training set over dates that cover every split."
             )
+        if by_split[split]["positive_rate"] in (0.0, 1.0):
+            raise FeaturelakeError(
+                f"The {split} split of training set {data.name} v{data.version} holds only one class of "
+                f"{data.label}, so no AUC can be computed on it; widen the split's dates."
+            )
+    empty = [c for c in conf.features.numeric if by_split[conf.train_split][f"values_{c}"] == 0]
+    if empty:
+        raise FeaturelakeError(
+            f"Feature {empty[0]} has no value in the {conf.train_split} split of training set {data.name} "
+            f"v{data.version}, so nulls cannot be imputed; fix its feature group or remove it from the model."
+        )
     return {
         "rows_in": sum(r["rows"] for r in rows),
         "split_rows": {role: by_split[split]["rows"] for role, split in roles.items()},
@@ -409,10 +437,10 @@ def train_model(
     """Fit, evaluate, track, register and describe one model; everything is checked before the first fit."""
     started = time.monotonic()
     conf = settings.model(model)
-    store, experiment_id = tracking.activate(settings)
     data = read_training_data(spark, settings, model, conf, training_set_version)
     parameter_grid(model, conf, classifier(model, conf, data.label))  # bad parameters fail before any fit
     counts = split_counts(conf, data)
+    store, experiment_id = tracking.activate(settings)
     data.rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         splits = {
@@ -463,7 +491,8 @@ def _log_and_register(spark, settings, model, conf, data, trained, evaluation, e
     import pyspark
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, example.assign(probability=0.5)[["probability"]])
+    # MLflow's pyfunc of a Spark model returns its `prediction` column: the decision at the threshold
+    signature = infer_signature(example, example.assign(prediction=1.0)[["prediction"]])
     lineage = {
         "training_set": data.name,
         "training_set_table": data.table,
@@ -507,7 +536,9 @@ def _log_and_register(spark, settings, model, conf, data, trained, evaluation, e
             input_example=example,
             pip_requirements=[f"pyspark=={pyspark.__version__}"],
         )
-        registered = mlflow.register_model(info.model_uri, model, tags=lineage)
+        registered = mlflow.register_model(
+            info.model_uri, model, tags={**lineage, "threshold": f"{trained.threshold!r}"}
+        )
         version = int(registered.version)
         promotion = tracking.decide(
             model, version, evaluation.test.auc_roc or 0.0, conf.champion_margin, "test_auc_roc"

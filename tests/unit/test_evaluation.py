@@ -58,6 +58,21 @@ def test_evaluate_at_a_threshold(predictions):
     assert scores.auc_roc == pytest.approx(8.5 / 12)
 
 
+def test_a_segment_exactly_the_drop_below_is_flagged(spark):
+    # overall 0.60, segment AUC 0.55 (11 of 20 pairs): 0.60 - 0.55 < 0.05 in floating point
+    rows = [("s", 1, p) for p in (1.5, 1.5, 2.5, 3.5, 4.5)] + [("s", 0, n) for n in (1.0, 2.0, 3.0, 4.0)]
+    table = segment_table(
+        spark.createDataFrame(rows, "segment string, label int, score double"),
+        "label",
+        "score",
+        ["segment"],
+        overall_auc=0.60,
+        drop=0.05,
+        min_rows=1,
+    )
+    assert table[0]["auc_roc"] == pytest.approx(0.55) and table[0]["flagged"]
+
+
 def test_segments_are_flagged_below_the_overall_auc(predictions):
     table = segment_table(predictions, "label", "score", ["segment"], overall_auc=0.95, drop=0.05, min_rows=2)
     by_value = {row["value"]: row for row in table}
@@ -70,7 +85,9 @@ def test_segments_are_flagged_below_the_overall_auc(predictions):
 
 
 def test_calibration_bins(predictions):
-    bins = {b["bin"]: b for b in calibration_table(predictions, "label", "score")}
+    table = calibration_table(predictions, "label", "score")
+    assert [b["bin"] for b in table] == [f"{i / 10:.1f}-{(i + 1) / 10:.1f}" for i in range(10)]
+    bins = {b["bin"]: b for b in table if b["rows"]}
     assert set(bins) == {"0.1-0.2", "0.2-0.3", "0.6-0.7", "0.7-0.8", "0.8-0.9", "0.9-1.0"}
     assert bins["0.7-0.8"]["rows"] == 2 and bins["0.7-0.8"]["observed_rate"] == 0.5
     assert bins["0.7-0.8"]["mean_predicted"] == pytest.approx(0.7)

@@ -34,7 +34,12 @@ def test_training_set_without_a_feature_the_model_reads_is_named(settings, spark
     ("grid", "message"),
     [
         ({"maxDepth": [4, -1]}, r"models\.flight_delay\.grid\.maxDepth: -1 is not a valid maxDepth for GBTClassifier"),
-        ({"maxDepht": [4]}, r"models\.flight_delay\.grid\.maxDepht: maxDepht is not a parameter of GBTClassifier; "),
+        ({"maxDepht": [4]}, r"grid\.maxDepht: maxDepht is not a parameter of GBTClassifier a model may set; they "),
+        (
+            {"probabilityCol": ["p"]},
+            r"grid\.probabilityCol: probabilityCol is not a parameter of GBTClassifier a model",
+        ),
+        ({"maxDepth": [None]}, r"models\.flight_delay\.grid\.maxDepth: a value is missing; give one or remove the key"),
         ({"stepSize": ["fast"]}, r"models\.flight_delay\.grid\.stepSize: 'fast' is not a valid stepSize"),
         ({"minInstancesPerNode": [0]}, r"grid\.minInstancesPerNode: 0 is not a valid minInstancesPerNode for GBTClass"),
     ],
@@ -61,3 +66,43 @@ def test_valid_grid_lists_every_combination_in_conf_order(make_settings, spark):
 def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
     with pytest.raises(ConfigError, match=r"models\.flight_delay.* sets maxDepth under both params and grid"):
         make_settings({"models": {"flight_delay": {"params": {"maxDepth": 3}}}})
+
+
+def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(settings, spark):
+    from featurelake.errors import FeaturelakeError
+    from featurelake.training import TrainingData, split_counts
+
+    conf = settings.model("flight_delay")
+    numeric = conf.features.numeric
+    schema = ", ".join(["split string", "is_delayed double", *[f"{c} double" for c in numeric]])
+
+    def data(rows):
+        frame = spark.createDataFrame(rows, schema)
+        return TrainingData("flight_delay", "training_sets.flight_delay", 4, {"label": "is_delayed"}, frame)
+
+    values = [1.0] * len(numeric)
+    one_class_test = [
+        ("train", 0.0, *values),
+        ("train", 1.0, *values),
+        ("validation", 0.0, *values),
+        ("validation", 1.0, *values),
+        ("test", 0.0, *values),
+    ]
+    with pytest.raises(
+        FeaturelakeError,
+        match=r"^The test split of training set flight_delay v4 holds only one "
+        r"class of is_delayed, so no AUC can be computed on it; widen the split's dates\.$",
+    ):
+        split_counts(conf, data(one_class_test))
+    no_visibility = [
+        tuple(None if c == "weather_visib" else v for c, v in zip(["split", "is_delayed", *numeric], r, strict=True))
+        if r[0] == "train"
+        else r
+        for r in [*one_class_test, ("test", 1.0, *values)]
+    ]
+    with pytest.raises(
+        FeaturelakeError,
+        match=r"^Feature weather_visib has no value in the train split of training "
+        r"set flight_delay v4, so nulls cannot be imputed",
+    ):
+        split_counts(conf, data(no_visibility))
