@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=True, help="a model under models in conf")
     train.add_argument("--training-set-version", type=int, help="a Delta version of the training set; default latest")
 
+    score = add("score", help="events of run dates -> predictions.<model>, by a model from the registry")
+    score.add_argument("--model", required=True, help="a model under models in conf")
+    score.add_argument("--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion")
+    _add_run_dates(score)
+
     run = add("run", help="every stage in order for a run date or a range")
     _add_run_dates(run)
     return parser
@@ -145,6 +150,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from featurelake.training import train_model
 
             summaries = [train_model(spark, settings, args.model, run_id, args.training_set_version)]
+        elif args.command == "score":
+            from featurelake.scoring import score
+
+            summaries = [score(spark, settings, args.model, run_dates, run_id, args.model_uri)]
         elif args.command == "features":
             from featurelake.feature_groups import materialize
 

@@ -63,6 +63,8 @@ def as_of_join(
     if clashes:
         raise ValueError(f"feature columns {clashes} already exist in the events; rename them first")
     complete = reduce(Column.__and__, [F.col(k).isNotNull() for k in keys], F.col(event_time).isNotNull())
+    if as_of_range is not None:
+        complete = complete & _could_serve(event_time, as_of_range, ttl)
     feature_rows = features.where(complete).select(
         *keys,
         F.greatest(F.col(event_time), F.coalesce(created_time_column, F.col(event_time))).alias(_USABLE_AT),
@@ -105,6 +107,19 @@ def as_of_join(
         *[F.col(f"{_EVENT}.{c}").alias(c) for c in events.columns],
         *[F.when(usable, F.col(f"{_BEST}.{c}")).alias(c) for c in values],
     )
+
+
+def _could_serve(event_time: str, as_of_range: tuple[int, int], ttl: dt.timedelta | None) -> Column:
+    """Feature rows some event in the range could get: not after the latest as-of time (a row is usable
+    from its event time on, at the earliest), and, with a TTL, not older than the TTL at the earliest as-of
+    time (such a row is stale for every event, and so is the result when it is the latest). Comparisons of
+    the event-time column with literals, so Delta skips the files that hold neither."""
+    low, high = as_of_range
+    could = F.col(event_time) <= F.timestamp_micros(F.lit(high))
+    if ttl is not None:
+        oldest = low - int(ttl.total_seconds() * 1_000_000)
+        could = could & (F.col(event_time) >= F.timestamp_micros(F.lit(oldest)))
+    return could
 
 
 def as_of_range_of(events: DataFrame, as_of: str) -> tuple[int, int] | None:

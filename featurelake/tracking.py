@@ -9,6 +9,7 @@ printed; messages say "the configured tracking server" instead.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +123,73 @@ def apply(name: str, promotion: Promotion) -> None:
             client.set_model_version_tag(name, str(promotion.previous_version), ROLE_TAG, "former champion")
     role = CHAMPION if promotion.champion else "challenger"
     client.set_model_version_tag(name, str(promotion.version), ROLE_TAG, role)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+REGISTERED_MODEL_URI = re.compile(
+    r"^models:/(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z_][A-Za-z0-9_-]*))$"
+)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: int
+    uri: str  # models:/<name>/<version>: the version resolved, so a moved alias cannot change what was loaded
+    tags: dict
+
+    @property
+    def threshold(self) -> float:
+        return float(self.tags["threshold"])
+
+    @property
+    def training_set_version(self) -> int:
+        return int(self.tags["training_set_version"])
+
+
+def resolve(settings: Settings, model: str, uri: str | None = None) -> RegisteredModel:
+    """The version of ``model`` a ``models:/<model>/<version>`` or ``models:/<model>@<alias>`` URI names in
+    the configured registry (default: the champion). Any other URI — a run, a file, a URL, another model —
+    is refused: models are loaded only from the registry."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = uri or f"models:/{model}@{CHAMPION}"
+    match = REGISTERED_MODEL_URI.match(uri)
+    if not match or match["name"] != model:
+        raise ConfigError(
+            f"Model URI {uri!r} is refused: models load only from the configured registry, as "
+            f"models:/{model}/<version> or models:/{model}@<alias>."
+        )
+    activate(settings)
+    client = MlflowClient()
+    try:
+        found = (
+            client.get_model_version(model, match["version"])
+            if match["version"]
+            else client.get_model_version_by_alias(model, match["alias"])
+        )
+    except MlflowException:
+        raise ConfigError(
+            f"The registry has no {uri}; train the model first (`featurelake train --model {model}`) or name a "
+            "registered version or alias."
+        ) from None
+    tags = dict(found.tags)
+    if "threshold" not in tags:  # versions registered before the tag existed: the run's logged threshold
+        tags["threshold"] = str(client.get_run(found.run_id).data.metrics["test_threshold"])
+    return RegisteredModel(model, int(found.version), f"models:/{model}/{found.version}", tags)
+
+
+def load_spark_model(registered: RegisteredModel):
+    import mlflow
+
+    return mlflow.spark.load_model(registered.uri)
+
+
+def input_schema(registered: RegisteredModel) -> list[tuple[str, str]]:
+    """The model's input columns and their types, from its logged signature: what it was trained on."""
+    import mlflow
+
+    signature = mlflow.models.get_model_info(registered.uri).signature
+    return [(spec.name, spec.type.name) for spec in signature.inputs.inputs]

@@ -128,16 +128,21 @@ def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFra
         label_column = definition(raw, **label["params"])
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}.params do not fit {label['definition']}: {exc}.") from None
-    offset_micros = events["prediction_offset_minutes"] * 60_000_000
-    known = [c for c in events["columns"] if c not in events["keys"]]
     return raw.select(
-        *events["keys"],
-        *known,
-        F.timestamp_micros(F.unix_micros(F.col(events["event_time"])) + F.lit(offset_micros)).alias(PREDICTION_TIME),
+        *prediction_columns(events),
         label_column.cast("int").alias(label["name"]),
         split_of(plan["splits"]).alias(SPLIT),
         F.col(RUN_DATE),
     ).where(F.col(SPLIT).isNotNull())
+
+
+def prediction_columns(events: dict) -> list[Column]:
+    """What training and scoring both know of an event: its keys, its known columns and the moment it is
+    predicted at (event time + offset). The one definition both paths use."""
+    offset_micros = events["prediction_offset_minutes"] * 60_000_000
+    known = [c for c in events["columns"] if c not in events["keys"]]
+    prediction_time = F.timestamp_micros(F.unix_micros(F.col(events["event_time"])) + F.lit(offset_micros))
+    return [*[F.col(c) for c in events["keys"]], *[F.col(c) for c in known], prediction_time.alias(PREDICTION_TIME)]
 
 
 def join_features(spark: SparkSession, settings: Settings, plan: dict, events: DataFrame) -> DataFrame:

@@ -23,7 +23,8 @@ from tests.conftest import IGNORED, PROJECT
 
 BIN = Path(sys.executable).parent
 
-JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+# The training set covers 1-14 January (its splits below); the 15th is delivered too, to be scored.
+JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 15))
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
     "validation": {"from": "2013-01-09", "to": "2013-01-10"},
@@ -120,7 +121,7 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_the_january_pipeline_early(request):
-    readers = ("test_training_set", "test_training")
+    readers = ("test_training_set", "test_training", "test_scoring")
     if any(item.module.__name__.endswith(readers) for item in request.session.items):
         request.getfixturevalue("january_pipeline")
 

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurelake.point_in_time import as_of_join
+from featurelake.point_in_time import as_of_join, as_of_range_of
 
 T0 = dt.datetime(2013, 1, 1)
 EVENTS = "eid int, carrier string, ts timestamp"
@@ -18,10 +18,12 @@ def t(hours: float) -> dt.datetime:
     return T0 + dt.timedelta(hours=hours)
 
 
-def join_rows(spark, events, features, ttl=None, time_buckets=1):
-    """The as-of join of hand-made event and feature rows on the carrier."""
+def join_rows(spark, events, features, ttl=None, time_buckets=1, with_range=False):
+    """The as-of join of hand-made event and feature rows on the carrier; ``with_range`` passes the events'
+    as-of range, which prunes the feature rows no event can use."""
+    event_frame = spark.createDataFrame(events, EVENTS)
     return as_of_join(
-        spark.createDataFrame(events, EVENTS),
+        event_frame,
         spark.createDataFrame(features, FEATURES),
         keys=["carrier"],
         as_of="ts",
@@ -29,11 +31,12 @@ def join_rows(spark, events, features, ttl=None, time_buckets=1):
         created_time="created",
         ttl=ttl,
         time_buckets=time_buckets,
+        as_of_range=as_of_range_of(event_frame, "ts") if with_range else None,
     )
 
 
-def joined(spark, events, features, ttl=None, time_buckets=1) -> dict:
-    rows = join_rows(spark, events, features, ttl, time_buckets).collect()
+def joined(spark, events, features, ttl=None, time_buckets=1, with_range=False) -> dict:
+    rows = join_rows(spark, events, features, ttl, time_buckets, with_range).collect()
     assert len(rows) == len(events)  # exactly one output row per event row
     return {r["eid"]: (r["rate"], r["n"]) for r in rows}
 
@@ -123,15 +126,17 @@ carriers = st.sampled_from(["AA", "UA", None])
     ),
     ttl_hours=st.one_of(st.none(), st.integers(0, 6)),
     time_buckets=st.sampled_from([1, 2, 5]),
+    with_range=st.booleans(),
 )
-def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours, time_buckets):
+def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours, time_buckets, with_range):
     event_rows = [(i, c, ts) for i, (c, ts) in enumerate(events)]
     # created = event time + a lag of 0..3 hours; values may be null, duplicates and ties happen
     feature_rows = [
         (c, et, et + dt.timedelta(hours=lag), None if v is None else float(v), n) for c, et, lag, v, n in features
     ]
     ttl = None if ttl_hours is None else dt.timedelta(hours=ttl_hours)
-    assert joined(spark, event_rows, feature_rows, ttl, time_buckets) == reference(event_rows, feature_rows, ttl)
+    expected = reference(event_rows, feature_rows, ttl)
+    assert joined(spark, event_rows, feature_rows, ttl, time_buckets, with_range) == expected
 
 
 def test_time_buckets_carry_the_latest_row_across_empty_buckets(spark):

@@ -1,0 +1,153 @@
+"""Batch scoring: the events of run dates, their features as of the prediction time through the training
+path's own code, the registered model, and ``predictions.<model>`` (one row per event, a slice per run date).
+
+The features a model sees when scoring are exactly the ones it was trained on: the feature groups, keys,
+TTLs and known event columns come from the manifest of the training-set version the model was trained on
+(read from the model version's tags), the join is ``training_set.join_features``, and the input columns and
+types are the model's logged signature. Only the feature tables' versions differ: scoring reads them now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pyspark import StorageLevel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from featurelake import gate, lake, storage, tracking
+from featurelake.config import Settings
+from featurelake.errors import FeaturelakeError
+from featurelake.gate import Outcome
+from featurelake.lake import RUN_DATE, RUN_ID
+from featurelake.summary import StageSummary
+from featurelake.training_set import PREDICTION_TIME, join_features, manifest_dir, prediction_columns
+
+PROBABILITY, DECISION = "probability", "decision"
+
+
+def predictions_table(model: str) -> str:
+    return f"predictions.{model}"
+
+
+def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> dict:
+    training_set = settings.training_set(settings.model(registered.name).training_set)
+    path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
+    text = storage.read_text(spark, path)
+    if text is None:
+        raise FeaturelakeError(
+            f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "
+            f"manifest {path} is gone, so its features cannot be rebuilt; retrain the model."
+        )
+    return json.loads(text)
+
+
+def scoring_plan(spark: SparkSession, settings: Settings, trained_on: dict) -> dict:
+    """The training plan with every table at its current version: same groups, keys, TTLs and events."""
+    plan = json.loads(json.dumps(trained_on))
+    for group in plan["feature_groups"]:
+        group["version"] = lake.last_commit(spark, settings.table_path(group["table"])).version
+    plan["events"]["version"] = lake.last_commit(spark, settings.table_path(plan["events"]["table"])).version
+    return plan
+
+
+def features_as_of_prediction_time(
+    spark: SparkSession, settings: Settings, plan: dict, run_dates: lake.DateRange
+) -> DataFrame:
+    """Every event of the run dates with each feature group joined as of its prediction time."""
+    events = plan["events"]
+    raw = lake.read_table(spark, settings, events["table"], run_dates)
+    return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
+
+
+def model_inputs(schema: list[tuple[str, str]]):
+    """Cast the features to the model's signature (what it was trained on), keeping everything else."""
+
+    def cast(frame: DataFrame) -> DataFrame:
+        types = dict(schema)
+        return frame.select(
+            *[c for c in frame.columns if c not in types],
+            *[F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in schema],
+        )
+
+    return cast
+
+
+def score(
+    spark: SparkSession,
+    settings: Settings,
+    model: str,
+    run_dates: lake.DateRange,
+    run_id: str,
+    model_uri: str | None = None,
+) -> StageSummary:
+    started = time.monotonic()
+    table = predictions_table(model)
+    settings.table(table)  # declared in conf, like every table
+    registered = tracking.resolve(settings, model, model_uri)
+    manifest = training_manifest(spark, settings, registered)
+    plan = scoring_plan(spark, settings, manifest["plan"])
+    keys = plan["events"]["keys"]
+    schema = tracking.input_schema(registered)
+    features = features_as_of_prediction_time(spark, settings, plan, run_dates)
+    missing = [c for c, _ in schema if c not in features.columns]
+    if missing:
+        raise FeaturelakeError(
+            f"{registered.uri} needs feature {missing[0]}, which the features of its training set do not hold "
+            "any more; retrain the model or restore the feature group."
+        )
+    scored = (
+        tracking.load_spark_model(registered)
+        .transform(features.transform(model_inputs(schema)))
+        .withColumn(PROBABILITY, vector_to_array("probability").getItem(1))
+    )
+    rows = scored.select(
+        *keys,
+        PREDICTION_TIME,
+        F.col(PROBABILITY),
+        (F.col(PROBABILITY) >= F.lit(registered.threshold)).cast("int").alias(DECISION),
+        F.lit(model).alias("model"),
+        F.lit(registered.version).alias("model_version"),
+        F.lit(registered.training_set_version).alias("training_set_version"),
+        F.col(RUN_DATE),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        events = lake.read_table(spark, settings, plan["events"]["table"], run_dates).count()
+        predicted = rows.count()
+        report = None
+        if settings.tables[table].gate:
+            suite = gate.load_suite(settings, table, rows.columns)
+            one_per_event = Outcome(
+                "one prediction per event",
+                "featurelake.one_prediction_per_event",
+                json.dumps({"events": events}),
+                predicted == events,
+                str(predicted),
+                abs(predicted - events),
+                None,
+                predicted,
+            )
+            _, report = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
+        commit = lake.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), settings, table, run_dates)
+        decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
+    finally:
+        rows.unpersist()
+    summary = StageSummary(
+        stage="score",
+        table=table,
+        run_dates=str(run_dates),
+        rows_in=events,
+        published=predicted,
+        delta_version=commit.version,
+        seconds=time.monotonic() - started,
+        detail=(
+            f"{registered.uri} (trained on {manifest['table']} v{registered.training_set_version}); "
+            f"{decided['positive'] or 0} predicted positive at threshold {registered.threshold:.3f}, "
+            f"mean probability {decided['mean'] or 0:.3f}"
+        ),
+        gate=report,
+    )
+    summary.check_balance()
+    return summary

