@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.ml import Estimator, Pipeline, PipelineModel
@@ -251,7 +251,6 @@ class TrainedModel:
     threshold: float
     validation_auc: float | None
     importances: list[tuple[str, float]]
-    max_bins: int | None = None
 
 
 @dataclass
@@ -265,13 +264,11 @@ class Evaluation:
     train_positive_rate: float
     rows_in: int
     rows_used: int
-    notes: list[str] = field(default_factory=list)
 
 
 def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: DataFrame) -> TrainedModel:
     estimator = classifier(model, conf, label)
     grid = parameter_grid(model, conf, estimator) or [{}]
-    max_bins = None
     if conf.algorithm in TREES and conf.features.categorical:
         # a tree needs a bin per category; indexes hold every training value plus one for unseen ones
         categories = train.agg(*[F.count_distinct(c) for c in conf.features.categorical]).first()
@@ -307,7 +304,6 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
         threshold=threshold,
         validation_auc=candidates[best].validation_auc,
         importances=importances(best_model, names),
-        max_bins=max_bins,
     )
 
 
@@ -465,7 +461,7 @@ def train_model(
     summary = StageSummary(
         stage="train",
         table=f"models.{model}",
-        run_dates=_test_dates(data),
+        run_dates=_split_span(data),
         rows_in=evaluation.rows_in,
         published=evaluation.rows_used,
         rejected=rejected,
@@ -481,7 +477,7 @@ def train_model(
     return summary
 
 
-def _test_dates(data: TrainingData) -> str:
+def _split_span(data: TrainingData) -> str:
     spans = data.manifest["plan"]["splits"].values()
     return f"{min(a for a, _ in spans)}..{max(b for _, b in spans)}"
 
