@@ -435,10 +435,10 @@ def train_model(
     conf = settings.model(model)
     data = read_training_data(spark, settings, model, conf, training_set_version)
     parameter_grid(model, conf, classifier(model, conf, data.label))  # bad parameters fail before any fit
-    counts = split_counts(conf, data)
-    store, experiment_id = tracking.activate(settings)
-    data.rows.persist(StorageLevel.MEMORY_AND_DISK)
+    data.rows.persist(StorageLevel.MEMORY_AND_DISK)  # the split counts fill the cache the fits then read
     try:
+        counts = split_counts(conf, data)
+        store, experiment_id = tracking.activate(settings)
         splits = {
             role: data.rows.where(F.col(SPLIT) == F.lit(split))
             for role, split in (
