@@ -8,13 +8,12 @@ groups and their table versions, date ranges, the label definition); intended us
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 
 from featurelake import storage
 from featurelake.config import ModelConf, Settings, confine
+from featurelake.html_pages import STYLE, figure_png, figures, number, table
 
 TOP_IMPORTANCES = 20
 PLOTS = {
@@ -44,23 +43,6 @@ def render(model: str, conf: ModelConf, version: int, data, trained, evaluation,
 
 
 # ---------------------------------------------------------------------------------------------- plots
-
-
-def _figure_png(draw) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on a cluster driver
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5.5, 4.2), dpi=100)
-    try:
-        draw(axes)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
 
 
 def _plots(evaluation, trained) -> dict[str, bytes]:
@@ -102,47 +84,34 @@ def _plots(evaluation, trained) -> dict[str, bytes]:
         "calibration.png": calibration,
         "importances.png": importances,
     }
-    return {name: _figure_png(draw) for name, draw in drawers.items()}
+    return {name: figure_png(draw) for name, draw in drawers.items()}
 
 
 # ---------------------------------------------------------------------------------------------- the page
-
-
-def _number(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _table(headers: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for i, row in enumerate(rows):
-        css = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _page(model, conf, version, data, trained, evaluation, promotion, plots) -> str:
     e = html.escape
     manifest, plan = data.manifest, data.manifest["plan"]
     scored = [("model", evaluation.test), *evaluation.baselines.items()]
-    metrics = _table(
+    metrics = table(
         ["", "AUC-ROC", "AUC-PR", "log loss", "Brier", "threshold", "precision", "recall", "F1"],
         [
             [
                 name,
-                _number(s.auc_roc),
-                _number(s.auc_pr),
-                _number(s.log_loss),
-                _number(s.brier),
-                _number(s.threshold),
-                _number(s.precision),
-                _number(s.recall),
-                _number(s.f1),
+                number(s.auc_roc),
+                number(s.auc_pr),
+                number(s.log_loss),
+                number(s.brier),
+                number(s.threshold),
+                number(s.precision),
+                number(s.recall),
+                number(s.f1),
             ]
             for name, s in scored
         ],
     )
-    segments = _table(
+    segments = table(
         ["segment", "value", "test rows", "delayed share", "AUC-ROC", "flag"],
         [
             [
@@ -150,55 +119,41 @@ def _page(model, conf, version, data, trained, evaluation, promotion, plots) -> 
                 s["value"],
                 f"{s['rows']:,}",
                 f"{s['positive_rate']:.1%}",
-                _number(s["auc_roc"]),
+                number(s["auc_roc"]),
                 "below overall" if s["flagged"] else "",
             ]
             for s in evaluation.segments
         ],
         ["flagged" if s["flagged"] else "" for s in evaluation.segments],
     )
-    calibration = _table(
+    calibration = table(
         ["probability bin", "rows", "mean predicted", "observed"],
         [
-            [b["bin"], f"{b['rows']:,}", _number(b["mean_predicted"]), _number(b["observed_rate"])]
+            [b["bin"], f"{b['rows']:,}", number(b["mean_predicted"]), number(b["observed_rate"])]
             for b in evaluation.calibration
         ],
     )
-    groups = _table(
+    groups = table(
         ["feature group", "table", "Delta version", "features"],
         [[g["name"], g["table"], g["version"], ", ".join(g["features"])] for g in plan["feature_groups"]],
     )
-    splits = _table(
+    splits = table(
         ["split", "from", "to", "rows", "delayed share"],
         [
             [name, span["from"], span["to"], f"{span['rows']:,}", f"{span['positive_rate']:.1%}"]
             for name, span in sorted(manifest["splits"].items(), key=lambda item: item[1]["from"])
         ],
     )
-    images = "".join(
-        f'<figure><img alt="{e(title)}" src="data:image/png;base64,{base64.b64encode(plots[name]).decode()}">'
-        f"<figcaption>{e(title)} ({e(name)})</figcaption></figure>"
-        for name, title in PLOTS.items()
-    )
-    candidates = _table(
+    candidates = table(
         ["parameters", "validation AUC-ROC"],
-        [[json.dumps(c.params, sort_keys=True), _number(c.validation_auc, 4)] for c in trained.candidates],
+        [[json.dumps(c.params, sort_keys=True), number(c.validation_auc, 4)] for c in trained.candidates],
     )
     label = plan["label"]
     limits = "".join(f"<li>{e(item)}</li>" for item in conf.card.limitations)
     flagged = sum(1 for s in evaluation.segments if s["flagged"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Model card: {e(model)} v{version}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-tr.flagged td {{ background: #fde2e1; }}
-.plots {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }}
-figure {{ margin: 0; }}
-figure img {{ width: 100%; }}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Model card: {e(model)} v{version}</h1>
 <p>{e(promotion.sentence(model, evaluation.test.auc_roc or 0.0, conf.champion_margin))}.</p>
 <h2>Intended use</h2><p>{e(conf.card.intended_use)}</p>
@@ -215,12 +170,12 @@ predicts the train split's delayed share ({evaluation.train_positive_rate:.1%}) 
 regression uses {e(", ".join(conf.baselines.logistic_regression))}.</p>
 {metrics}
 <h2>Plots</h2>
-<div class="plots">{images}</div>
+{figures(plots, PLOTS)}
 <h2>Calibration</h2>
 {calibration}
 <h2>Per segment (test split)</h2>
 <p>{flagged} segment(s) have a test AUC at least {conf.segment_auc_drop} below the overall
-{_number(evaluation.test.auc_roc)}; segments with fewer than {conf.segment_min_rows} rows get no AUC.</p>
+{number(evaluation.test.auc_roc)}; segments with fewer than {conf.segment_min_rows} rows get no AUC.</p>
 {segments}
 <h2>Data and lineage</h2>
 <p>Training set <b>{e(data.name)}</b> ({e(data.table)}) version {data.version}, content hash
