@@ -1,6 +1,7 @@
 """The featurelake command line; jobs/*.py call the same entry point, so both share one code path.
 
-Exit codes: 0 done, 1 an unexpected failure, 2 bad input, configuration or environment (one sentence).
+Exit codes: 0 done, 1 an unexpected failure, 2 bad input, configuration or environment (one sentence),
+3 `monitor` finished and recommends retraining (a threshold was crossed; the summary says which).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 
 from featurelake.errors import FeaturelakeError
 
-EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_RETRAIN_RECOMMENDED = 0, 1, 2, 3
 DEBUG_VARIABLE = "FEATURELAKE_DEBUG"
 
 
@@ -71,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", required=True, help="a model under models in conf")
     score.add_argument("--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion")
     _add_run_dates(score)
+
+    monitor = add(
+        "monitor", help="drift, realized quality and anomalies of a model on a run date -> monitoring.<model>"
+    )
+    monitor.add_argument("--model", required=True, help="a model under models in conf")
+    monitor.add_argument("--run-date", required=True, type=_date, help="the run date D monitored, YYYY-MM-DD")
+    monitor.add_argument(
+        "--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion"
+    )
 
     run = add("run", help="every stage in order for a run date or a range")
     _add_run_dates(run)
@@ -137,10 +147,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    run_dates = None if args.command in ("training-set", "train") else _run_dates(parser, args)
+    run_dates = None if args.command in ("training-set", "train", "monitor") else _run_dates(parser, args)
     spark = build_session(settings)
     from featurelake.gate import build_docs
 
+    exit_code = EXIT_OK
     try:
         if args.command == "training-set":
             from featurelake.training_set import build_training_set
@@ -154,6 +165,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from featurelake.scoring import score
 
             summaries = [score(spark, settings, args.model, run_dates, run_id, args.model_uri)]
+        elif args.command == "monitor":
+            from featurelake.monitoring import monitor
+
+            result = monitor(spark, settings, args.model, args.run_date, run_id, args.model_uri)
+            summaries = [result.summary]
+            exit_code = EXIT_RETRAIN_RECOMMENDED if result.retrain_recommended else EXIT_OK
         elif args.command == "features":
             from featurelake.feature_groups import materialize
 
@@ -180,7 +197,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(summary.report)
     if docs:
         print(f"Data Docs: {docs}")
-    return EXIT_OK
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -325,6 +325,33 @@ class ModelCardConf(Strict):
     limitations: list[str] = Field(default_factory=list)
 
 
+class MonitoringConf(Strict):
+    """How `featurelake monitor` judges a model on a run date D: the drift of the last window_days of
+    predictions against the training set's reference split, and the realized quality of the last
+    window_days whose labels have landed (label_lag_days after the run date)."""
+
+    window_days: int = Field(default=7, ge=1, le=366)
+    label_lag_days: int = Field(default=1, ge=0, le=366)
+    # The daily realized AUC is plotted over this many labelled days.
+    history_days: int = Field(default=30, ge=1, le=3660)
+    reference_split: Identifier = "train"
+    # Numeric features are cut at the reference's quantiles into this many bins (plus one for nulls).
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    # Categories beyond the reference's most frequent ones share one bin.
+    max_categories: int = Field(default=30, ge=1, le=1000)
+    # A PSI above these recommends retraining (0.1-0.25 is commonly read as a moderate shift, above 0.25 a major one).
+    feature_psi: float = Field(default=0.25, gt=0)
+    prediction_psi: float = Field(default=0.25, gt=0)
+    # Realized AUC this far below the model's test AUC, or an expected calibration error above max_calibration_error.
+    max_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    max_calibration_error: float = Field(default=0.1, gt=0, le=1)
+    # Fewer labelled rows (or only one class) in the window give no realized metrics, so no signal from them.
+    min_labelled_rows: int = Field(default=200, ge=1)
+    # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
+    # short window and a long training period by construction.
+    report_only: list[Identifier] = Field(default_factory=list)
+
+
 class ModelConf(Strict):
     """A model: an MLlib pipeline over a training set, tuned on its validation split, judged on its test split."""
 
@@ -353,6 +380,7 @@ class ModelConf(Strict):
     # A new version becomes the champion only when its test AUC beats the champion's by this much.
     champion_margin: float = Field(default=0.002, ge=0, le=1)
     card: ModelCardConf
+    monitoring: MonitoringConf = Field(default_factory=MonitoringConf)
 
     @model_validator(mode="after")
     def _grid_not_fixed(self) -> ModelConf:
@@ -687,9 +715,17 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
                 f"which is not under training_sets; declare it in {conf_path}/base/training_sets.yaml."
             )
         splits = project.training_sets[model.training_set].splits
-        for key in ("train_split", "validation_split", "test_split"):
-            if getattr(model, key) not in splits:
+        chosen = {key: getattr(model, key) for key in ("train_split", "validation_split", "test_split")}
+        chosen["monitoring.reference_split"] = model.monitoring.reference_split
+        for key, split in chosen.items():
+            if split not in splits:
                 raise ConfigError(
-                    f"{_origin(origins, ('models', name))}: models.{name}.{key} is {getattr(model, key)}, which is "
+                    f"{_origin(origins, ('models', name))}: models.{name}.{key} is {split}, which is "
                     f"not a split of training set {model.training_set} ({', '.join(splits)})."
                 )
+        unknown = [f for f in model.monitoring.report_only if f not in model.features.all]
+        if unknown:
+            raise ConfigError(
+                f"{_origin(origins, ('models', name))}: models.{name}.monitoring.report_only names {unknown[0]}, "
+                f"which is not a feature of the model; list features from models.{name}.features."
+            )

@@ -26,6 +26,9 @@ from featurelake.summary import StageSummary
 from featurelake.training_set import PREDICTION_TIME, join_features, manifest_dir, prediction_columns
 
 PROBABILITY, DECISION = "probability", "decision"
+# The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring
+# compares with the training set, and what an audit of a decision needs.
+INPUTS = "inputs"
 
 
 def predictions_table(model: str) -> str:
@@ -111,6 +114,7 @@ def score(
         F.lit(model).alias("model"),
         F.lit(registered.version).alias("model_version"),
         F.lit(registered.training_set_version).alias("training_set_version"),
+        F.struct(*[F.col(c) for c, _ in schema]).alias(INPUTS),
         F.col(RUN_DATE),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -130,7 +134,10 @@ def score(
                 predicted,
             )
             _, report = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
-        commit = lake.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), settings, table, run_dates)
+        # a later model version may read other inputs: the struct's fields evolve with it
+        commit = lake.replace_slice(
+            rows.withColumn(RUN_ID, F.lit(run_id)), settings, table, run_dates, merge_schema=True
+        )
         decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
     finally:
         rows.unpersist()

@@ -181,6 +181,27 @@ def resolve(settings: Settings, model: str, uri: str | None = None) -> Registere
     return RegisteredModel(model, int(found.version), f"models:/{model}/{found.version}", tags)
 
 
+def champion_version(settings: Settings, model: str) -> int | None:
+    """The version the champion alias points at, or None when the model has none (or is not registered)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    activate(settings)
+    try:
+        current = MlflowClient().get_registered_model(model).aliases.get(CHAMPION)
+    except MlflowException:
+        return None
+    return None if current is None else int(current)
+
+
+def logged_metrics(registered: RegisteredModel) -> dict[str, float]:
+    """The metrics the version's training run logged (test_auc_roc, test_log_loss, ...)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    return dict(client.get_run(client.get_model_version(registered.name, str(registered.version)).run_id).data.metrics)
+
+
 def load_spark_model(registered: RegisteredModel):
     import mlflow
 

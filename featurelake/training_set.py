@@ -116,24 +116,31 @@ def split_of(splits: dict) -> Column:
 
 def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
     """One row per event of the split ranges: keys, known columns, prediction time, label (null: excluded)."""
-    events, label = plan["events"], plan["label"]
+    events = plan["events"]
     first = min(dt.date.fromisoformat(a) for a, _ in plan["splits"].values())
     last = max(dt.date.fromisoformat(b) for _, b in plan["splits"].values())
     raw = lake.read_version(spark, settings, events["table"], events["version"]).where(
         lake.run_date_condition(lake.DateRange(first, last))
     )
+    return raw.select(
+        *prediction_columns(events),
+        label_of(settings, plan, raw),
+        split_of(plan["splits"]).alias(SPLIT),
+        F.col(RUN_DATE),
+    ).where(F.col(SPLIT).isNotNull())
+
+
+def label_of(settings: Settings, plan: dict, raw: DataFrame) -> Column:
+    """The plan's label of each event row (null: excluded), as an int named after the label: the one
+    definition the training set and the realized metrics of monitoring both apply."""
+    label = plan["label"]
     key = f"training_sets.{plan['name']}.label"
     definition = load_definition(settings, label["definition"], f"{key}.definition")
     try:
         label_column = definition(raw, **label["params"])
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}.params do not fit {label['definition']}: {exc}.") from None
-    return raw.select(
-        *prediction_columns(events),
-        label_column.cast("int").alias(label["name"]),
-        split_of(plan["splits"]).alias(SPLIT),
-        F.col(RUN_DATE),
-    ).where(F.col(SPLIT).isNotNull())
+    return label_column.cast("int").alias(label["name"])
 
 
 def prediction_columns(events: dict) -> list[Column]:

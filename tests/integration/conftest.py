@@ -23,8 +23,9 @@ from tests.conftest import IGNORED, PROJECT
 
 BIN = Path(sys.executable).parent
 
-# The training set covers 1-14 January (its splits below); the 15th is delivered too, to be scored.
-JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 15))
+# The training set covers 1-14 January (its splits below); 15-18 are delivered too: the pipeline scores them
+# as production days and monitors the 18th.
+JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 18))
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
     "validation": {"from": "2013-01-09", "to": "2013-01-10"},
@@ -32,7 +33,14 @@ JANUARY_SPLITS = {
 }
 
 # Two weeks hold ~6,000 training rows: a smaller grid and fewer trees keep the training minutes out of the suite.
-JANUARY_MODEL = {"params": {"maxIter": 6}, "grid": {"maxDepth": [3, 5], "stepSize": [0.3]}, "segment_min_rows": 50}
+JANUARY_MODEL = {
+    "params": {"maxIter": 6},
+    "grid": {"maxDepth": [3, 5], "stepSize": [0.3]},
+    "segment_min_rows": 50,
+    # the four production days against the eight of the train split: a few days of weather fill ten quantile
+    # bins of eight days' weather unevenly (PSI > 1 between any two real weeks), four bins evenly enough
+    "monitoring": {"window_days": 4, "psi_bins": 4, "history_days": 10},
+}
 
 
 def job_env(settings) -> dict[str, str]:
@@ -121,7 +129,7 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_the_january_pipeline_early(request):
-    readers = ("test_training_set", "test_training", "test_scoring")
+    readers = ("test_training_set", "test_training", "test_scoring", "test_monitoring")
     if any(item.module.__name__.endswith(readers) for item in request.session.items):
         request.getfixturevalue("january_pipeline")
 

@@ -1,0 +1,192 @@
+"""Monitoring's arithmetic on hand-made rows: PSI and its bins, realized metrics, calibration error, the
+latest validation's anomalies, and which crossed thresholds recommend retraining."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from featurelake import lake
+from featurelake.config import MonitoringConf
+from featurelake.evaluation import Scores
+from featurelake.gate import ANOMALY, DAILY_METRIC, RESULTS_SCHEMA
+from featurelake.lake import DateRange
+from featurelake.monitoring import (
+    PSI_FLOOR,
+    Drift,
+    Monitoring,
+    Realized,
+    bin_shares,
+    categorical_binning,
+    expected_calibration_error,
+    numeric_binning,
+    population_stability_index,
+    realized_quality,
+    recent_anomalies,
+    reference_binnings,
+)
+
+D = dt.date
+
+
+def test_psi_by_hand_and_an_empty_bin_is_floored():
+    # (0.25 - 0.5) ln(0.25 / 0.5) + (0.75 - 0.5) ln(0.75 / 0.5)
+    assert population_stability_index([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.2746530722, abs=1e-9)
+    assert population_stability_index([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
+    empty = (PSI_FLOOR - 0.5) * math.log(PSI_FLOOR / 0.5) + (1.0 - 0.5) * math.log(1.0 / 0.5)
+    assert population_stability_index([0.5, 0.5], [0.0, 1.0]) == pytest.approx(empty, rel=1e-12)
+
+
+def test_numeric_and_categorical_bins_keep_nulls_and_unseen_values_apart(spark):
+    rows = spark.createDataFrame(
+        [(0.5, "UA"), (1.0, "UA"), (1.5, "AA"), (2.0, None), (9.0, "ZZ"), (None, "AA")], "x double, carrier string"
+    )
+    numeric = numeric_binning("x", [1.0, 2.0])
+    categorical = categorical_binning("carrier", ["UA", "AA"])
+    assert numeric.labels == ["≤ 1", "(1, 2]", "> 2", "null"]
+    assert categorical.labels == ["UA", "AA", "other", "null"]
+    shares = bin_shares(rows, [numeric, categorical])
+    assert shares["x"] == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+    assert shares["carrier"] == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+
+
+def test_reference_bins_come_from_its_quantiles_and_most_frequent_values(spark):
+    values = [(float(i), "UA" if i % 3 else ("AA" if i % 2 else "B6")) for i in range(1, 101)]
+    reference = spark.createDataFrame(values, "x double, carrier string")
+    conf = MonitoringConf(psi_bins=4, max_categories=2)
+    numeric, categorical = reference_binnings(reference, ["x"], ["carrier"], conf)
+    assert numeric.labels == ["≤ 25", "(25, 50]", "(50, 75]", "> 75", "null"]
+    assert categorical.labels == ["UA", "AA", "other", "null"]  # 67 UA, 17 AA, 16 B6
+    same = bin_shares(reference, [numeric, categorical])
+    assert same["x"] == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.0])
+
+
+def test_realized_metrics_by_hand_on_labelled_days_only(spark):
+    schema = "probability double, is_delayed int, _run_date date"
+    rows = spark.createDataFrame(
+        [
+            (0.9, 1, D(2013, 1, 2)),
+            (0.6, 0, D(2013, 1, 2)),
+            (0.4, 1, D(2013, 1, 2)),
+            (0.2, 0, D(2013, 1, 3)),
+            (0.7, None, D(2013, 1, 3)),  # excluded by the label (a cancelled flight)
+            (0.99, 0, D(2013, 1, 4)),  # outside the labelled window
+        ],
+        schema,
+    )
+    realized = realized_quality(rows, "is_delayed", 0.5, DateRange(D(2013, 1, 2), D(2013, 1, 3)), min_rows=4)
+    assert (realized.predicted, realized.labelled) == (5, 4)
+    s = realized.scores
+    # positives 0.9, 0.4; negatives 0.6, 0.2: pairs (0.9>0.6, 0.9>0.2, 0.4<0.6, 0.4>0.2) -> 3 of 4
+    assert s.auc_roc == pytest.approx(0.75)
+    expected_log_loss = -(math.log(0.9) + math.log(0.4) + math.log(0.4) + math.log(0.8)) / 4
+    assert s.log_loss == pytest.approx(expected_log_loss, abs=1e-12)
+    assert s.brier == pytest.approx((0.01 + 0.36 + 0.36 + 0.04) / 4)
+    assert (s.precision, s.recall) == (pytest.approx(0.5), pytest.approx(0.5))  # 0.9 and 0.6 predicted positive
+    # bins 0.2-0.3: 0.2 vs 0; 0.4-0.5: 0.4 vs 1; 0.6-0.7: 0.6 vs 0; 0.9-1.0: 0.9 vs 1
+    assert realized.calibration_error == pytest.approx((0.2 + 0.6 + 0.6 + 0.1) / 4)
+    too_few = realized_quality(rows, "is_delayed", 0.5, DateRange(D(2013, 1, 2), D(2013, 1, 3)), min_rows=5)
+    assert too_few.scores is None and too_few.labelled == 4
+
+
+def test_expected_calibration_error_weights_bins_by_rows():
+    bins = [
+        {"rows": 3, "mean_predicted": 0.1, "observed_rate": 0.2},
+        {"rows": 0, "mean_predicted": None, "observed_rate": None},
+        {"rows": 1, "mean_predicted": 0.9, "observed_rate": 0.5},
+    ]
+    assert expected_calibration_error(bins) == pytest.approx((3 * 0.1 + 1 * 0.4) / 4)
+    assert expected_calibration_error([{"rows": 0, "mean_predicted": None, "observed_rate": None}]) is None
+
+
+def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, settings):
+    def result(at: str, table: str, day: dt.date, kind: str, name: str, value: str) -> tuple:
+        stamp = dt.datetime.fromisoformat(at)
+        return (
+            "r",
+            stamp,
+            table,
+            "s.json",
+            "fail",
+            day,
+            day,
+            name,
+            kind,
+            "{}",
+            kind != ANOMALY,
+            value,
+            None,
+            None,
+            None,
+        )
+
+    rows = [
+        # the 2nd was flagged, then validated again without the flag (a fixed delivery)
+        result("2013-01-03 06:00", "features.origin_weather", D(2013, 1, 2), ANOMALY, "anomaly: row_count", "3"),
+        result("2013-01-03 06:00", "features.origin_weather", D(2013, 1, 2), DAILY_METRIC, "row_count", "3.0"),
+        result("2013-01-03 09:00", "features.origin_weather", D(2013, 1, 2), DAILY_METRIC, "row_count", "72.0"),
+        result("2013-01-04 06:00", "silver.flights", D(2013, 1, 3), ANOMALY, "anomaly: null_fraction(dep_ts)", "0.4"),
+        result("2013-01-04 06:00", "silver.weather", D(2013, 1, 3), ANOMALY, "anomaly: row_count", "1"),
+        result("2013-01-09 06:00", "silver.flights", D(2013, 1, 8), ANOMALY, "anomaly: row_count", "5"),
+    ]
+    lake.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, "quality.results")
+    found = recent_anomalies(
+        spark, settings, ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
+    )
+    assert found == [
+        {
+            "table": "silver.flights",
+            "day": D(2013, 1, 3),
+            "expectation": "anomaly: null_fraction(dep_ts)",
+            "observed_value": "0.4",
+        }
+    ]
+
+
+def _monitoring(conf: MonitoringConf, features: list[Drift], prediction_psi: float, realized_auc, error) -> Monitoring:
+    scores = None
+    if realized_auc is not None:
+        scores = Scores(500, 0.2, realized_auc, 0.4, 0.5, 0.17, 0.2, 0.3, 0.6, 0.4)
+    return Monitoring(
+        model="m",
+        version=1,
+        run_date=D(2013, 1, 8),
+        drift_days=DateRange(D(2013, 1, 2), D(2013, 1, 8)),
+        reference_split="train",
+        reference_rows=1000,
+        current_rows=700,
+        features=features,
+        prediction=Drift("probability", prediction_psi, conf.prediction_psi, True, [], [], []),
+        realized=Realized(DateRange(D(2013, 1, 1), D(2013, 1, 7)), 600, 500, scores, [], error),
+        daily=[],
+        test_metrics={"test_auc_roc": 0.70},
+        anomalies=[],
+        conf=conf,
+    )
+
+
+def test_retraining_is_recommended_for_each_crossed_threshold_and_says_which():
+    conf = MonitoringConf(feature_psi=0.25, max_auc_drop=0.05, max_calibration_error=0.1, report_only=["cal_month"])
+    quiet = [
+        Drift("weather_temp", 0.25, 0.25, True, [], [], []),  # at the threshold: not above it
+        Drift("cal_month", 3.0, 0.25, False, [], [], []),  # reported only
+    ]
+    calm = _monitoring(conf, quiet, 0.1, 0.66, 0.1)
+    calm.judge()
+    assert not calm.retrain_recommended and calm.verdict() == "no threshold crossed: no retrain recommended"
+    loud = [Drift("weather_temp", 0.91, 0.25, True, [], [], []), Drift("hour", 0.3, 0.25, True, [], [], [])]
+    alarmed = _monitoring(conf, loud, 0.4, 0.64, 0.12)
+    alarmed.judge()
+    assert alarmed.reasons == [
+        "weather_temp PSI 0.910 > 0.25",
+        "hour PSI 0.300 > 0.25",
+        "predicted probability PSI 0.400 > 0.25",
+        "realized AUC 0.640 is more than 0.05 below the test AUC 0.700",
+        "calibration error 0.120 > 0.1",
+    ]
+    assert alarmed.verdict().startswith("retrain recommended: weather_temp PSI 0.910 > 0.25; hour PSI")
+    unlabelled = _monitoring(conf, [], 0.0, None, None)
+    unlabelled.judge()
+    assert not unlabelled.retrain_recommended
