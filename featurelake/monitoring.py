@@ -339,6 +339,29 @@ class MonitorResult:
         return self.monitoring.retrain_recommended
 
 
+def reference_scores(spark, settings: Settings, registered, manifest: dict, schema, split: str) -> DataFrame:
+    """The model's inputs on a split of the training-set version it was trained on, with its probability."""
+    rows = lake.read_version(spark, settings, manifest["table"], registered.training_set_version)
+    return (
+        tracking.load_spark_model(registered)
+        .transform(rows.where(F.col(SPLIT) == F.lit(split)).transform(model_inputs(schema)))
+        .select(*[c for c, _ in schema], vector_to_array("probability").getItem(1).alias(PROBABILITY))
+    )
+
+
+def labelled_predictions(spark, settings: Settings, plan: dict, predictions: DataFrame, days: DateRange) -> DataFrame:
+    """The predictions of these days with the label the training set's definition gives each event now
+    (null: excluded by the definition, or not landed yet)."""
+    keys = plan["events"]["keys"]
+    events = lake.read_table(spark, settings, plan["events"]["table"], days)
+    labels = events.select(*keys, label_of(settings, plan, events))
+    return (
+        predictions.where(lake.run_date_condition(days))
+        .select(*keys, PROBABILITY, RUN_DATE)
+        .join(labels, on=keys, how="left")
+    )
+
+
 def _days_before(day: dt.date, lag: int, count: int) -> DateRange:
     end = day - dt.timedelta(days=lag)
     return DateRange(end - dt.timedelta(days=count - 1), end)
@@ -355,7 +378,7 @@ def monitor(
     manifest = training_manifest(spark, settings, registered)
     plan = scoring_plan(spark, settings, manifest["plan"])
     schema = tracking.input_schema(registered)
-    label, keys = manifest["label"], plan["events"]["keys"]
+    label = manifest["label"]
     drift_days = DateRange(run_date - dt.timedelta(days=conf.window_days - 1), run_date)
     labelled_days = _days_before(run_date, conf.label_lag_days, conf.window_days)
     history_days = _days_before(run_date, conf.label_lag_days, conf.history_days)
@@ -368,15 +391,8 @@ def monitor(
         .select(*[F.col(f"{INPUTS}.{c}").alias(c) for c, _ in schema], PROBABILITY)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    reference = (
-        tracking.load_spark_model(registered)
-        .transform(
-            lake.read_version(spark, settings, manifest["table"], registered.training_set_version)
-            .where(F.col(SPLIT) == F.lit(conf.reference_split))
-            .transform(model_inputs(schema))
-        )
-        .select(*[c for c, _ in schema], vector_to_array("probability").getItem(1).alias(PROBABILITY))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    reference = reference_scores(spark, settings, registered, manifest, schema, conf.reference_split).persist(
+        StorageLevel.MEMORY_AND_DISK
     )
     try:
         current_rows, reference_rows = current.count(), reference.count()
@@ -406,13 +422,8 @@ def monitor(
         current.unpersist()
         reference.unpersist()
 
-    events = lake.read_table(spark, settings, plan["events"]["table"], history_days)
-    labels = events.select(*keys, label_of(settings, plan, events))
-    labelled = (
-        predictions.where(lake.run_date_condition(history_days))
-        .select(*keys, PROBABILITY, RUN_DATE)
-        .join(labels, on=keys, how="left")
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    labelled = labelled_predictions(spark, settings, plan, predictions, history_days).persist(
+        StorageLevel.MEMORY_AND_DISK
     )
     try:
         realized = realized_quality(labelled, label, registered.threshold, labelled_days, conf.min_labelled_rows)

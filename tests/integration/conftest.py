@@ -5,7 +5,9 @@ test on, so it overlaps the other tests instead of adding to them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +28,8 @@ BIN = Path(sys.executable).parent
 # The training set covers 1-14 January (its splits below); 15-18 are delivered too: the pipeline scores them
 # as production days and monitors the 18th.
 JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 18))
+# The tests that read the January lake run last, so the others overlap its pipeline.
+JANUARY_READERS = ("test_training_set", "test_training", "test_scoring", "test_monitoring")
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
     "validation": {"from": "2013-01-09", "to": "2013-01-10"},
@@ -127,10 +131,13 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
         process.wait()
 
 
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.module.__name__.endswith(JANUARY_READERS))  # stable: readers last
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _start_the_january_pipeline_early(request):
-    readers = ("test_training_set", "test_training", "test_scoring", "test_monitoring")
-    if any(item.module.__name__.endswith(readers) for item in request.session.items):
+    if any(item.module.__name__.endswith(JANUARY_READERS) for item in request.session.items):
         request.getfixturevalue("january_pipeline")
 
 
@@ -183,3 +190,18 @@ def dump_dom(url: str, profile: Path, *flags: str) -> str:
         check=True,
     )
     return result.stdout
+
+
+IMAGE_PROBE = (
+    "<script>window.addEventListener('load', () => { document.body.setAttribute('data-images', "
+    "JSON.stringify([...document.images].map(i => [i.alt, i.complete ? i.naturalWidth : 0]))); });</script>"
+)
+
+
+def decoded_images(page: str, directory: Path) -> tuple[str, list]:
+    """A copy of an HTML page opened in headless Chromium with a probe script appended: its DOM, and the
+    [alt, decoded width] of every image (0 for one the browser could not decode)."""
+    probe = directory / "probe.html"
+    probe.write_text(page.replace("</body>", IMAGE_PROBE + "</body>"))
+    dom = dump_dom(probe.as_uri(), directory / "chromium")
+    return dom, json.loads(re.search(r'data-images="([^"]*)"', dom).group(1).replace("&quot;", '"'))

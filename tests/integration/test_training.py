@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from featurelake import tracking
 from featurelake.lake import read_version
 from featurelake.training import train_model
-from tests.integration.conftest import dump_dom, require_chromium
+from tests.integration.conftest import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -114,14 +114,7 @@ def test_model_card_shows_its_plots_and_lineage_in_a_browser(january, first_run,
         assert f"<td>{group['table']}</td><td>{group['version']}</td>" in page
     assert "features.labels:is_delayed" in page and "Intended use" in page and "Known limits" in page
     # the browser decodes every plot: a script appended to a copy reports each image's decoded width
-    probe = tmp_path / "model_card.html"
-    report = (
-        "<script>window.addEventListener('load', () => { document.body.setAttribute('data-images', "
-        "JSON.stringify([...document.images].map(i => [i.alt, i.complete ? i.naturalWidth : 0]))); });</script>"
-    )
-    probe.write_text(page.replace("</body>", report + "</body>"))
-    dom = dump_dom(probe.as_uri(), tmp_path / "chromium")
-    images = json.loads(re.search(r'data-images="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    dom, images = decoded_images(page, tmp_path)
     assert {alt for alt, _ in images} == {"ROC curve", "Precision-recall curve", "Calibration", "Feature importances"}
     assert all(width >= 400 for _, width in images), images
     assert "Per segment (test split)" in dom and "<td>carrier</td>" in dom
