@@ -173,13 +173,16 @@ class Drift:
         return self.psi > self.threshold
 
 
-def drifts(reference: DataFrame, current: DataFrame, binnings: list[Binning], threshold: float, report_only) -> list:
+def drifts(
+    reference: DataFrame, current: DataFrame, binnings: list[Binning], thresholds: dict[str, float], report_only
+) -> list[Drift]:
+    """The PSI of every binned column, from one pass over each side."""
     before, after = bin_shares(reference, binnings), bin_shares(current, binnings)
     return [
         Drift(
             b.column,
             population_stability_index(before[b.column], after[b.column]),
-            threshold,
+            thresholds[b.column],
             b.column not in report_only,
             b.labels,
             before[b.column],
@@ -408,15 +411,12 @@ def monitor(
             )
         numeric = [c for c, kind in schema if kind != "string"]
         categorical = [c for c, kind in schema if kind == "string"]
-        feature_drift = drifts(
-            reference,
-            current,
-            reference_binnings(reference, numeric, categorical, conf),
-            conf.feature_psi,
-            set(conf.report_only),
+        thresholds = {c: conf.feature_psi for c, _ in schema} | {PROBABILITY: conf.prediction_psi}
+        binnings = reference_binnings(reference, [*numeric, PROBABILITY], categorical, conf)
+        *feature_drift, prediction_drift = sorted(
+            drifts(reference, current, binnings, thresholds, set(conf.report_only)),
+            key=lambda d: d.column == PROBABILITY,
         )
-        prediction_bins = reference_binnings(reference, [PROBABILITY], [], conf)
-        (prediction_drift,) = drifts(reference, current, prediction_bins, conf.prediction_psi, set())
         histograms = {"reference": score_histogram(reference), "recent": score_histogram(current)}
     finally:
         current.unpersist()
