@@ -172,6 +172,15 @@ class Drift:
     def crossed(self) -> bool:
         return self.psi > self.threshold
 
+    @property
+    def alarming(self) -> bool:
+        """Above its threshold, on an input that decides."""
+        return self.decides and self.crossed
+
+    @property
+    def verdict(self) -> str:
+        return "crossed" if self.alarming else ("" if self.decides else "reported only")
+
 
 def drifts(
     reference: DataFrame, current: DataFrame, binnings: list[Binning], thresholds: dict[str, float], report_only
@@ -304,7 +313,7 @@ class Monitoring:
 
     def judge(self) -> None:
         """Every threshold crossed, as a phrase."""
-        crossed = sorted((d for d in self.features if d.decides and d.crossed), key=lambda d: -d.psi)
+        crossed = sorted((d for d in self.features if d.alarming), key=lambda d: -d.psi)
         self.reasons = [f"{d.column} PSI {d.psi:.3f} > {d.threshold}" for d in crossed]
         if self.prediction.crossed:
             self.reasons.append(f"predicted probability PSI {self.prediction.psi:.3f} > {self.prediction.threshold}")
@@ -443,7 +452,7 @@ def monitor(
         prediction=prediction_drift,
         realized=realized,
         daily=daily,
-        test_metrics=tracking.logged_metrics(registered),
+        test_metrics=tracking.version_metrics(registered.name, registered.version),
         anomalies=recent_anomalies(spark, settings, read_tables, drift_days),
         conf=conf,
     )
@@ -484,8 +493,8 @@ def monitoring_rows(m: Monitoring) -> list[tuple]:
             None,
             d.psi,
             d.threshold,
-            d.crossed and d.decides,
-            None if d.decides else "reported only",
+            d.alarming,
+            d.verdict if not d.decides else None,
         )
         for d in m.features
     ]
@@ -493,20 +502,23 @@ def monitoring_rows(m: Monitoring) -> list[tuple]:
     rows.append((*base, PREDICTION_PSI, PROBABILITY, None, p.psi, p.threshold, p.crossed, None))
     r = m.realized
     window = f"labels of {r.days}: {r.labelled} of {r.predicted} predictions labelled"
-    realized = {
-        "auc_roc": (r.scores.auc_roc if r.scores else None, m.test_metrics.get("test_auc_roc"), m.conf.max_auc_drop),
-        "log_loss": (r.scores.log_loss if r.scores else None, None, None),
-        "brier": (r.scores.brier if r.scores else None, None, None),
-        "calibration_error": (r.calibration_error, None, m.conf.max_calibration_error),
-        "labelled_rows": (float(r.labelled), None, None),
-    }
-    for name, (value, test_value, limit) in realized.items():
-        if name == "auc_roc":
-            threshold = None if test_value is None else test_value - limit
-            crossed = value is not None and threshold is not None and value < threshold
-        else:
-            threshold, crossed = limit, value is not None and limit is not None and value > limit
-        rows.append((*base, REALIZED, name, None, value, threshold, crossed, window))
+    test_auc = m.test_metrics.get("test_auc_roc")
+    lowest_auc = None if test_auc is None else test_auc - m.conf.max_auc_drop
+    auc = r.scores.auc_roc if r.scores else None
+    error = r.calibration_error
+    realized = [  # name, value, threshold, crossed
+        ("auc_roc", auc, lowest_auc, auc is not None and lowest_auc is not None and auc < lowest_auc),
+        ("log_loss", r.scores.log_loss if r.scores else None, None, False),
+        ("brier", r.scores.brier if r.scores else None, None, False),
+        (
+            "calibration_error",
+            error,
+            m.conf.max_calibration_error,
+            error is not None and error > m.conf.max_calibration_error,
+        ),
+        ("labelled_rows", float(r.labelled), None, False),
+    ]
+    rows += [(*base, REALIZED, name, None, value, limit, crossed, window) for name, value, limit, crossed in realized]
     for day in m.daily:
         rows.append((*base, REALIZED_DAILY, "auc_roc", day["day"], day["auc_roc"], None, False, f"{day['rows']} rows"))
     for a in m.anomalies:
@@ -530,7 +542,7 @@ def render_text(m: Monitoring, report_path: str) -> str:
         f"  PSI of the inputs (threshold {m.conf.feature_psi}), highest first:",
     ]
     for d in _top_drifts(m, 8):
-        note = "crossed" if d.crossed and d.decides else ("reported only" if not d.decides else "")
+        note = d.verdict
         lines.append(f"    {d.column:<28} {d.psi:8.3f}  {note}")
     lines.append(f"  PSI of the predicted probability: {m.prediction.psi:.3f} (threshold {m.prediction.threshold})")
     test = m.test_metrics
@@ -557,7 +569,7 @@ def _plots(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes
     def psi(axes):
         shown = [*sorted(m.features, key=lambda d: d.psi), m.prediction]  # the highest at the top
         names = [d.column for d in shown]
-        colors = ["#c0392b" if d.crossed and d.decides else ("#999999" if not d.decides else "#2e86c1") for d in shown]
+        colors = ["#c0392b" if d.alarming else ("#2e86c1" if d.decides else "#999999") for d in shown]
         axes.barh(names, [d.psi for d in shown], color=colors)
         axes.axvline(m.conf.feature_psi, linestyle="--", color="#c0392b", label=f"threshold {m.conf.feature_psi}")
         axes.set(xlabel="PSI", title=f"PSI, {m.drift_days} against {m.reference_split}")
@@ -592,21 +604,11 @@ def render(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes
     """The drift report's files: drift_report.html and its plots."""
     e = html.escape
     plots = _plots(m, histograms)
+    listed = [m.prediction, *sorted(m.features, key=lambda d: -d.psi)]
     drift = table(
         ["input", "PSI", "threshold", "verdict"],
-        [
-            [
-                d.column,
-                number(d.psi),
-                d.threshold,
-                "crossed" if d.crossed and d.decides else ("reported only" if not d.decides else ""),
-            ]
-            for d in [m.prediction, *sorted(m.features, key=lambda d: -d.psi)]
-        ],
-        [
-            "flagged" if d.crossed and d.decides else ""
-            for d in [m.prediction, *sorted(m.features, key=lambda d: -d.psi)]
-        ],
+        [[d.column, number(d.psi), d.threshold, d.verdict] for d in listed],
+        ["flagged" if d.alarming else "" for d in listed],
     )
     r, test = m.realized, m.test_metrics
     realized = table(

@@ -98,12 +98,8 @@ def decide(name: str, version: int, auc: float, margin: float, metric: str) -> P
     champion's by ``margin``. Nothing is changed yet (see ``apply``)."""
     from mlflow import MlflowClient
 
-    client = MlflowClient()
-    aliases = client.get_registered_model(name).aliases  # {alias: version}; no champion is not an error
-    current = aliases.get(CHAMPION)
-    previous_auc = None
-    if current is not None:
-        previous_auc = client.get_run(client.get_model_version(name, str(current)).run_id).data.metrics.get(metric)
+    current = MlflowClient().get_registered_model(name).aliases.get(CHAMPION)  # no champion is not an error
+    previous_auc = None if current is None else version_metrics(name, int(current)).get(metric)
     return Promotion(
         version=version,
         champion=current is None or previous_auc is None or auc >= previous_auc + margin,
@@ -194,12 +190,12 @@ def champion_version(settings: Settings, model: str) -> int | None:
     return None if current is None else int(current)
 
 
-def logged_metrics(registered: RegisteredModel) -> dict[str, float]:
-    """The metrics the version's training run logged (test_auc_roc, test_log_loss, ...)."""
+def version_metrics(name: str, version: int) -> dict[str, float]:
+    """The metrics the training run of a model version logged (test_auc_roc, test_log_loss, ...)."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    return dict(client.get_run(client.get_model_version(registered.name, str(registered.version)).run_id).data.metrics)
+    return dict(client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics)
 
 
 def load_spark_model(registered: RegisteredModel):
