@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 
+from featurelake.config import STAGES
 from featurelake.errors import FeaturelakeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_RETRAIN_RECOMMENDED = 0, 1, 2, 3
@@ -82,9 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion"
     )
 
-    run = add("run", help="every stage in order for a run date or a range")
+    run = add("run", help="every stage in order for a run date or a range, skipping what the run ledger says finished")
     _add_run_dates(run)
+    run.add_argument(
+        "--stages",
+        type=_stages,
+        help=f"comma-separated stages to run, of {','.join(STAGES)}; default all",
+    )
+    run.add_argument("--force", action="store_true", help="recompute steps the ledger records as finished")
     return parser
+
+
+def _stages(text: str) -> list[str]:
+    chosen = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in STAGES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"{unknown[0] if unknown else text!r} is not a stage; give some of {','.join(STAGES)}"
+        )
+    return chosen
 
 
 def _run_dates(parser: argparse.ArgumentParser, args: argparse.Namespace):
@@ -187,7 +204,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         else:
             from featurelake.pipeline import run_pipeline
 
-            summaries = run_pipeline(spark, settings, run_dates, run_id)
+            summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force)
     finally:  # failed validations belong in the Data Docs too
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")

@@ -350,6 +350,9 @@ class MonitoringConf(Strict):
     # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
     # short window and a long training period by construction.
     report_only: list[Identifier] = Field(default_factory=list)
+    # `featurelake run` monitors the last run date of each run and, in a backfill, every every_days-th run
+    # date after the training window (1: daily).
+    every_days: int = Field(default=7, ge=1, le=366)
 
 
 class ModelConf(Strict):
@@ -404,6 +407,22 @@ class TrackingConf(Strict):
     store: str = "mlflow/mlflow.db"
 
 
+# The stages of `featurelake run`, in dependency order.
+STAGES = ("ingest", "refine", "features", "training_set", "train", "score", "monitor")
+
+
+class PipelineConf(Strict):
+    """How `featurelake run` schedules the stages and records them in its run ledger."""
+
+    # A range is run in batches of this many run dates: each batch's stages all commit before the next
+    # batch starts, so a failure costs at most one batch. Fewer, larger batches have less per-job overhead.
+    batch_days: int = Field(default=366, ge=1, le=36600)
+    ledger: TableName = "ops.run_ledger"
+    # A step whose Delta commit conflicts with a concurrent writer is retried, at most this many times in all.
+    commit_attempts: int = Field(default=3, ge=1, le=20)
+    retry_wait_seconds: float = Field(default=2.0, ge=0, le=600)
+
+
 class ProjectConf(Strict):
     lake: LakeConf
     spark: SparkConf = Field(default_factory=SparkConf)
@@ -414,6 +433,7 @@ class ProjectConf(Strict):
     training_sets: dict[Identifier, TrainingSetConf] = Field(default_factory=dict)
     models: dict[Identifier, ModelConf] = Field(default_factory=dict)
     mlflow: TrackingConf = Field(default_factory=TrackingConf)
+    pipeline: PipelineConf = Field(default_factory=PipelineConf)
 
 
 class Settings:
@@ -694,6 +714,8 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
                 "list the columns that identify a row under keys."
             )
 
+    if project.pipeline.ledger not in project.tables:
+        raise missing(("pipeline", "ledger"), project.pipeline.ledger)
     for group in project.features.groups:
         if f"features.{group}" not in project.tables:
             raise missing(("features", "groups", group), f"features.{group}")

@@ -2,12 +2,20 @@
 
 Writes never append blindly: a run date's output replaces that run date's slice in one Delta commit, so
 re-running a date changes nothing and a backfill of an old date lands beside newer ones.
+
+Every commit made while a pipeline step runs carries the step, its run dates and run id as Delta's
+userMetadata. When a commit conflicts, that is how it is told apart whether another run has just written the
+same step's slice (then this one has nothing left to do) or the conflict is one to retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import reduce
 
@@ -58,6 +66,114 @@ class Commit:
     metrics: dict[str, int]
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """The pipeline step whose commits are being made: recorded in each commit's userMetadata."""
+
+    step: str
+    run_dates: DateRange
+    run_id: str
+
+    def metadata(self) -> str:
+        """A commit's userMetadata; unique per write, so that the write finds its own commit among concurrent ones."""
+        step = {"step": self.step, "from": str(self.run_dates.start), "to": str(self.run_dates.end)}
+        return json.dumps({**step, "run_id": self.run_id, "write": uuid.uuid4().hex})
+
+    def overlaps(self, metadata: str | None) -> str | None:
+        """The run id of another run's commit of this step over overlapping run dates, else None."""
+        try:
+            other = json.loads(metadata or "")
+        except ValueError:
+            return None
+        if not isinstance(other, dict) or other.get("step") != self.step or other.get("run_id") == self.run_id:
+            return None
+        starts, ends = dt.date.fromisoformat(other["from"]), dt.date.fromisoformat(other["to"])
+        return other["run_id"] if starts <= self.run_dates.end and self.run_dates.start <= ends else None
+
+
+# Threads of one SparkSession each run their own step, so the current step is a context variable.
+_current_step: ContextVar[StepContext | None] = ContextVar("featurelake_step", default=None)
+
+
+@contextlib.contextmanager
+def step_context(context: StepContext) -> Iterator[None]:
+    token = _current_step.set(context)
+    try:
+        yield
+    finally:
+        _current_step.reset(token)
+
+
+class SliceWrittenConcurrently(Exception):
+    """Another run committed the same step's slice while this one was writing it: nothing is left to do."""
+
+    def __init__(self, table: str, other_run_id: str):
+        super().__init__(f"run {other_run_id} wrote {table} for the same step and run dates meanwhile")
+        self.table = table
+        self.other_run_id = other_run_id
+
+
+def concurrent_write_errors() -> tuple[type[Exception], ...]:
+    """Delta's commit conflicts (optimistic concurrency): the only failures a step is retried on."""
+    from delta import exceptions as delta_errors
+
+    return (
+        delta_errors.DeltaConcurrentModificationException,
+        delta_errors.ConcurrentWriteException,
+        delta_errors.MetadataChangedException,
+        delta_errors.ProtocolChangedException,
+        delta_errors.ConcurrentAppendException,
+        delta_errors.ConcurrentDeleteReadException,
+        delta_errors.ConcurrentDeleteDeleteException,
+        delta_errors.ConcurrentTransactionException,
+    )
+
+
+def _current_version(spark: SparkSession, path: str) -> int | None:
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, path):
+        return None
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()["version"])
+
+
+@contextlib.contextmanager
+def _committing(spark: SparkSession, name: str, path: str) -> Iterator[None]:
+    """Tell a conflict with another run's commit of the same step apart from one worth retrying."""
+    context = _current_step.get()
+    before = _current_version(spark, path) if context else None
+    try:
+        yield
+    except concurrent_write_errors():
+        if context is not None:
+            from delta.tables import DeltaTable
+
+            since = F.col("version") > F.lit(-1 if before is None else before)
+            newer = DeltaTable.forPath(spark, path).history().where(since).select("userMetadata")
+            for row in newer.collect():  # the commits made since this write began: a handful
+                other_run = context.overlaps(row["userMetadata"])
+                if other_run:
+                    raise SliceWrittenConcurrently(name, other_run) from None
+        raise
+
+
+def _save(writer, spark: SparkSession, path: str) -> Commit:
+    """Save and return the commit made: found by its userMetadata when other runs may be committing too."""
+    context = _current_step.get()
+    if context is None:
+        writer.save(path)
+        return last_commit(spark, path)
+    from delta.tables import DeltaTable
+
+    metadata = context.metadata()
+    writer.option("userMetadata", metadata).save(path)
+    recent = DeltaTable.forPath(spark, path).history(50).where(F.col("userMetadata") == F.lit(metadata))
+    row = recent.select("version", "operationMetrics").first()
+    if row is None:  # more than 50 commits since this one: take the long way
+        row = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata") == F.lit(metadata)).first()
+    return _commit_of(row)
+
+
 def run_date_condition(run_dates: DateRange) -> Column:
     return F.col(RUN_DATE).between(F.lit(run_dates.start), F.lit(run_dates.end))
 
@@ -93,7 +209,10 @@ def read_version(spark: SparkSession, settings: Settings, name: str, version: in
 def last_commit(spark: SparkSession, path: str) -> Commit:
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    return _commit_of(DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first())
+
+
+def _commit_of(row) -> Commit:
     metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
     return Commit(int(row["version"]), metrics)
 
@@ -113,15 +232,14 @@ def replace_slice(
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
-    writer.save(path)
-    return last_commit(spark, path)
+    with _committing(spark, name, path):
+        return _save(writer, spark, path)
 
 
 def append(frame: DataFrame, settings: Settings, name: str) -> Commit:
     """Append rows to a history table (a log, where every run adds its own rows)."""
     path = settings.table_path(name)
-    frame.write.format("delta").mode("append").save(path)
-    return last_commit(frame.sparkSession, path)
+    return _save(frame.write.format("delta").mode("append"), frame.sparkSession, path)
 
 
 def clear_slice(spark: SparkSession, settings: Settings, name: str, run_dates: DateRange, schema) -> Commit | None:

@@ -1,0 +1,85 @@
+"""The run ledger: one row per pipeline step finished for a run date, with the Delta versions it wrote.
+
+Rows are only ever appended (blind appends never conflict with each other); the latest row of a step and
+run date is the one that counts. `featurelake run` reads the rows of its range once, to know what is
+finished, and appends as each step finishes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurelake import lake
+from featurelake.config import Settings
+from featurelake.lake import DateRange
+from featurelake.summary import StageSummary
+
+LEDGER_SCHEMA = T.StructType(
+    [
+        T.StructField("stage", T.StringType(), False),
+        T.StructField("target", T.StringType(), False),
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        # The run dates the step's commits covered together (a batch), and what they wrote.
+        T.StructField("run_dates", T.StringType(), False),
+        T.StructField("outputs", T.MapType(T.StringType(), T.LongType()), False),
+        T.StructField("rows_in", T.LongType(), False),
+        T.StructField("published", T.LongType(), False),
+        T.StructField("seconds", T.DoubleType(), False),
+        T.StructField("finished_at", T.TimestampType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_id: str
+    finished_at: dt.datetime
+
+
+StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
+
+
+def finished_steps(spark: SparkSession, settings: Settings, dates: DateRange) -> dict[StepDate, Finished]:
+    """The latest finished row of every step and run date in the range (steps x days: bounded by the range)."""
+    name = settings.project.pipeline.ledger
+    if not lake.table_exists(spark, settings.table_path(name)):
+        return {}
+    latest = (
+        lake.read_table(spark, settings, name)
+        .where(F.col("run_date").between(F.lit(dates.start), F.lit(dates.end)))
+        .groupBy("stage", "target", "run_date")
+        .agg(F.max_by("run_id", "finished_at").alias("run_id"), F.max("finished_at").alias("finished_at"))
+    )
+    return {
+        (row["stage"], row["target"], row["run_date"]): Finished(row["run_id"], row["finished_at"])
+        for row in latest.collect()
+    }
+
+
+def record(
+    spark: SparkSession,
+    settings: Settings,
+    stage: str,
+    target: str,
+    run_dates: DateRange,
+    run_id: str,
+    summaries: list[StageSummary],
+    seconds: float,
+) -> dt.datetime:
+    """Append one row per run date of a finished step; returns the time recorded as its finish."""
+    finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    outputs = {s.table: s.delta_version for s in summaries if s.delta_version is not None}
+    rows_in = sum(s.rows_in for s in summaries)
+    published = sum(s.published for s in summaries)
+    rows = [
+        (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at)
+        for day in run_dates.days()
+    ]
+    lake.append(spark.createDataFrame(rows, LEDGER_SCHEMA), settings, settings.project.pipeline.ledger)
+    return finished_at

@@ -1,0 +1,181 @@
+"""The pipeline runner and its run ledger on real days: skip what finished, resume, --force, stale steps,
+and concurrent runs in threads of one SparkSession (the way Delta's own tests race transactions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from delta.exceptions import ConcurrentAppendException
+from pyspark.sql import functions as F
+
+from featurelake.errors import InputError
+from featurelake.lake import RUN_DATE, RUN_ID, DateRange, read_table
+from featurelake.pipeline import CommitConflict, Step, plan, run_pipeline, run_step
+from tests.conftest import UNGATED, deliver_real
+
+pytestmark = pytest.mark.integration
+
+DAYS = [dt.date(2013, 2, 1) + dt.timedelta(days=i) for i in range(5)]
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings({**UNGATED, "pipeline": {"retry_wait_seconds": 0}})
+
+
+def deliver_days(settings, demo_landing, days):
+    for source in ("flights", "weather"):
+        deliver_real(settings, demo_landing, source, *(str(d) for d in days))
+
+
+def landing_rows(spark, settings, source, day) -> int:
+    return spark.read.option("header", True).csv(f"{settings.landing_path(source)}/{day}").count()
+
+
+def slice_run_ids(spark, settings, table) -> dict[dt.date, set[str]]:
+    rows = read_table(spark, settings, table).groupBy(RUN_DATE).agg(F.collect_set(RUN_ID).alias("ids")).collect()
+    return {row[RUN_DATE]: set(row["ids"]) for row in rows}
+
+
+def assert_ledger_agrees(spark, settings):
+    """Every slice a finished step wrote holds the rows of the run that the ledger last records for it."""
+    ledger = read_table(spark, settings, "ops.run_ledger")
+    latest = ledger.groupBy("stage", "target", "run_date").agg(
+        F.max_by("run_id", "finished_at").alias("run_id"), F.max_by("outputs", "finished_at").alias("outputs")
+    )
+    checked = 0
+    for row in latest.collect():
+        for table in row["outputs"]:
+            assert slice_run_ids(spark, settings, table).get(row["run_date"]) == {row["run_id"]}, (table, row)
+            checked += 1
+    return checked
+
+
+def test_a_rerun_skips_finished_steps_resumes_new_dates_and_force_recomputes(spark, settings, demo_landing):
+    deliver_days(settings, demo_landing, DAYS[:3])
+    stages = ["ingest", "refine"]
+    lines: list[str] = []
+    first = run_pipeline(spark, settings, DateRange(DAYS[0], DAYS[1]), "run-1", stages, report=lines.append)
+    assert [(s.stage, s.table, s.run_dates) for s in first] == [
+        ("ingest", "bronze.flights", "2013-02-01..2013-02-02"),
+        ("ingest", "bronze.weather", "2013-02-01..2013-02-02"),
+        ("refine", "silver.flights", "2013-02-01..2013-02-02"),
+        ("refine", "silver.weather", "2013-02-01..2013-02-02"),
+    ]
+    assert lines[0].startswith("ingest bronze.flights [2013-02-01..2013-02-02]: read ")
+
+    lines.clear()
+    second = run_pipeline(spark, settings, DateRange(DAYS[0], DAYS[2]), "run-2", stages, report=lines.append)
+    assert {s.run_dates for s in second} == {"2013-02-03"}, "only the new date runs"
+    assert lines[-1].startswith("8 step-dates had finished in earlier runs and were skipped")
+    expected = {DAYS[0]: {"run-1"}, DAYS[1]: {"run-1"}, DAYS[2]: {"run-2"}}
+    for table in ("bronze.flights", "silver.flights", "bronze.weather", "silver.weather"):
+        assert slice_run_ids(spark, settings, table) == expected, table
+    for day in DAYS[:3]:
+        delivered = landing_rows(spark, settings, "flights", day)
+        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == delivered
+    assert assert_ledger_agrees(spark, settings) == 12
+
+    # Re-ingest one day by force: the refine of that day (and only it) is stale and runs on the next run.
+    run_pipeline(spark, settings, DateRange.single(DAYS[1]), "run-3", ["ingest"], force=True, report=lines.append)
+    third = run_pipeline(spark, settings, DateRange(DAYS[0], DAYS[2]), "run-4", stages, report=lines.append)
+    assert [(s.stage, s.table, s.run_dates) for s in third] == [
+        ("refine", "silver.flights", "2013-02-02"),
+        ("refine", "silver.weather", "2013-02-02"),
+    ]
+    assert slice_run_ids(spark, settings, "bronze.flights")[DAYS[1]] == {"run-3"}
+    assert slice_run_ids(spark, settings, "silver.flights")[DAYS[1]] == {"run-4"}
+    assert assert_ledger_agrees(spark, settings) == 12
+
+
+def ingest_step(spark, settings, source="flights") -> Step:
+    return next(s for s in plan(spark, settings) if s.key == f"ingest:{source}")
+
+
+def race(spark, settings, step, spans_and_run_ids, lines):
+    """Run the step in two threads released at the same moment."""
+    start = threading.Barrier(len(spans_and_run_ids))
+
+    def run(span_and_run_id):
+        span, run_id = span_and_run_id
+        start.wait()
+        return run_step(spark, settings, step, span, run_id, lines.append)
+
+    with ThreadPoolExecutor(len(spans_and_run_ids)) as pool:
+        return list(pool.map(run, spans_and_run_ids))
+
+
+def test_two_runs_of_one_step_and_date_at_once_commit_it_once(spark, settings, demo_landing):
+    deliver_days(settings, demo_landing, DAYS)
+    step = ingest_step(spark, settings)
+    run_step(spark, settings, step, DateRange.single(DAYS[0]), "setup", print)  # the table exists
+    lines: list[str] = []
+    raced = {}
+    for day in DAYS[1:]:  # the threads' commits overlap nearly always; a pair that did not is tried again
+        results = race(
+            spark, settings, step, [(DateRange.single(day), "run-a"), (DateRange.single(day), "run-b")], lines
+        )
+        raced[day] = sorted(r.status for r in results)
+        ids = slice_run_ids(spark, settings, "bronze.flights")[day]
+        assert len(ids) == 1, "one run's rows, never both"
+        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == landing_rows(
+            spark, settings, "flights", day
+        )
+        if raced[day] == ["committed", "skipped"]:
+            [skipped] = [r for r in results if r.status == "skipped"]
+            assert skipped.detail.startswith(f"run {ids.pop()} wrote ")
+            assert skipped.summaries == []
+            break
+    assert ["committed", "skipped"] in raced.values(), raced
+    assert any("for the same step and run dates meanwhile, skipped" in line for line in lines)
+    assert assert_ledger_agrees(spark, settings) == len(raced) + 1
+
+
+def test_runs_of_different_dates_of_one_table_commit_concurrently(spark, settings, demo_landing):
+    deliver_days(settings, demo_landing, DAYS[:3])
+    step = ingest_step(spark, settings)
+    run_step(spark, settings, step, DateRange.single(DAYS[0]), "setup", print)
+    results = race(
+        spark, settings, step, [(DateRange.single(DAYS[1]), "run-a"), (DateRange.single(DAYS[2]), "run-b")], []
+    )
+    assert [(r.status, r.attempts) for r in results] == [("committed", 1), ("committed", 1)], "no conflict, no retry"
+    assert slice_run_ids(spark, settings, "bronze.flights") == {
+        DAYS[0]: {"setup"},
+        DAYS[1]: {"run-a"},
+        DAYS[2]: {"run-b"},
+    }
+    for day in DAYS[:3]:
+        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == landing_rows(
+            spark, settings, "flights", day
+        )
+
+
+def test_only_delta_commit_conflicts_are_retried_and_only_so_often(spark, settings):
+    calls: list[str] = []
+
+    def conflicting(span, run_id):
+        calls.append(run_id)
+        raise ConcurrentAppendException("Files were added to partition [_run_date=2013-02-01] by a concurrent update.")
+
+    def bad_input(span, run_id):
+        calls.append(run_id)
+        raise InputError("No flights delivery for 2013-02-01.")
+
+    span, lines = DateRange.single(DAYS[0]), []
+    step = Step("ingest", "flights", "bronze.flights", conflicting, lambda batch, run_dates: [])
+    with pytest.raises(CommitConflict, match=r"conflicted with concurrent writers 3 times \(last: Files were added"):
+        run_step(spark, settings, step, span, "run-1", lines.append)
+    assert calls == ["run-1"] * 3
+    assert lines == [
+        "ingest bronze.flights [2013-02-01]: commit conflict (ConcurrentAppendException), attempt 2 of 3 in 0s",
+        "ingest bronze.flights [2013-02-01]: commit conflict (ConcurrentAppendException), attempt 3 of 3 in 0s",
+    ]
+    calls.clear()
+    with pytest.raises(InputError):
+        run_step(
+            spark, settings, Step("ingest", "flights", "bronze.flights", bad_input, lambda b, r: []), span, "run-2"
+        )
+    assert calls == ["run-2"], "other failures are not retried"
