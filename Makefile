@@ -8,8 +8,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 FROM   ?= 2013-01-01
 TO     ?= 2013-12-31
 YEARS  ?= 1
+# Airflow gets its own environment, so that its pins never touch the main one (tests load the DAG there).
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW      := apache-airflow==3.3.2
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(subst ==,-,$(AIRFLOW))
 
-.PHONY: setup run test lint bench clean-lake
+.PHONY: setup run test lint bench package airflow-env clean-lake
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "featurelake needs Python 3.11: set PYTHON=/path/to/python3.11")'
@@ -26,8 +30,21 @@ run: setup
 	$(BIN)/featurelake demo-data --years $(YEARS)
 	$(BIN)/featurelake run --from $(FROM) --to $(TO)
 
-test: setup
+$(AIRFLOW_STAMP):
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet '$(AIRFLOW)'
+	@rm -f $(AIRFLOW_VENV)/.installed-*
+	@touch $@
+
+airflow-env: $(AIRFLOW_STAMP)
+
+test: setup $(AIRFLOW_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# dist/: the wheel, the --py-files zip of the code, the conf archive and the jobs (see README, "On a cluster").
+package: $(STAMP)
+	$(BIN)/python deploy/package.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.quality_gate
 	$(BIN)/python -m bench.pit_join
 	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.pipeline
 
 clean-lake:
 	rm -rf lakehouse

@@ -30,7 +30,8 @@ BIN = Path(sys.executable).parent
 JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 18))
 # The tests that read the January lake run last, so the others overlap its pipeline.
 JANUARY_READERS = {
-    f"tests.integration.{m}" for m in ("test_training_set", "test_training", "test_scoring", "test_monitoring")
+    f"tests.integration.{m}"
+    for m in ("test_training_set", "test_training", "test_scoring", "test_monitoring", "test_cluster")
 }
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
@@ -47,6 +48,21 @@ JANUARY_MODEL = {
     # bins of eight days' weather unevenly (PSI > 1 between any two real weeks), four bins evenly enough
     "monitoring": {"window_days": 4, "psi_bins": 4, "history_days": 10},
 }
+
+
+# bronze gates only warn and are tested on their own; without them the run costs the suite less
+JANUARY_OVERRIDES = {
+    "training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}},
+    "tables": {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")},
+    "models": {"flight_delay": JANUARY_MODEL},
+}
+
+
+def deliver_january(demo_landing: Path, landing: Path) -> None:
+    for source in ("flights", "weather"):
+        for day in JANUARY_DAYS.days():
+            shutil.copytree(demo_landing / source / day.isoformat(), landing / source / day.isoformat())
+    shutil.copytree(demo_landing / "planes" / "2013-01-01", landing / "planes" / "2013-01-01")
 
 
 def job_env(settings) -> dict[str, str]:
@@ -101,19 +117,8 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
     shutil.copytree(PROJECT / "conf", root / "conf")
     shutil.copytree(PROJECT / "expectations", root / "expectations")
     shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
-    # bronze gates only warn and are tested on their own; without them the run costs the suite less
-    no_bronze_gates = {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")}
-    overrides = {
-        "training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}},
-        "tables": no_bronze_gates,
-        "models": {"flight_delay": JANUARY_MODEL},
-    }
-    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
-    landing = root / "lake" / "landing"
-    for source in ("flights", "weather"):
-        for day in JANUARY_DAYS.days():
-            shutil.copytree(demo_landing / source / day.isoformat(), landing / source / day.isoformat())
-    shutil.copytree(demo_landing / "planes" / "2013-01-01", landing / "planes" / "2013-01-01")
+    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(JANUARY_OVERRIDES))
+    deliver_january(demo_landing, root / "lake" / "landing")
     patch = pytest.MonkeyPatch()
     patch.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
     try:

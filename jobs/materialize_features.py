@@ -1,6 +1,6 @@
 """spark-submit entry point: materialize feature groups for run dates.
 
-spark-submit jobs/features.py [--group NAME] --run-date 2013-01-01 [--env cluster]
+spark-submit jobs/materialize_features.py [--group NAME] --run-date 2013-01-01 [--env cluster]
 """
 
 import sys
