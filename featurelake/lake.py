@@ -138,18 +138,16 @@ def _current_version(spark: SparkSession, path: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _committing(spark: SparkSession, name: str, path: str) -> Iterator[None]:
-    """Tell a conflict with another run's commit of the same step apart from one worth retrying."""
+def _committing(spark: SparkSession, name: str, path: str) -> Iterator[int | None]:
+    """Yield the version the write starts from; tell a conflict with another run's commit of the same step
+    apart from one worth retrying."""
     context = _current_step.get()
     before = _current_version(spark, path) if context else None
     try:
-        yield
+        yield before
     except concurrent_write_errors():
         if context is not None:
-            from delta.tables import DeltaTable
-
-            since = F.col("version") > F.lit(-1 if before is None else before)
-            newer = DeltaTable.forPath(spark, path).history().where(since).select("userMetadata")
+            newer = _commits_since(spark, path, before).select("userMetadata")
             for row in newer.collect():  # the commits made since this write began: a handful
                 other_run = context.overlaps(row["userMetadata"])
                 if other_run:
@@ -157,21 +155,30 @@ def _committing(spark: SparkSession, name: str, path: str) -> Iterator[None]:
         raise
 
 
-def _save(writer, spark: SparkSession, path: str) -> Commit:
-    """Save and return the commit made: found by its userMetadata when other runs may be committing too."""
+def _save(writer, spark: SparkSession, path: str, before: int | None) -> Commit:
+    """Save and return the commit made: found by its userMetadata among the commits since ``before`` (the
+    version the write started from), since other runs may be committing too."""
     context = _current_step.get()
     if context is None:
         writer.save(path)
         return last_commit(spark, path)
-    from delta.tables import DeltaTable
 
     metadata = context.metadata()
     writer.option("userMetadata", metadata).save(path)
-    recent = DeltaTable.forPath(spark, path).history(50).where(F.col("userMetadata") == F.lit(metadata))
-    row = recent.select("version", "operationMetrics").first()
-    if row is None:  # more than 50 commits since this one: take the long way
-        row = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata") == F.lit(metadata)).first()
+    newer = _commits_since(spark, path, before)
+    row = newer.where(F.col("userMetadata") == F.lit(metadata)).select("version", "operationMetrics").first()
+    if row is None:  # Delta commits nothing for a write that neither adds nor removes a file
+        return Commit(before, {})
     return _commit_of(row)
+
+
+def _commits_since(spark: SparkSession, path: str, before: int | None) -> DataFrame:
+    """The history rows of the commits after version ``before`` (a handful: this write's and concurrent ones)."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    latest = int(table.history(1).select("version").first()["version"])
+    return table.history(max(1, latest - (-1 if before is None else before)))
 
 
 def run_date_condition(run_dates: DateRange) -> Column:
@@ -232,14 +239,16 @@ def replace_slice(
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
-    with _committing(spark, name, path):
-        return _save(writer, spark, path)
+    with _committing(spark, name, path) as before:
+        return _save(writer, spark, path, before)
 
 
 def append(frame: DataFrame, settings: Settings, name: str) -> Commit:
     """Append rows to a history table (a log, where every run adds its own rows)."""
     path = settings.table_path(name)
-    return _save(frame.write.format("delta").mode("append"), frame.sparkSession, path)
+    spark = frame.sparkSession
+    before = _current_version(spark, path) if _current_step.get() else None
+    return _save(frame.write.format("delta").mode("append"), spark, path, before)
 
 
 def clear_slice(spark: SparkSession, settings: Settings, name: str, run_dates: DateRange, schema) -> Commit | None:

@@ -12,7 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,14 @@ JANUARY_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 18))
 # The tests that read the January lake run last, so the others overlap its pipeline.
 JANUARY_READERS = {
     f"tests.integration.{m}"
-    for m in ("test_training_set", "test_training", "test_scoring", "test_monitoring", "test_cluster")
+    for m in (
+        "test_kill_resume",
+        "test_training_set",
+        "test_training",
+        "test_scoring",
+        "test_monitoring",
+        "test_cluster",
+    )
 }
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
@@ -95,24 +103,66 @@ def spark_submit_command(job: str, arguments: list[str]) -> list[str]:
     ]
 
 
-@dataclass
-class BackgroundJob:
-    settings: Settings
-    process: subprocess.Popen
-    output: Path
+# The January run is SIGKILLed once, while it writes silver.flights (its data files are in the table's
+# directory, its commit is not yet written), and the same command is started again: every reader of the
+# January lake reads a resumed run. tests/integration/test_kill_resume.py checks the resumption itself.
+KILLED_DURING = "silver/flights"
+
+
+class KilledAndResumedJob:
+    """A pipeline command run in the background, killed during a Delta write and started again."""
+
+    def __init__(self, settings: Settings, command: list[str], logs: Path):
+        self.settings, self.command = settings, command
+        self.killed_log, self.resumed_log = logs / "killed.log", logs / "pipeline.log"
+        self.files_at_kill: list[str] = []
+        self.processes: list[subprocess.Popen] = []
+        self._watcher = threading.Thread(target=self._kill_and_resume, daemon=True)
+        self._watcher.start()
+
+    def _start(self, log: Path) -> subprocess.Popen:
+        with log.open("w") as sink:
+            process = subprocess.Popen(
+                self.command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(self.settings), start_new_session=True
+            )
+        self.processes.append(process)
+        return process
+
+    def _kill_and_resume(self) -> None:
+        first = self._start(self.killed_log)
+        table = Path(self.settings.lake_root) / KILLED_DURING
+        while first.poll() is None:
+            written = [str(f.relative_to(table)) for f in table.glob("_run_date=*/*.parquet")] if table.is_dir() else []
+            if written:
+                os.killpg(first.pid, signal.SIGKILL)  # the driver and its JVM, as a lost machine would go
+                first.wait()
+                self.files_at_kill = written
+                self._start(self.resumed_log)
+                return
+            time.sleep(0.02)
 
     def result(self, timeout: int = 900) -> tuple[int, str]:
-        """Wait for the job; its exit code and its output (spark-submit's Python runner sends the driver's
-        stderr to stdout, so both are in one file)."""
-        code = self.process.wait(timeout=timeout)
-        return code, self.output.read_text(errors="replace")
+        """Wait for the resumed run; its exit code and its output (spark-submit's Python runner sends the
+        driver's stderr to stdout, so both are in one file)."""
+        self._watcher.join(timeout=timeout)
+        if not self.files_at_kill:
+            return self.processes[0].wait(timeout=timeout), self.killed_log.read_text(errors="replace")
+        code = self.processes[-1].wait(timeout=timeout)
+        return code, self.resumed_log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 @pytest.fixture(scope="session")
 def january_pipeline(spark, demo_landing, tmp_path_factory):
     """spark-submit of jobs/pipeline.py over two real weeks of January 2013 (flights, weather and planes
     delivered; airports and airlines not, nothing downstream reads them), with the training set's splits
-    moved into those weeks. Started after the test session's Spark, so the Delta JARs are cached."""
+    moved into those weeks; killed once mid-write and run again. Started after the test session's Spark,
+    so the Delta JARs are cached."""
     root = tmp_path_factory.mktemp("january")
     shutil.copytree(PROJECT / "conf", root / "conf")
     shutil.copytree(PROJECT / "expectations", root / "expectations")
@@ -126,16 +176,12 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
     finally:
         patch.undo()
     span = ["--from", str(JANUARY_DAYS.start), "--to", str(JANUARY_DAYS.end)]
-    command = spark_submit_command("pipeline.py", ["--conf-dir", str(root / "conf"), *span, "--run-id", "jan"])
-    output = root / "pipeline.log"
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(settings), start_new_session=True
-        )
-    yield BackgroundJob(settings, process, output)
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    # no --run-id: each run gets its own, so the ledger can be checked against the tables
+    job = KilledAndResumedJob(
+        settings, spark_submit_command("pipeline.py", ["--conf-dir", str(root / "conf"), *span]), root
+    )
+    yield job
+    job.stop()
 
 
 def pytest_collection_modifyitems(items):
