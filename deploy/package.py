@@ -5,8 +5,8 @@
 - featurelake_conf.tar.gz: conf/ and expectations/, for --archives (or to unpack beside the driver);
 - jobs/: the spark-submit entry points.
 
-Only tracked source files go in (no __pycache__, no lake, no local state), so what runs on a cluster is
-what is in the repository. The README's spark-submit commands use these names.
+Only source files go in (.py; .yaml, .json, .xml for conf): no __pycache__, no lake, no local state. The
+README's spark-submit commands use these names.
 """
 
 from __future__ import annotations

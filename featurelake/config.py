@@ -416,7 +416,7 @@ class PipelineConf(Strict):
 
     # A range is run in batches of this many run dates: each batch's stages all commit before the next
     # batch starts, so a failure costs at most one batch. Fewer, larger batches have less per-job overhead.
-    batch_days: int = Field(default=366, ge=1, le=36600)
+    batch_days: int = Field(default=3660, ge=1, le=36600)
     ledger: TableName = "ops.run_ledger"
     # A step whose Delta commit conflicts with a concurrent writer is retried, at most this many times in all.
     commit_attempts: int = Field(default=3, ge=1, le=20)

@@ -276,8 +276,11 @@ def _span(days: list[dt.date]) -> DateRange:
 
 
 def _ledger_span(steps: list[Step], run_dates: DateRange) -> DateRange:
-    """The run dates whose ledger rows can decide a step of this range: the range and what its steps read."""
-    earliest = min([run_dates.start, *(s.reads(d).start for s in steps for d in (run_dates.start, run_dates.end))])
+    """The run dates whose ledger rows can decide a step of this range: the range, and what the steps due in
+    it read (from their first due date on: reads only move later), so a day's run reads a few days' rows
+    however long the lake's history."""
+    first_due = [(s, s.due(run_dates, run_dates)[:1]) for s in steps]
+    earliest = min([run_dates.start, *(s.reads(days[0]).start for s, days in first_due if days)])
     return DateRange(earliest, run_dates.end)
 
 
