@@ -46,6 +46,8 @@ class Step:
     reads: Callable[[dt.date], DateRange] = DateRange.single  # the run dates whose upstream results it reads
     waiting: Callable[[], str | None] = lambda: None  # why it cannot run yet (not a failure; retried next run)
     one_date_at_a_time: bool = False
+    # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
+    gaps: frozenset[dt.date] = frozenset()
 
     @property
     def key(self) -> str:
@@ -92,7 +94,7 @@ def run_pipeline(
             if reason:
                 report(f"{step.stage} {step.output} [{_span(due)}]: {reason}, skipped")
                 continue
-            spans = [DateRange.single(d) for d in due] if step.one_date_at_a_time else contiguous(due)
+            spans = [DateRange.single(d) for d in due] if step.one_date_at_a_time else contiguous(due, step.gaps)
             for span in spans:
                 result = run_step(spark, settings, step, span, run_id, report)
                 summaries.extend(result.summaries)
@@ -159,11 +161,12 @@ def plan(spark: SparkSession, settings: Settings) -> list[Step]:
     steps: list[Step] = []
     snapshot_tables: dict[str, str] = {}
     for source, conf in settings.sources.items():
+        gaps = frozenset() if conf.cadence == "snapshot" else frozenset(conf.known_gaps)
         if conf.cadence == "snapshot":
             snapshot_tables[conf.table] = source
             due = _delivered(spark, settings, source)
         else:
-            due = _days_except(conf.known_gaps)
+            due = _days_except(gaps)
         steps.append(
             Step(
                 "ingest",
@@ -171,16 +174,22 @@ def plan(spark: SparkSession, settings: Settings) -> list[Step]:
                 conf.table,
                 lambda span, run_id, s=source: [ingest(spark, settings, s, span, run_id)],
                 due,
+                gaps=gaps,
             )
         )
     for table in settings.refined_tables():
         bronze = settings.tables[table].refine.source
-        if bronze in snapshot_tables:
-            due = _delivered(spark, settings, snapshot_tables[bronze])
-        else:
-            due = _days_except(settings.known_gaps(bronze))
+        gaps = frozenset() if bronze in snapshot_tables else frozenset(settings.known_gaps(bronze))
+        due = _delivered(spark, settings, snapshot_tables[bronze]) if bronze in snapshot_tables else _days_except(gaps)
         steps.append(
-            Step("refine", table, table, lambda span, run_id, t=table: refine(spark, settings, t, span, run_id), due)
+            Step(
+                "refine",
+                table,
+                table,
+                lambda span, run_id, t=table: refine(spark, settings, t, span, run_id),
+                due,
+                gaps=gaps,
+            )
         )
     for name in settings.project.features.groups:
         group = load_group(settings, name)
@@ -260,11 +269,13 @@ def batches(run_dates: DateRange, size: int) -> Iterator[DateRange]:
         start = end + dt.timedelta(days=1)
 
 
-def contiguous(days: list[dt.date]) -> list[DateRange]:
-    """Sorted dates as the fewest ranges of consecutive days."""
+def contiguous(days: list[dt.date], gaps: frozenset[dt.date] = frozenset()) -> list[DateRange]:
+    """Sorted dates as the fewest ranges of consecutive days, a range running on across gap days."""
     spans: list[DateRange] = []
     for day in days:
-        if spans and day == spans[-1].end + dt.timedelta(days=1):
+        after_last = spans[-1].end + dt.timedelta(days=1) if spans else None
+        bridged = spans and all(after_last + dt.timedelta(days=i) in gaps for i in range((day - after_last).days))
+        if bridged:
             spans[-1] = DateRange(spans[-1].start, day)
         else:
             spans.append(DateRange.single(day))
