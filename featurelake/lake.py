@@ -165,8 +165,12 @@ def _save(writer, spark: SparkSession, path: str, before: int | None) -> Commit:
 
     metadata = context.metadata()
     writer.option("userMetadata", metadata).save(path)
-    newer = _commits_since(spark, path, before)
-    row = newer.where(F.col("userMetadata") == F.lit(metadata)).select("version", "operationMetrics").first()
+    ours = F.col("userMetadata") == F.lit(metadata)
+    row = _commits_since(spark, path, before).where(ours).select("version", "operationMetrics").first()
+    if row is None:  # the latest version read may lag a concurrent writer's: look a bounded way further back
+        from delta.tables import DeltaTable
+
+        row = DeltaTable.forPath(spark, path).history(50).where(ours).select("version", "operationMetrics").first()
     if row is None:  # Delta commits nothing for a write that neither adds nor removes a file
         return Commit(before, {})
     return _commit_of(row)
