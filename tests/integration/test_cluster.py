@@ -87,12 +87,7 @@ def standalone_cluster(tmp_path):
                     )
                 )
         deadline = time.monotonic() + 90
-        while True:
-            try:
-                if master_state(f"http://127.0.0.1:{ui}/json/").get("aliveworkers") == 2:
-                    break
-            except OSError:
-                pass
+        while alive_workers(f"http://127.0.0.1:{ui}/json/") < 2:
             if time.monotonic() > deadline:
                 pytest.fail(
                     "the standalone cluster did not come up:\n"
@@ -115,6 +110,14 @@ def standalone_cluster(tmp_path):
 def master_state(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
+
+
+def alive_workers(url: str) -> int:
+    """Workers registered with the master; 0 while the master is not listening yet."""
+    try:
+        return master_state(url).get("aliveworkers", 0)
+    except OSError:
+        return 0
 
 
 def comparable(frame):
