@@ -8,10 +8,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from featurelake.config import Settings, load_settings
-from featurelake.demo_data import write_demo_data
-from featurelake.lake import DateRange
-from featurelake.spark import build_session
+from featurelake.core.config import Settings, load_settings
+from featurelake.core.dates import DateRange
+from featurelake.core.spark import build_session
+from featurelake.ingest.demo_data import write_demo_data
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from bench.common import bench_lake, main
-from featurelake.ingest import SPARK_TYPES, find_deliveries, ingest
-from featurelake.lake import DateRange
+from featurelake.core.dates import DateRange
+from featurelake.ingest.bronze import SPARK_TYPES, find_deliveries, ingest
 
 
 def plain_parquet(spark, settings, run_dates: DateRange, target: str) -> int:

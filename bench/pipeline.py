@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from featurelake.config import STAGES
+from featurelake.core.config import STAGES
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

@@ -100,8 +100,8 @@ class Config:
 
 
 def spark_session(shuffle_partitions: int):
-    from featurelake.config import load_settings
-    from featurelake.spark import build_session
+    from featurelake.core.config import load_settings
+    from featurelake.core.spark import build_session
 
     spark = build_session(load_settings("local"))
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
@@ -196,7 +196,7 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def run_spark(impl: str, config: Config, args) -> dict:
-    from featurelake.point_in_time import as_of_join
+    from featurelake.featurestore.point_in_time import as_of_join
 
     spark = spark_session(args.shuffle_partitions)
     jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid()

@@ -17,20 +17,22 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from bench.common import bench_lake, main
-from featurelake import gate, lake
-from featurelake.ingest import ingest
-from featurelake.lake import LINEAGE_COLUMNS, RUN_DATE, DateRange
-from featurelake.refine import derive
+from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.ingest.bronze import ingest
+from featurelake.ingest.refine import derive
+from featurelake.lake import delta
+from featurelake.quality import gate
 
 TABLE = "silver.flights"
 
 
 def candidates_for(spark, settings, run_dates: DateRange):
     path = settings.table_path("bronze.flights")
-    if not lake.table_exists(spark, path):
+    if not delta.table_exists(spark, path):
         ingest(spark, settings, "flights", run_dates, "bench")
     conf = settings.table(TABLE)
-    bronze = lake.read_table(spark, settings, "bronze.flights", run_dates)
+    bronze = delta.read_table(spark, settings, "bronze.flights", run_dates)
     frame = bronze.transform(derive(conf.refine.derive)).select(*settings.business_columns(TABLE), *LINEAGE_COLUMNS)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     return frame, frame.count()

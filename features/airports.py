@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from featurelake.feature_groups import feature_group
+from featurelake.featurestore.groups import feature_group
 from features.flight_stats import DAILY_STATISTICS, trailing_performance
 
 ORIGIN_WINDOWS = {1: ["delayed_share"], 7: ["delayed_share", "cancel_rate"], 28: ["delayed_share"]}

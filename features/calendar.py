@@ -7,8 +7,8 @@ import datetime as dt
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from featurelake.feature_groups import feature_group
-from featurelake.lake import RUN_DATE
+from featurelake.core.columns import RUN_DATE
+from featurelake.featurestore.groups import feature_group
 
 PUBLISHED_AT = "published_at"
 

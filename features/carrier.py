@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from featurelake.feature_groups import feature_group
+from featurelake.featurestore.groups import feature_group
 from features.flight_stats import DAILY_STATISTICS, trailing_performance
 
 STATISTICS = ["delayed_share", "mean_arr_delay", "cancel_rate"]

@@ -11,7 +11,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from featurelake.lake import RUN_DATE
+from featurelake.core.columns import RUN_DATE
 
 LOCAL_TIMEZONE = "America/New_York"
 DELAYED_MINUTES = 15

@@ -5,7 +5,7 @@ spark-submit jobs/build_training_set.py --name flight_delay [--rebuild-from-mani
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["training-set", *sys.argv[1:]]))

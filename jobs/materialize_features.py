@@ -5,7 +5,7 @@ spark-submit jobs/materialize_features.py [--group NAME] --run-date 2013-01-01 [
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["features", *sys.argv[1:]]))

@@ -7,7 +7,7 @@ Exits 3 when retraining is recommended (the summary names the threshold crossed)
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["monitor", *sys.argv[1:]]))

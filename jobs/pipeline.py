@@ -6,7 +6,7 @@ as `featurelake run`.
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["run", *sys.argv[1:]]))

@@ -6,7 +6,7 @@ as `featurelake refine`.
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["refine", *sys.argv[1:]]))

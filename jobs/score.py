@@ -5,7 +5,7 @@ spark-submit jobs/score.py --model flight_delay --run-date 2013-12-01 [--model-u
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["score", *sys.argv[1:]]))

@@ -5,7 +5,7 @@ spark-submit jobs/train.py --model flight_delay [--training-set-version N] [--en
 
 import sys
 
-from featurelake.cli import main
+from featurelake.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

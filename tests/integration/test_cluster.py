@@ -22,9 +22,10 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from featurelake.config import load_settings
-from featurelake.lake import RUN_DATE, read_table
-from featurelake.spark import delta_coordinate
+from featurelake.core.columns import RUN_DATE
+from featurelake.core.config import load_settings
+from featurelake.core.spark import delta_coordinate
+from featurelake.lake.delta import read_table
 from tests.conftest import PROJECT
 from tests.integration.conftest import BIN, JANUARY_OVERRIDES, JANUARY_SPLITS
 

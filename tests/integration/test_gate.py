@@ -11,10 +11,11 @@ import great_expectations as gx
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.gate import GateFailed, SuiteError, load_suite, run_gate
-from featurelake.ingest import ingest
-from featurelake.lake import REASONS, RUN_DATE, DateRange
-from featurelake.refine import refine
+from featurelake.core.columns import REASONS, RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.ingest.bronze import ingest
+from featurelake.ingest.refine import refine
+from featurelake.quality.gate import GateFailed, SuiteError, load_suite, run_gate
 from tests.integration.conftest import dump_dom, require_chromium
 
 pytestmark = pytest.mark.integration
@@ -220,7 +221,7 @@ def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, make_settings, dem
     assert message.startswith("The gate of silver.flights failed 1 expectation(s): ")
     assert re.search(r"expect_table_row_count_to_be_between on 2013-03-09 \(observed \d\d\)", message)
     assert message.endswith("nothing was published.")
-    from featurelake.lake import table_exists
+    from featurelake.lake.delta import table_exists
 
     assert not table_exists(spark, settings.table_path("silver.flights"))
 
@@ -234,7 +235,7 @@ def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_setting
         refine(spark, settings, "silver.flights", day, "run-1")
     assert "expect_column_values_to_be_in_set(carrier) (observed 3 unexpected rows)" in str(failure.value)
     assert "expect_column_values_to_be_between(distance) (observed 1 unexpected rows)" in str(failure.value)
-    from featurelake.lake import table_exists
+    from featurelake.lake.delta import table_exists
 
     assert not table_exists(spark, settings.table_path("silver.flights"))
     assert results(spark, settings).where(F.col("table") == "silver.flights").count() > 0
@@ -374,7 +375,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
 @pytest.mark.slow
 def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, settings, demo_landing, tmp_path):
     require_chromium("Data Docs")
-    from featurelake.gate import build_docs
+    from featurelake.quality.gate import build_docs
 
     deliver_broken_day(settings, demo_landing)
     day = DateRange.single(dt.date(2013, 3, 9))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.lake import RUN_DATE, DateRange, read_table
+from featurelake.core.columns import RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.lake.delta import read_table
 from tests.integration.conftest import JANUARY_DAYS
 from tests.integration.test_runner import assert_ledger_agrees, landing_rows
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.cli import EXIT_RETRAIN_RECOMMENDED, main
-from featurelake.feature_groups import materialize
-from featurelake.ingest import ingest
-from featurelake.lake import DateRange, read_table, read_version
-from featurelake.refine import refine
-from featurelake.scoring import score
+from featurelake.core.dates import DateRange
+from featurelake.featurestore.groups import materialize
+from featurelake.ingest.bronze import ingest
+from featurelake.ingest.refine import refine
+from featurelake.lake.delta import read_table, read_version
+from featurelake.ml.scoring import score
+from featurelake.ops.cli import EXIT_RETRAIN_RECOMMENDED, main
 from tests.integration.conftest import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.errors import InputError
-from featurelake.ingest import ingest
-from featurelake.lake import DateRange
-from featurelake.refine import DUPLICATE_REASON, refine
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import InputError
+from featurelake.ingest.bronze import ingest
+from featurelake.ingest.refine import DUPLICATE_REASON, refine
 from tests.conftest import UNGATED, deliver, deliver_real
 from tests.integration.test_ingest import FLIGHTS_HEADER, GOOD_FLIGHT
 
@@ -149,6 +149,6 @@ def test_duplicate_key_in_a_snapshot_is_an_error(spark, settings):
     ingest(spark, settings, "airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
     with pytest.raises(InputError, match="The bronze.airlines snapshot of 2013-01-01 holds 2 rows with carrier=AA"):
         refine(spark, settings, "silver.airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    from featurelake.lake import table_exists
+    from featurelake.lake.delta import table_exists
 
     assert not table_exists(spark, settings.table_path("silver.airlines"))

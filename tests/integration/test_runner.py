@@ -11,9 +11,11 @@ import pytest
 from delta.exceptions import ConcurrentAppendException
 from pyspark.sql import functions as F
 
-from featurelake.errors import InputError
-from featurelake.lake import RUN_DATE, RUN_ID, DateRange, read_table
-from featurelake.pipeline import CommitConflict, Step, plan, run_pipeline, run_step
+from featurelake.core.columns import RUN_DATE, RUN_ID
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import InputError
+from featurelake.lake.delta import read_table
+from featurelake.ops.runner import CommitConflict, Step, plan, run_pipeline, run_step
 from tests.conftest import UNGATED, deliver_real
 
 pytestmark = pytest.mark.integration
@@ -200,7 +202,7 @@ def test_a_step_that_writes_an_empty_slice_over_nothing_reports_no_commit(spark,
     """Delta makes no commit for an overwrite that adds and removes no file (a known-gap day of a group)."""
     from pyspark.sql import types as T
 
-    from featurelake.lake import StepContext, replace_slice, step_context
+    from featurelake.lake.delta import StepContext, replace_slice, step_context
 
     schema = T.StructType([T.StructField("x", T.IntegerType()), T.StructField(RUN_DATE, T.DateType())])
     first = spark.createDataFrame([(1, DAYS[0])], schema)

@@ -9,9 +9,10 @@ import re
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake import tracking
-from featurelake.lake import DateRange, read_table, read_version
-from featurelake.scoring import features_as_of_prediction_time, scoring_plan, training_manifest
+from featurelake.core.dates import DateRange
+from featurelake.lake.delta import read_table, read_version
+from featurelake.ml import tracking
+from featurelake.ml.scoring import features_as_of_prediction_time, scoring_plan, training_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

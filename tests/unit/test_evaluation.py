@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from featurelake.evaluation import (
+from featurelake.ml.evaluation import (
     auc_roc,
     average_precision,
     best_f1_threshold,

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from featurelake.lake import DateRange
+from featurelake.core.dates import DateRange
 from features.aircraft import aircraft
 from features.calendar import calendar, us_federal_holidays
 from features.flight_stats import daily_outcomes, end_of_day, trailing_rates

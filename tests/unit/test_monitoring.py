@@ -8,12 +8,11 @@ import math
 
 import pytest
 
-from featurelake import lake
-from featurelake.config import MonitoringConf
-from featurelake.evaluation import Scores
-from featurelake.gate import ANOMALY, DAILY_METRIC, RESULTS_SCHEMA
-from featurelake.lake import DateRange
-from featurelake.monitoring import (
+from featurelake.core.config import MonitoringConf
+from featurelake.core.dates import DateRange
+from featurelake.lake import delta
+from featurelake.ml.evaluation import Scores
+from featurelake.monitoring.monitor import (
     PSI_FLOOR,
     Drift,
     Monitoring,
@@ -27,6 +26,7 @@ from featurelake.monitoring import (
     recent_anomalies,
     reference_binnings,
 )
+from featurelake.quality.gate import ANOMALY, DAILY_METRIC, RESULTS_SCHEMA
 
 D = dt.date
 
@@ -131,7 +131,7 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
         result("2013-01-04 06:00", "silver.weather", D(2013, 1, 3), ANOMALY, "anomaly: row_count", "1"),
         result("2013-01-09 06:00", "silver.flights", D(2013, 1, 8), ANOMALY, "anomaly: row_count", "5"),
     ]
-    lake.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, "quality.results")
+    delta.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, "quality.results")
     found = recent_anomalies(
         spark, settings, ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
     )

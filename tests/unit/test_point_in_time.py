@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurelake.point_in_time import as_of_join, as_of_range_of
+from featurelake.featurestore.point_in_time import as_of_join, as_of_range_of
 
 T0 = dt.datetime(2013, 1, 1)
 EVENTS = "eid int, carrier string, ts timestamp"

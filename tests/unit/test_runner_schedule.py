@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from featurelake.lake import DateRange
-from featurelake.pipeline import batches, contiguous
+from featurelake.core.dates import DateRange
+from featurelake.ops.runner import batches, contiguous
 
 
 def day(n: int) -> dt.date:

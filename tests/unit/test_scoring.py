@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from featurelake import tracking
-from featurelake.errors import ConfigError
+from featurelake.core.errors import ConfigError
+from featurelake.ml import tracking
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,8 @@ def test_registry_uris_are_accepted(uri):
 def test_a_predictions_table_from_before_the_inputs_column_takes_it_on_the_next_run_date(spark, settings):
     import datetime as dt
 
-    from featurelake.lake import DateRange, read_table, replace_slice
+    from featurelake.core.dates import DateRange
+    from featurelake.lake.delta import read_table, replace_slice
 
     table, old_day, new_day = "predictions.flight_delay", dt.date(2013, 12, 1), dt.date(2013, 12, 2)
     before = spark.createDataFrame([("UA", 0.2, old_day)], "carrier string, probability double, _run_date date")

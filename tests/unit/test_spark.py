@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from featurelake.errors import EnvironmentProblem
-from featurelake.spark import _delta_jar_settings, check_java, delta_coordinate, java_version
+from featurelake.core.errors import EnvironmentProblem
+from featurelake.core.spark import _delta_jar_settings, check_java, delta_coordinate, java_version
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent

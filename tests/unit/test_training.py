@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from featurelake.cli import main
-from featurelake.errors import ConfigError
-from featurelake.training import check_columns, classifier, parameter_grid
+from featurelake.core.errors import ConfigError
+from featurelake.ml.training import check_columns, classifier, parameter_grid
+from featurelake.ops.cli import main
 
 
 def test_unknown_model_name_is_one_sentence(settings, capsys, spark):
@@ -69,8 +69,8 @@ def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
 
 
 def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(settings, spark):
-    from featurelake.errors import FeaturelakeError
-    from featurelake.training import TrainingData, split_counts
+    from featurelake.core.errors import FeaturelakeError
+    from featurelake.ml.training import TrainingData, split_counts
 
     conf = settings.model("flight_delay")
     numeric = conf.features.numeric

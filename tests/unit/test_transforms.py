@@ -8,10 +8,10 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake.config import Derivation
-from featurelake.ingest import CORRUPT, MALFORMED_REASON, classify
-from featurelake.lake import INGESTED_AT, REASONS, RUN_DATE, SOURCE_FILE
-from featurelake.refine import add_minutes, derive, local_clock_to_utc, null_key_reasons, rank_within_key
+from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, SOURCE_FILE
+from featurelake.core.config import Derivation
+from featurelake.ingest.bronze import CORRUPT, MALFORMED_REASON, classify
+from featurelake.ingest.refine import add_minutes, derive, local_clock_to_utc, null_key_reasons, rank_within_key
 
 UTC = dt.UTC
 

@@ -30,11 +30,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurelake import gate, lake
-from featurelake.config import Settings
-from featurelake.errors import ConfigError
-from featurelake.lake import RUN_DATE, RUN_ID, DateRange
-from featurelake.summary import StageSummary
+from featurelake.core.columns import RUN_DATE, RUN_ID
+from featurelake.core.config import Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import ConfigError
+from featurelake.core.summary import StageSummary
+from featurelake.lake import delta
+from featurelake.quality import gate
 
 AVAILABLE_AT = "_available_at"
 
@@ -137,7 +139,7 @@ def read_inputs(spark: SparkSession, settings: Settings, group: FeatureGroup, ru
     inputs = {}
     for table in group.inputs:
         daily = RUN_DATE in settings.table(table).partition_by
-        inputs[table] = lake.read_table(spark, settings, table, wanted if daily else None)
+        inputs[table] = delta.read_table(spark, settings, table, wanted if daily else None)
     return inputs
 
 
@@ -153,7 +155,7 @@ def compute(spark: SparkSession, settings: Settings, group: FeatureGroup, run_da
             f"Feature group {group.name} returns no column {missing[0]}; a group must return its keys, its "
             f"event time, every declared feature and {RUN_DATE}."
         )
-    return rows.where(lake.run_date_condition(run_dates)).select(
+    return rows.where(delta.run_date_condition(run_dates)).select(
         *group.keys,
         F.col(group.event_time).cast("timestamp").alias(group.event_time),
         group.available_at().cast("timestamp").alias(AVAILABLE_AT),
@@ -180,7 +182,7 @@ def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: D
         report = None
         if suite is not None:
             _, report = gate.run_gate(rows, settings, table, suite, run_dates, run_id)
-        commit = lake.replace_slice(rows, settings, table, run_dates)
+        commit = delta.replace_slice(rows, settings, table, run_dates)
         produced = commit.metrics.get("numOutputRows", 0)
     finally:
         rows.unpersist()

@@ -17,13 +17,16 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurelake import gate, lake, storage, tracking
-from featurelake.config import Settings
-from featurelake.errors import FeaturelakeError
-from featurelake.gate import Outcome
-from featurelake.lake import RUN_DATE, RUN_ID
-from featurelake.summary import StageSummary
-from featurelake.training_set import PREDICTION_TIME, join_features, manifest_dir, prediction_columns
+from featurelake.core.columns import RUN_DATE, RUN_ID
+from featurelake.core.config import Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import FeaturelakeError
+from featurelake.core.summary import StageSummary
+from featurelake.featurestore.training_set import PREDICTION_TIME, join_features, manifest_dir, prediction_columns
+from featurelake.lake import delta, storage
+from featurelake.ml import tracking
+from featurelake.quality import gate
+from featurelake.quality.gate import Outcome
 
 PROBABILITY, DECISION = "probability", "decision"
 # The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring
@@ -51,17 +54,17 @@ def scoring_plan(spark: SparkSession, settings: Settings, trained_on: dict) -> d
     """The training plan with every table at its current version: same groups, keys, TTLs and events."""
     plan = json.loads(json.dumps(trained_on))
     for group in plan["feature_groups"]:
-        group["version"] = lake.last_commit(spark, settings.table_path(group["table"])).version
-    plan["events"]["version"] = lake.last_commit(spark, settings.table_path(plan["events"]["table"])).version
+        group["version"] = delta.last_commit(spark, settings.table_path(group["table"])).version
+    plan["events"]["version"] = delta.last_commit(spark, settings.table_path(plan["events"]["table"])).version
     return plan
 
 
 def features_as_of_prediction_time(
-    spark: SparkSession, settings: Settings, plan: dict, run_dates: lake.DateRange
+    spark: SparkSession, settings: Settings, plan: dict, run_dates: DateRange
 ) -> DataFrame:
     """Every event of the run dates with each feature group joined as of its prediction time."""
     events = plan["events"]
-    raw = lake.read_table(spark, settings, events["table"], run_dates)
+    raw = delta.read_table(spark, settings, events["table"], run_dates)
     return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
 
 
@@ -82,7 +85,7 @@ def score(
     spark: SparkSession,
     settings: Settings,
     model: str,
-    run_dates: lake.DateRange,
+    run_dates: DateRange,
     run_id: str,
     model_uri: str | None = None,
 ) -> StageSummary:
@@ -118,7 +121,7 @@ def score(
         F.col(RUN_DATE),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        events = lake.read_table(spark, settings, plan["events"]["table"], run_dates).count()
+        events = delta.read_table(spark, settings, plan["events"]["table"], run_dates).count()
         predicted = rows.count()
         report = None
         if settings.tables[table].gate:
@@ -135,7 +138,7 @@ def score(
             )
             _, report = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
         # a later model version may read other inputs: the struct's fields evolve with it
-        commit = lake.replace_slice(
+        commit = delta.replace_slice(
             rows.withColumn(RUN_ID, F.lit(run_id)), settings, table, run_dates, merge_schema=True
         )
         decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()

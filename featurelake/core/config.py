@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from featurelake.errors import ConfigError
+from featurelake.core.errors import ConfigError
 
 ENV_VARIABLE = "FEATURELAKE_ENV"
 CONF_DIR_VARIABLE = "FEATURELAKE_CONF_DIR"

@@ -10,9 +10,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake import lake
-from featurelake.config import Settings, quarantine_table
-from featurelake.lake import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
+from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
+from featurelake.core.config import Settings, quarantine_table
+from featurelake.core.dates import DateRange
+from featurelake.lake import delta
 
 RAW = "_raw"
 
@@ -44,6 +45,6 @@ def publish(spark: SparkSession, settings: Settings, table: str, run_dates: Date
     """Replace the run dates' slice of the table's quarantine with ``rows``, or empty it when there are none."""
     name = quarantine_table(table)
     if rows is None:
-        lake.clear_slice(spark, settings, name, run_dates, QUARANTINE_SCHEMA)
+        delta.clear_slice(spark, settings, name, run_dates, QUARANTINE_SCHEMA)
     else:
-        lake.replace_slice(rows, settings, name, run_dates)
+        delta.replace_slice(rows, settings, name, run_dates)

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from featurelake.config import Settings, confine
-from featurelake.errors import ConfigError
+from featurelake.core.config import Settings, confine
+from featurelake.core.errors import ConfigError
 
 CHAMPION = "champion"
 ROLE_TAG = "role"

@@ -26,10 +26,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
 
-from featurelake import lake, model_card, storage, tracking
-from featurelake.config import ModelConf, Settings
-from featurelake.errors import ConfigError, FeaturelakeError
-from featurelake.evaluation import (
+from featurelake.core.config import ModelConf, Settings
+from featurelake.core.errors import ConfigError, FeaturelakeError
+from featurelake.core.summary import StageSummary
+from featurelake.featurestore.training_set import SPLIT, git_commit, manifest_dir
+from featurelake.lake import delta, storage
+from featurelake.ml import model_card, tracking
+from featurelake.ml.evaluation import (
     Scores,
     auc_roc,
     best_f1_threshold,
@@ -38,8 +41,6 @@ from featurelake.evaluation import (
     evaluate,
     segment_table,
 )
-from featurelake.summary import StageSummary
-from featurelake.training_set import SPLIT, git_commit, manifest_dir
 
 SCORE = "score"
 FEATURE_VECTOR = "feature_vector"
@@ -76,12 +77,12 @@ def read_training_data(
     every column the model's conf names before anything is fitted."""
     training_set = settings.training_set(conf.training_set)
     path = settings.table_path(training_set.table)
-    if not lake.table_exists(spark, path):
+    if not delta.table_exists(spark, path):
         raise FeaturelakeError(
             f"Training set {conf.training_set} does not exist yet at {path}; build it first with "
             f"`featurelake training-set --name {conf.training_set}`."
         )
-    latest = lake.last_commit(spark, path).version
+    latest = delta.last_commit(spark, path).version
     version = latest if version is None else version
     if not 0 <= version <= latest:
         raise FeaturelakeError(
@@ -95,7 +96,7 @@ def read_training_data(
             "unknown; train on a version built by `featurelake training-set`."
         )
     manifest = json.loads(text)
-    rows = lake.read_version(spark, settings, training_set.table, version)
+    rows = delta.read_version(spark, settings, training_set.table, version)
     check_columns(model, conf, conf.training_set, version, rows)
     keys = manifest["plan"]["events"]["keys"]
     ordered = (

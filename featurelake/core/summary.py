@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from featurelake.errors import FeaturelakeError
+from featurelake.core.errors import FeaturelakeError
 
 
 @dataclass

@@ -14,11 +14,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from featurelake import gate, lake, quarantine
-from featurelake.config import Derivation, Settings, TableConf
-from featurelake.errors import InputError
-from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
-from featurelake.summary import StageSummary
+from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
+from featurelake.core.config import Derivation, Settings, TableConf
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import InputError
+from featurelake.core.summary import StageSummary
+from featurelake.lake import delta, quarantine
+from featurelake.quality import gate
 
 DUPLICATE_REASON = "duplicate key (a later delivery of the same key was kept)"
 _RANK = "_key_rank"
@@ -125,7 +127,7 @@ def _refine_daily(
 ) -> StageSummary:
     started = time.monotonic()
     suite = _load_suite(settings, table, conf)
-    bronze = lake.read_table(spark, settings, conf.refine.source, run_dates)
+    bronze = delta.read_table(spark, settings, conf.refine.source, run_dates)
     missing_dates = _dates_without_rows(bronze, run_dates, settings.known_gaps(conf.refine.source))
     if missing_dates:
         raise InputError(
@@ -155,7 +157,7 @@ def _refine_daily(
         refused = prepared.select(*columns, REASONS).where(F.size(REASONS) > 0).unionByName(gated)
         refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
         quarantine.publish(spark, settings, table, run_dates, refused_rows if quarantined else None)
-        commit = lake.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), settings, table, run_dates)
+        commit = delta.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), settings, table, run_dates)
     finally:
         prepared.unpersist()
     summary = StageSummary(
@@ -184,7 +186,7 @@ def _refine_snapshots(
 ) -> list[StageSummary]:
     """Apply each snapshot delivered in the range, oldest first, as a MERGE on the keys."""
     suite = _load_suite(settings, table, conf)
-    bronze_all = lake.read_table(spark, settings, conf.refine.source, run_dates)
+    bronze_all = delta.read_table(spark, settings, conf.refine.source, run_dates)
     snapshot_dates = sorted(row[RUN_DATE] for row in bronze_all.select(RUN_DATE).distinct().collect())
     if not snapshot_dates:
         raise InputError(
@@ -217,7 +219,7 @@ def _refine_snapshots(
             refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
             quarantine.publish(spark, settings, table, day, refused_rows if quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
-            commit = lake.merge_on_keys(published, settings, table, conf.keys, newer_wins_on=RUN_DATE)
+            commit = delta.merge_on_keys(published, settings, table, conf.keys, newer_wins_on=RUN_DATE)
         finally:
             marked.unpersist()
         metrics = commit.metrics

@@ -14,8 +14,8 @@ import sys
 import time
 import uuid
 
-from featurelake.config import STAGES
-from featurelake.errors import FeaturelakeError
+from featurelake.core.config import STAGES
+from featurelake.core.errors import FeaturelakeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_RETRAIN_RECOMMENDED = 0, 1, 2, 3
 DEBUG_VARIABLE = "FEATURELAKE_DEBUG"
@@ -105,7 +105,7 @@ def _stages(text: str) -> list[str]:
 
 
 def _run_dates(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    from featurelake.lake import DateRange
+    from featurelake.core.dates import DateRange
 
     if args.run_date and (args.date_from or args.date_to):
         parser.error("give either --run-date or --from/--to, not both")
@@ -138,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from featurelake.config import load_settings
+    from featurelake.core.config import load_settings
 
     settings = load_settings(args.env, args.conf_dir)
     run_id = args.run_id or uuid.uuid4().hex
     if args.command == "demo-data":
-        from featurelake.demo_data import write_demo_data
+        from featurelake.ingest.demo_data import write_demo_data
 
         started = time.monotonic()
         written = write_demo_data(settings, years=args.years, force=args.force)
@@ -154,8 +154,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"demo-data: {settings.landing_root} already holds this demo data (use --force to rewrite)")
         return EXIT_OK
 
-    from featurelake.spark import build_session, delta_coordinate, java_version
-    from featurelake.summary import render_table
+    from featurelake.core.spark import build_session, delta_coordinate, java_version
+    from featurelake.core.summary import render_table
 
     if args.command == "doctor":
         spark = build_session(settings)
@@ -166,43 +166,43 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_OK
     run_dates = None if args.command in ("training-set", "train", "monitor") else _run_dates(parser, args)
     spark = build_session(settings)
-    from featurelake.gate import build_docs
+    from featurelake.quality.gate import build_docs
 
     exit_code = EXIT_OK
     try:
         if args.command == "training-set":
-            from featurelake.training_set import build_training_set
+            from featurelake.featurestore.training_set import build_training_set
 
             summaries = [build_training_set(spark, settings, args.name, run_id, args.rebuild_from_manifest)]
         elif args.command == "train":
-            from featurelake.training import train_model
+            from featurelake.ml.training import train_model
 
             summaries = [train_model(spark, settings, args.model, run_id, args.training_set_version)]
         elif args.command == "score":
-            from featurelake.scoring import score
+            from featurelake.ml.scoring import score
 
             summaries = [score(spark, settings, args.model, run_dates, run_id, args.model_uri)]
         elif args.command == "monitor":
-            from featurelake.monitoring import monitor
+            from featurelake.monitoring.monitor import monitor
 
             result = monitor(spark, settings, args.model, args.run_date, run_id, args.model_uri)
             summaries = [result.summary]
             exit_code = EXIT_RETRAIN_RECOMMENDED if result.retrain_recommended else EXIT_OK
         elif args.command == "features":
-            from featurelake.feature_groups import materialize
+            from featurelake.featurestore.groups import materialize
 
             groups = [args.group] if args.group else list(settings.project.features.groups)
             summaries = [materialize(spark, settings, group, run_dates, run_id) for group in groups]
         elif args.command == "ingest":
-            from featurelake.ingest import ingest
+            from featurelake.ingest.bronze import ingest
 
             summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
         elif args.command == "refine":
-            from featurelake.refine import refine
+            from featurelake.ingest.refine import refine
 
             summaries = refine(spark, settings, args.table, run_dates, run_id)
         else:
-            from featurelake.pipeline import run_pipeline
+            from featurelake.ops.runner import run_pipeline
 
             summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force)
     finally:  # failed validations belong in the Data Docs too

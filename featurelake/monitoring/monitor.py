@@ -29,15 +29,17 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from featurelake import evaluation, lake, model_card, storage, tracking
-from featurelake.config import MonitoringConf, Settings
-from featurelake.errors import FeaturelakeError
-from featurelake.gate import ANOMALY
-from featurelake.html_pages import STYLE, figure_png, figures, number, table
-from featurelake.lake import RUN_DATE, RUN_ID, DateRange
-from featurelake.scoring import INPUTS, PROBABILITY, model_inputs, predictions_table, scoring_plan, training_manifest
-from featurelake.summary import StageSummary
-from featurelake.training_set import SPLIT, label_of
+from featurelake.core.columns import RUN_DATE, RUN_ID
+from featurelake.core.config import MonitoringConf, Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import FeaturelakeError
+from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.core.summary import StageSummary
+from featurelake.featurestore.training_set import SPLIT, label_of
+from featurelake.lake import delta, storage
+from featurelake.ml import evaluation, model_card, tracking
+from featurelake.ml.scoring import INPUTS, PROBABILITY, model_inputs, predictions_table, scoring_plan, training_manifest
+from featurelake.quality.gate import ANOMALY
 
 # A bin empty on one side would make the PSI infinite; shares are floored at this (a common convention).
 PSI_FLOOR = 1e-4
@@ -234,7 +236,7 @@ class Realized:
 
 def realized_quality(labelled: DataFrame, label: str, threshold: float, days: DateRange, min_rows: int) -> Realized:
     """The metrics of predictions whose label is known, at the model's decision threshold."""
-    window = labelled.where(lake.run_date_condition(days))
+    window = labelled.where(delta.run_date_condition(days))
     counts = window.agg(
         F.count(F.lit(1)).alias("predicted"),
         F.count_if(F.col(label).isNotNull()).alias("labelled"),
@@ -271,7 +273,7 @@ def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str],
     """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
     An older validation's flag does not count once the day was validated again."""
     path = settings.table_path(settings.project.quality.results_table)
-    if not lake.table_exists(spark, path):
+    if not delta.table_exists(spark, path):
         return []
     latest = Window.partitionBy("table", "run_date_from").rowsBetween(
         Window.unboundedPreceding, Window.unboundedFollowing
@@ -353,7 +355,7 @@ class MonitorResult:
 
 def reference_scores(spark, settings: Settings, registered, manifest: dict, schema, split: str) -> DataFrame:
     """The model's inputs on a split of the training-set version it was trained on, with its probability."""
-    rows = lake.read_version(spark, settings, manifest["table"], registered.training_set_version)
+    rows = delta.read_version(spark, settings, manifest["table"], registered.training_set_version)
     return (
         tracking.load_spark_model(registered)
         .transform(rows.where(F.col(SPLIT) == F.lit(split)).transform(model_inputs(schema)))
@@ -365,10 +367,10 @@ def labelled_predictions(spark, settings: Settings, plan: dict, predictions: Dat
     """The predictions of these days with the label the training set's definition gives each event now
     (null: excluded by the definition, or not landed yet)."""
     keys = plan["events"]["keys"]
-    events = lake.read_table(spark, settings, plan["events"]["table"], days)
+    events = delta.read_table(spark, settings, plan["events"]["table"], days)
     labels = events.select(*keys, label_of(settings, plan, events))
     return (
-        predictions.where(lake.run_date_condition(days))
+        predictions.where(delta.run_date_condition(days))
         .select(*keys, PROBABILITY, RUN_DATE)
         .join(labels, on=keys, how="left")
     )
@@ -395,11 +397,11 @@ def monitor(
     labelled_days = _days_before(run_date, conf.label_lag_days, conf.window_days)
     history_days = _days_before(run_date, conf.label_lag_days, conf.history_days)
 
-    predictions = lake.read_table(spark, settings, predictions_table(model)).where(
+    predictions = delta.read_table(spark, settings, predictions_table(model)).where(
         F.col("model_version") == F.lit(registered.version)
     )
     current = (
-        predictions.where(lake.run_date_condition(drift_days))
+        predictions.where(delta.run_date_condition(drift_days))
         .select(*[F.col(f"{INPUTS}.{c}").alias(c) for c, _ in schema], PROBABILITY)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -461,7 +463,7 @@ def monitor(
     frame = spark.createDataFrame(rows, MONITORING_SCHEMA).select(
         "*", F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID)
     )
-    commit = lake.replace_slice(frame, settings, table, DateRange.single(run_date))
+    commit = delta.replace_slice(frame, settings, table, DateRange.single(run_date))
     directory = f"{model_card.card_dir(settings, model, registered.version)}/monitoring"
     files = render(result, histograms)
     for name, content in files.items():

@@ -14,10 +14,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake import lake
-from featurelake.config import Settings
-from featurelake.lake import DateRange
-from featurelake.summary import StageSummary
+from featurelake.core.config import Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.summary import StageSummary
+from featurelake.lake import delta
 
 LEDGER_SCHEMA = T.StructType(
     [
@@ -48,10 +48,10 @@ StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
 def finished_steps(spark: SparkSession, settings: Settings, dates: DateRange) -> dict[StepDate, Finished]:
     """The latest finished row of every step and run date in the range (steps x days: bounded by the range)."""
     name = settings.project.pipeline.ledger
-    if not lake.table_exists(spark, settings.table_path(name)):
+    if not delta.table_exists(spark, settings.table_path(name)):
         return {}
     latest = (
-        lake.read_table(spark, settings, name)
+        delta.read_table(spark, settings, name)
         .where(F.col("run_date").between(F.lit(dates.start), F.lit(dates.end)))
         .groupBy("stage", "target", "run_date")
         .agg(F.max_by("run_id", "finished_at").alias("run_id"), F.max("finished_at").alias("finished_at"))
@@ -81,5 +81,5 @@ def record(
         (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at)
         for day in run_dates.days()
     ]
-    lake.append(spark.createDataFrame(rows, LEDGER_SCHEMA), settings, settings.project.pipeline.ledger)
+    delta.append(spark.createDataFrame(rows, LEDGER_SCHEMA), settings, settings.project.pipeline.ledger)
     return finished_at

@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 import json
 
-from featurelake import storage
-from featurelake.config import ModelConf, Settings, confine
-from featurelake.html_pages import STYLE, figure_png, figures, number, table
+from featurelake.core.config import ModelConf, Settings, confine
+from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.lake import storage
 
 TOP_IMPORTANCES = 20
 PLOTS = {

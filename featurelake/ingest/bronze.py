@@ -20,11 +20,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake import gate, lake, quarantine, storage
-from featurelake.config import Settings, SourceConf
-from featurelake.errors import InputError
-from featurelake.lake import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE, DateRange
-from featurelake.summary import StageSummary
+from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
+from featurelake.core.config import Settings, SourceConf
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import InputError
+from featurelake.core.summary import StageSummary
+from featurelake.lake import delta, quarantine, storage
+from featurelake.quality import gate
 
 CORRUPT = "_corrupt_record"
 MALFORMED_REASON = "malformed record (unparseable line or wrong number of fields)"
@@ -352,7 +354,7 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
         refused_rows = quarantine.refused_rows(refused, raw_text, run_id)
         quarantine.publish(spark, settings, conf.table, run_dates, refused_rows if quarantined else None)
         published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
-        commit = lake.replace_slice(
+        commit = delta.replace_slice(
             published, settings, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new)
         )
     finally:

@@ -29,14 +29,16 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StringType
 
-from featurelake import gate, lake, storage
-from featurelake.config import DEFINITION, Settings, confine
-from featurelake.errors import ConfigError, FeaturelakeError
-from featurelake.feature_groups import AVAILABLE_AT, load_definition, load_group
-from featurelake.gate import Outcome
-from featurelake.lake import RUN_DATE, RUN_ID
-from featurelake.point_in_time import as_of_join, as_of_range_of
-from featurelake.summary import StageSummary
+from featurelake.core.columns import RUN_DATE, RUN_ID
+from featurelake.core.config import DEFINITION, Settings, confine
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import ConfigError, FeaturelakeError
+from featurelake.core.summary import StageSummary
+from featurelake.featurestore.groups import AVAILABLE_AT, load_definition, load_group
+from featurelake.featurestore.point_in_time import as_of_join, as_of_range_of
+from featurelake.lake import delta, storage
+from featurelake.quality import gate
+from featurelake.quality.gate import Outcome
 
 PREDICTION_TIME = "prediction_time"
 SPLIT = "split"
@@ -59,7 +61,7 @@ def plan_from_conf(spark: SparkSession, settings: Settings, name: str) -> dict:
     for group_name in conf.feature_groups:
         group = load_group(settings, group_name)
         table = settings.feature_table(group_name)
-        stored = set(lake.read_table(spark, settings, table).columns)
+        stored = set(delta.read_table(spark, settings, table).columns)
         absent = [c for c in [*group.keys, group.event_time, AVAILABLE_AT, *group.features] if c not in stored]
         if absent:
             raise FeaturelakeError(
@@ -90,9 +92,9 @@ def plan_from_conf(spark: SparkSession, settings: Settings, name: str) -> dict:
 
 def _current_version(spark: SparkSession, settings: Settings, table: str) -> int:
     path = settings.table_path(table)
-    if not lake.table_exists(spark, path):
+    if not delta.table_exists(spark, path):
         raise FeaturelakeError(f"Table {table} does not exist yet at {path}; run the stage that writes it first.")
-    return lake.last_commit(spark, path).version
+    return delta.last_commit(spark, path).version
 
 
 def feature_columns(plan: dict) -> list[str]:
@@ -119,8 +121,8 @@ def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFra
     events = plan["events"]
     first = min(dt.date.fromisoformat(a) for a, _ in plan["splits"].values())
     last = max(dt.date.fromisoformat(b) for _, b in plan["splits"].values())
-    raw = lake.read_version(spark, settings, events["table"], events["version"]).where(
-        lake.run_date_condition(lake.DateRange(first, last))
+    raw = delta.read_version(spark, settings, events["table"], events["version"]).where(
+        delta.run_date_condition(DateRange(first, last))
     )
     return raw.select(
         *prediction_columns(events),
@@ -157,7 +159,7 @@ def join_features(spark: SparkSession, settings: Settings, plan: dict, events: D
     as_of_range = as_of_range_of(events, PREDICTION_TIME)
     for group in plan["feature_groups"]:
         available = available_at_column(group["name"])
-        rows = lake.read_version(spark, settings, group["table"], group["version"]).select(
+        rows = delta.read_version(spark, settings, group["table"], group["version"]).select(
             *group["keys"], group["event_time"], F.col(AVAILABLE_AT).alias(available), *group["features"]
         )
         ttl = None if group["ttl_seconds"] is None else dt.timedelta(seconds=group["ttl_seconds"])
@@ -433,7 +435,7 @@ def build_training_set(
             .option("userMetadata", json.dumps(commit_info, sort_keys=True))
             .save(path)
         )
-        commit = lake.last_commit(spark, path)
+        commit = delta.last_commit(spark, path)
     finally:
         candidates.unpersist()
     splits = {
@@ -492,8 +494,8 @@ def build_columns(plan: dict) -> list[str]:
     return columns
 
 
-def _date_span(plan: dict) -> lake.DateRange:
-    return lake.DateRange(
+def _date_span(plan: dict) -> DateRange:
+    return DateRange(
         min(dt.date.fromisoformat(a) for a, _ in plan["splits"].values()),
         max(dt.date.fromisoformat(b) for _, b in plan["splits"].values()),
     )

@@ -33,9 +33,9 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from featurelake.config import GateConf, Settings
-from featurelake.errors import FeaturelakeError
-from featurelake.lake import REASONS, RUN_DATE
+from featurelake.core.columns import REASONS, RUN_DATE
+from featurelake.core.config import GateConf, Settings
+from featurelake.core.errors import FeaturelakeError
 
 ROW_COUNT = "expect_table_row_count_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
@@ -442,7 +442,7 @@ def _anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> l
     import datetime as dt
     import statistics
 
-    from featurelake import lake
+    from featurelake.lake import delta
 
     anomaly = settings.project.quality.anomaly
     if not metrics:
@@ -450,7 +450,7 @@ def _anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> l
     window = dt.timedelta(days=anomaly.window_days)
     series: dict[str, dict] = {}
     results_path = settings.table_path(settings.project.quality.results_table)
-    if lake.table_exists(spark, results_path):
+    if delta.table_exists(spark, results_path):
         history = (
             spark.read.format("delta")
             .load(results_path)
@@ -555,7 +555,7 @@ def record(
     """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results."""
     import datetime as dt
 
-    from featurelake import lake
+    from featurelake.lake import delta
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = [
@@ -578,4 +578,4 @@ def record(
         )
         for o in [*report.outcomes, *metrics]
     ]
-    lake.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, settings.project.quality.results_table)
+    delta.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, settings.project.quality.results_table)

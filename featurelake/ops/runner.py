@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from featurelake import lake, ledger, tracking
-from featurelake.config import STAGES, Settings
-from featurelake.feature_groups import load_group, materialize
-from featurelake.ingest import delivered_snapshot_dates, ingest
-from featurelake.lake import DateRange, StepContext, table_exists
-from featurelake.monitoring import monitor, monitoring_table
-from featurelake.refine import refine
-from featurelake.scoring import predictions_table, score
-from featurelake.summary import StageSummary
-from featurelake.training import train_model
-from featurelake.training_set import build_training_set
+from featurelake.core.config import STAGES, Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.summary import StageSummary
+from featurelake.featurestore.groups import load_group, materialize
+from featurelake.featurestore.training_set import build_training_set
+from featurelake.ingest.bronze import delivered_snapshot_dates, ingest
+from featurelake.ingest.refine import refine
+from featurelake.lake import delta, ledger
+from featurelake.lake.delta import StepContext, table_exists
+from featurelake.ml import tracking
+from featurelake.ml.scoring import predictions_table, score
+from featurelake.ml.training import train_model
+from featurelake.monitoring.monitor import monitor, monitoring_table
 
 # (batch, the whole range of the run) -> the run dates of the batch a step is due on
 Cadence = Callable[[DateRange, DateRange], list[dt.date]]
@@ -115,12 +117,12 @@ def run_step(
     for attempt in range(1, conf.commit_attempts + 1):
         started = time.monotonic()
         try:
-            with lake.step_context(StepContext(step.key, span, run_id)):
+            with delta.step_context(StepContext(step.key, span, run_id)):
                 summaries = step.run(span, run_id)
-        except lake.SliceWrittenConcurrently as concurrent:
+        except delta.SliceWrittenConcurrently as concurrent:
             report(f"{step.stage} {step.output} [{span}]: {concurrent}, skipped")
             return StepResult("skipped", attempts=attempt, detail=str(concurrent))
-        except lake.concurrent_write_errors() as conflict:
+        except delta.concurrent_write_errors() as conflict:
             first_line = (str(conflict).strip().splitlines() or [type(conflict).__name__])[0]
             if attempt == conf.commit_attempts:
                 raise CommitConflict(

@@ -22,42 +22,10 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurelake.config import IDENTIFIER, Settings
-from featurelake.errors import FeaturelakeError
-
-RUN_DATE = "_run_date"
-SOURCE_FILE = "_source_file"
-INGESTED_AT = "_ingested_at"
-RUN_ID = "_run_id"
-REASONS = "_reasons"
-LINEAGE_COLUMNS = (SOURCE_FILE, INGESTED_AT, RUN_ID, RUN_DATE)
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Run dates from start to end, both included."""
-
-    start: dt.date
-    end: dt.date
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise FeaturelakeError(
-                f"The range ends ({self.end}) before it starts ({self.start}); swap --from and --to."
-            )
-
-    @classmethod
-    def single(cls, day: dt.date) -> DateRange:
-        return cls(day, day)
-
-    def days(self) -> Iterator[dt.date]:
-        day = self.start
-        while day <= self.end:
-            yield day
-            day += dt.timedelta(days=1)
-
-    def __str__(self) -> str:
-        return str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
+from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
+from featurelake.core.config import IDENTIFIER, Settings
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import FeaturelakeError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The engine's foundation: errors, run dates, configuration, the Spark session, stage summaries."""

@@ -1,0 +1,36 @@
+"""Run dates: the unit every stage is scheduled, written and recorded by."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from featurelake.core.errors import FeaturelakeError
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Run dates from start to end, both included."""
+
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise FeaturelakeError(
+                f"The range ends ({self.end}) before it starts ({self.start}); swap --from and --to."
+            )
+
+    @classmethod
+    def single(cls, day: dt.date) -> DateRange:
+        return cls(day, day)
+
+    def days(self) -> Iterator[dt.date]:
+        day = self.start
+        while day <= self.end:
+            yield day
+            day += dt.timedelta(days=1)
+
+    def __str__(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}..{self.end}"

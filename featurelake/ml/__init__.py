@@ -1,0 +1,1 @@
+"""Models: training with MLlib, evaluation, the MLflow registry, batch scoring, the model card."""

@@ -1,0 +1,1 @@
+"""Monitoring of a scored model: drift, realized quality, anomalies, the drift report."""

@@ -1,0 +1,1 @@
+"""Operating the pipeline: the runner (`featurelake run`) and the command line."""

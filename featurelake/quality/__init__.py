@@ -1,0 +1,1 @@
+"""Great Expectations gates: suites, one-pass checks, anomalies, policies, Data Docs."""
