@@ -8,8 +8,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from featurelake.core.config import Settings, load_settings
+from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings
 from featurelake.core.spark import build_session
 from featurelake.ingest.demo_data import write_demo_data
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from featurelake.core.config import STAGES
+from featurelake.core.schema.project import STAGES
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

@@ -32,10 +32,11 @@ import time
 from pyspark.sql import functions as F
 
 from bench.common import bench_lake, main
-from featurelake.featurestore.training_set import SPLIT
+from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.delta import read_table, table_exists
+from featurelake.ml.estimators import SCORE, model_input, with_score
 from featurelake.ml.evaluation import auc_roc
-from featurelake.ml.training import SCORE, fit, model_input, with_score
+from featurelake.ml.training import fit
 from featurelake.ops.runner import run_pipeline
 
 MODEL = "flight_delay"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurelake.core.config import Settings, load_settings
+from featurelake.core.config import load_settings
+from featurelake.core.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns("__pycache__")

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from featurelake.core.config import Settings
 from featurelake.core.errors import EnvironmentProblem
+from featurelake.core.settings import Settings
 
 SCALA_VERSION = "2.13"
 MINIMUM_JAVA = 17

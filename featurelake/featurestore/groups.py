@@ -31,9 +31,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
-from featurelake.core.config import Settings
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
 from featurelake.lake import delta
 from featurelake.quality import gate

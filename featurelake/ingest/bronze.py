@@ -21,9 +21,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
-from featurelake.core.config import Settings, SourceConf
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
+from featurelake.core.schema.data import SourceConf
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
 from featurelake.lake import delta, quarantine, storage
 from featurelake.quality import gate

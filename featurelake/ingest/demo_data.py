@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from featurelake.core.config import Settings
 from featurelake.core.errors import FeaturelakeError
+from featurelake.core.settings import Settings
 
 FIRST_YEAR = 2013
 LOCAL_ZONE = "America/New_York"

@@ -15,9 +15,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
-from featurelake.core.config import Derivation, Settings, TableConf
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
+from featurelake.core.schema.data import Derivation, TableConf
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
 from featurelake.lake import delta, quarantine
 from featurelake.quality import gate

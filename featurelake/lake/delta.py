@@ -23,9 +23,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
-from featurelake.core.config import IDENTIFIER, Settings
 from featurelake.core.dates import DateRange
-from featurelake.core.errors import FeaturelakeError
+from featurelake.core.errors import FeaturelakeError, NotReady
+from featurelake.core.schema.data import IDENTIFIER
+from featurelake.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def table_exists(spark: SparkSession, path: str) -> bool:
 def read_table(spark: SparkSession, settings: Settings, name: str, run_dates: DateRange | None = None) -> DataFrame:
     path = settings.table_path(name)
     if not table_exists(spark, path):
-        raise FeaturelakeError(f"Table {name} does not exist yet at {path}; run the stage that writes it first.")
+        raise NotReady(f"Table {name} does not exist yet at {path}; run the stage that writes it first.")
     frame = spark.read.format("delta").load(path)
     return frame if run_dates is None else frame.where(run_date_condition(run_dates))
 

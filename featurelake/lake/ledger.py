@@ -14,8 +14,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake.core.config import Settings
 from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
 from featurelake.lake import delta
 

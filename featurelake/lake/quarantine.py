@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
-from featurelake.core.config import Settings, quarantine_table
 from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings, quarantine_table
 from featurelake.lake import delta
 
 RAW = "_raw"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 import json
 
-from featurelake.core.config import ModelConf, Settings, confine
 from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.core.schema.ml import ModelConf
+from featurelake.core.settings import Settings, confine
 from featurelake.lake import storage
 
 TOP_IMPORTANCES = 20

@@ -18,15 +18,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
-from featurelake.core.config import Settings
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.training_set import PREDICTION_TIME, join_features, manifest_dir, prediction_columns
+from featurelake.featurestore.plan import PREDICTION_TIME, manifest_dir, prediction_columns
+from featurelake.featurestore.training_set import join_features
 from featurelake.lake import delta, storage
 from featurelake.ml import tracking
 from featurelake.quality import gate
-from featurelake.quality.gate import Outcome
+from featurelake.quality.outcomes import Outcome
 
 PROBABILITY, DECISION = "probability", "decision"
 # The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring

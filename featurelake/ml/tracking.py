@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from featurelake.core.config import Settings, confine
-from featurelake.core.errors import ConfigError
+from featurelake.core.errors import ConfigError, NotReady
+from featurelake.core.settings import Settings, confine
 
 CHAMPION = "champion"
 ROLE_TAG = "role"
@@ -167,7 +167,8 @@ def resolve(settings: Settings, model: str, uri: str | None = None) -> Registere
             else client.get_model_version_by_alias(model, match["alias"])
         )
     except MlflowException:
-        raise ConfigError(
+        kind = NotReady if match["alias"] == CHAMPION else ConfigError
+        raise kind(
             f"The registry has no {uri}; train the model first (`featurelake train --model {model}`) or name a "
             "registered version or alias."
         ) from None

@@ -12,26 +12,31 @@ within them, so the same training set and seed give the same model and the same 
 
 from __future__ import annotations
 
-import itertools
-import json
 import time
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
-from pyspark.ml import Estimator, Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
-from pyspark.ml.feature import Imputer, OneHotEncoder, StringIndexer, VectorAssembler
-from pyspark.ml.functions import vector_to_array
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import NumericType
 
-from featurelake.core.config import ModelConf, Settings
-from featurelake.core.errors import ConfigError, FeaturelakeError
+from featurelake.core.schema.ml import ModelConf
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.training_set import SPLIT, git_commit, manifest_dir
-from featurelake.lake import delta, storage
-from featurelake.ml import model_card, tracking
+from featurelake.featurestore.plan import SPLIT
+from featurelake.ml import tracking
+from featurelake.ml.estimators import (
+    FEATURE_VECTOR,
+    SCORE,
+    TREES,
+    _vector_slot_names,
+    classifier,
+    importances,
+    logistic_baseline,
+    parameter_grid,
+    preprocessing,
+    with_score,
+)
 from featurelake.ml.evaluation import (
     Scores,
     auc_roc,
@@ -41,198 +46,10 @@ from featurelake.ml.evaluation import (
     evaluate,
     segment_table,
 )
+from featurelake.ml.record import log_and_register, render_report
+from featurelake.ml.training_data import TrainingData, read_training_data, split_counts
 
-SCORE = "score"
-FEATURE_VECTOR = "feature_vector"
-BASELINE_VECTOR = "baseline_vector"
-ESTIMATORS = {
-    "gbt": GBTClassifier,
-    "random_forest": RandomForestClassifier,
-    "logistic_regression": LogisticRegression,
-}
-TREES = {"gbt", "random_forest"}
 NOT_IN_A_SPLIT = "in no split the model uses"
-
-
-# ---------------------------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    name: str
-    table: str
-    version: int
-    manifest: dict
-    rows: DataFrame  # the model's input columns, spread and ordered for a reproducible fit
-
-    @property
-    def label(self) -> str:
-        return self.manifest["label"]
-
-
-def read_training_data(
-    spark: SparkSession, settings: Settings, model: str, conf: ModelConf, version: int | None
-) -> TrainingData:
-    """A version of the model's training set (the latest by default) with its manifest, checked against
-    every column the model's conf names before anything is fitted."""
-    training_set = settings.training_set(conf.training_set)
-    path = settings.table_path(training_set.table)
-    if not delta.table_exists(spark, path):
-        raise FeaturelakeError(
-            f"Training set {conf.training_set} does not exist yet at {path}; build it first with "
-            f"`featurelake training-set --name {conf.training_set}`."
-        )
-    latest = delta.last_commit(spark, path).version
-    version = latest if version is None else version
-    if not 0 <= version <= latest:
-        raise FeaturelakeError(
-            f"Training set {conf.training_set} has versions 0 to {latest}; there is no version {version}."
-        )
-    manifest_path = f"{manifest_dir(settings, training_set.table)}/v{version}.json"
-    text = storage.read_text(spark, manifest_path)
-    if text is None:
-        raise FeaturelakeError(
-            f"Training set {conf.training_set} v{version} has no manifest at {manifest_path}, so its lineage is "
-            "unknown; train on a version built by `featurelake training-set`."
-        )
-    manifest = json.loads(text)
-    rows = delta.read_version(spark, settings, training_set.table, version)
-    check_columns(model, conf, conf.training_set, version, rows)
-    keys = manifest["plan"]["events"]["keys"]
-    ordered = (
-        rows.transform(model_input(conf, manifest["label"], keys))
-        .repartition(conf.partitions, *keys)
-        .sortWithinPartitions(*keys)
-    )
-    return TrainingData(conf.training_set, training_set.table, version, manifest, ordered)
-
-
-def check_columns(model: str, conf: ModelConf, training_set: str, version: int, rows: DataFrame) -> None:
-    types = {f.name: f.dataType for f in rows.schema.fields}
-    wanted = {
-        "features.categorical": conf.features.categorical,
-        "features.numeric": conf.features.numeric,
-        "baselines.logistic_regression": conf.baselines.logistic_regression,
-        "segments": conf.segments,
-    }
-    for key, columns in wanted.items():
-        for column in columns:
-            if column not in types:
-                raise ConfigError(
-                    f"models.{model}.{key} names {column}, which training set {training_set} v{version} does not "
-                    "have; add it to the training set (a feature group or events.columns) and rebuild it, or "
-                    "remove it from conf/base/models.yaml."
-                )
-    for key in ("features.numeric", "baselines.logistic_regression"):
-        for column in wanted[key]:
-            if not isinstance(types[column], NumericType):
-                raise ConfigError(
-                    f"models.{model}.{key} names {column}, a {types[column].simpleString()} column of training "
-                    f"set {training_set}; a numeric feature is needed there (strings go under features.categorical)."
-                )
-
-
-def model_input(conf: ModelConf, label: str, keys: list[str]):
-    """The schema contract of a model's rows: categorical features as strings, numeric ones as doubles,
-    the label as a double, plus the keys, the split and the segment columns."""
-
-    def select(rows: DataFrame) -> DataFrame:
-        numeric = list(dict.fromkeys([*conf.features.numeric, *conf.baselines.logistic_regression]))
-        features = {*conf.features.categorical, *numeric}
-        passthrough = [c for c in dict.fromkeys([*keys, SPLIT, *conf.segments]) if c not in features]
-        return rows.select(
-            *passthrough,
-            *[F.col(c).cast("string").alias(c) for c in conf.features.categorical],
-            *[F.col(c).cast("double").alias(c) for c in numeric],
-            F.col(label).cast("double").alias(label),
-        )
-
-    return select
-
-
-# ---------------------------------------------------------------------------------------------- the pipeline
-
-
-def _derived(column: str, kind: str) -> str:
-    return f"{column}__{kind}"
-
-
-def source_feature(derived: str) -> str:
-    """carrier__index -> carrier, carrier__onehot_UA -> carrier, hour__imputed -> hour."""
-    return derived.split("__", 1)[0]
-
-
-def preprocessing(conf: ModelConf) -> list:
-    """Strings indexed alphabetically (unseen values and nulls get an index of their own), numeric nulls
-    imputed, everything assembled into one vector; one-hot encoding only for the linear model."""
-    categorical, numeric = conf.features.categorical, conf.features.numeric
-    stages: list = []
-    vector_inputs: list[str] = []
-    if categorical:
-        indexed = [_derived(c, "index") for c in categorical]
-        stages.append(
-            StringIndexer(
-                inputCols=categorical, outputCols=indexed, handleInvalid="keep", stringOrderType="alphabetAsc"
-            )
-        )
-        vector_inputs += indexed
-        if conf.algorithm not in TREES:
-            encoded = [_derived(c, "onehot") for c in categorical]
-            stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded))
-            vector_inputs = encoded
-    if numeric:
-        imputed = [_derived(c, "imputed") for c in numeric]
-        stages.append(Imputer(inputCols=numeric, outputCols=imputed, strategy=conf.impute))
-        vector_inputs += imputed
-    stages.append(VectorAssembler(inputCols=vector_inputs, outputCol=FEATURE_VECTOR))
-    return stages
-
-
-def classifier(model: str, conf: ModelConf, label: str) -> Estimator:
-    """The configured estimator with its fixed parameters, each checked by MLlib itself (in the JVM) so a
-    bad value is one sentence now instead of a stack trace mid-training."""
-    estimator = ESTIMATORS[conf.algorithm](featuresCol=FEATURE_VECTOR, labelCol=label)
-    if estimator.hasParam("seed"):
-        estimator._set(seed=conf.seed)
-    for name, value in conf.params.items():
-        _check_param(estimator, f"models.{model}.params.{name}", name, value)
-        estimator._set(**{name: value})
-    return estimator
-
-
-def parameter_grid(model: str, conf: ModelConf, estimator: Estimator) -> list[dict]:
-    """Every combination of the grid's values, in conf order, each value checked before any fit."""
-    for name, values in conf.grid.items():
-        for value in values:
-            _check_param(estimator, f"models.{model}.grid.{name}", name, value)
-    names = list(conf.grid)
-    return [dict(zip(names, combination, strict=True)) for combination in itertools.product(*conf.grid.values())]
-
-
-def _engine_owned(name: str) -> bool:
-    """Columns and the decision threshold are the engine's: the threshold is chosen on the validation split."""
-    return name.endswith(("Col", "Cols")) or name in ("threshold", "thresholds")
-
-
-def _check_param(estimator: Estimator, key: str, name: str, value) -> None:
-    kind = type(estimator).__name__
-    if not estimator.hasParam(name) or _engine_owned(name):
-        known = ", ".join(sorted(p.name for p in estimator.params if not _engine_owned(p.name)))
-        raise ConfigError(f"{key}: {name} is not a parameter of {kind} a model may set; they are {known}.")
-    if value is None:
-        raise ConfigError(f"{key}: a value is missing; give one or remove the key.")
-    trial = estimator.copy()
-    try:
-        trial._set(**{name: value})
-        trial._transfer_params_to_java()  # MLlib validates the value here (e.g. maxDepth >= 0)
-    except Exception:  # a type MLlib cannot convert, or a value its validator refuses
-        doc = estimator.getParam(name).doc
-        raise ConfigError(f"{key}: {value!r} is not a valid {name} for {kind} ({doc}).") from None
-
-
-def with_score(frame: DataFrame) -> DataFrame:
-    """The probability of the positive class as a plain double column."""
-    return frame.withColumn(SCORE, vector_to_array("probability").getItem(1))
 
 
 # ---------------------------------------------------------------------------------------------- fitting
@@ -308,38 +125,6 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
     )
 
 
-def _vector_slot_names(vectors: DataFrame) -> list[str]:
-    attributes = vectors.schema[FEATURE_VECTOR].metadata["ml_attr"]
-    slots = {a["idx"]: a["name"] for group in attributes.get("attrs", {}).values() for a in group}
-    return [source_feature(slots.get(i, f"slot_{i}")) for i in range(attributes["num_attrs"])]
-
-
-def importances(fitted, slot_names: list[str]) -> list[tuple[str, float]]:
-    """Importance per conf feature, summing its vector slots: the trees' impurity importances, or the
-    linear model's absolute coefficients (on each feature's own scale), normalized to sum to 1."""
-    if hasattr(fitted, "featureImportances"):
-        weights = fitted.featureImportances.toArray()
-    else:
-        weights = abs(fitted.coefficients.toArray())
-    per_feature: dict[str, float] = {}
-    for name, weight in zip(slot_names, weights, strict=True):
-        per_feature[name] = per_feature.get(name, 0.0) + float(weight)
-    total = sum(per_feature.values()) or 1.0
-    return sorted(((n, w / total) for n, w in per_feature.items()), key=lambda item: (-item[1], item[0]))
-
-
-def logistic_baseline(conf: ModelConf, label: str, train: DataFrame) -> PipelineModel:
-    columns = conf.baselines.logistic_regression
-    imputed = [_derived(c, "baseline") for c in columns]
-    return Pipeline(
-        stages=[
-            Imputer(inputCols=columns, outputCols=imputed, strategy=conf.impute),
-            VectorAssembler(inputCols=imputed, outputCol=BASELINE_VECTOR),
-            LogisticRegression(featuresCol=BASELINE_VECTOR, labelCol=label),
-        ]
-    ).fit(train)
-
-
 def evaluate_model(
     conf: ModelConf, data: TrainingData, trained: TrainedModel, splits: dict[str, DataFrame], counts: dict
 ) -> Evaluation:
@@ -386,45 +171,6 @@ def evaluate_model(
     )
 
 
-def split_counts(conf: ModelConf, data: TrainingData) -> dict:
-    """Rows per split, the positive rate and the non-null count of every numeric feature, in one pass (one
-    row per split collected); a split without both classes, or a feature with no value to impute from in
-    the train split, is one sentence before any fit."""
-    rows = (
-        data.rows.groupBy(SPLIT)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.avg(data.label).alias("positive_rate"),
-            *[F.count(c).alias(f"values_{c}") for c in conf.features.numeric],
-        )
-        .collect()  # bounded: one row per split
-    )
-    by_split = {r[SPLIT]: r for r in rows}
-    roles = {"train": conf.train_split, "validation": conf.validation_split, "test": conf.test_split}
-    for role, split in roles.items():
-        if split not in by_split or by_split[split]["rows"] == 0:
-            raise FeaturelakeError(
-                f"Training set {data.name} v{data.version} has no rows in its {split} split, which the model "
-                f"uses for {role}; rebuild the training set over dates that cover every split."
-            )
-        if by_split[split]["positive_rate"] in (0.0, 1.0):
-            raise FeaturelakeError(
-                f"The {split} split of training set {data.name} v{data.version} holds only one class of "
-                f"{data.label}, so no AUC can be computed on it; widen the split's dates."
-            )
-    empty = [c for c in conf.features.numeric if by_split[conf.train_split][f"values_{c}"] == 0]
-    if empty:
-        raise FeaturelakeError(
-            f"Feature {empty[0]} has no value in the {conf.train_split} split of training set {data.name} "
-            f"v{data.version}, so nulls cannot be imputed; fix its feature group or remove it from the model."
-        )
-    return {
-        "rows_in": sum(r["rows"] for r in rows),
-        "split_rows": {role: by_split[split]["rows"] for role, split in roles.items()},
-        "train_positive_rate": by_split[conf.train_split]["positive_rate"],
-    }
-
-
 # ---------------------------------------------------------------------------------------------- the stage
 
 
@@ -455,7 +201,7 @@ def train_model(
         )  # bounded: five rows
     finally:
         data.rows.unpersist()
-    record = _log_and_register(spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id)
+    record = log_and_register(spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id)
     rejected = {NOT_IN_A_SPLIT: evaluation.rows_in - evaluation.rows_used}
     baseline_text = ", ".join(f"{name} {s.auc_roc:.3f}" for name, s in evaluation.baselines.items())
     flagged = [s for s in evaluation.segments if s["flagged"]]
@@ -481,116 +227,3 @@ def train_model(
 def _split_span(data: TrainingData) -> str:
     spans = data.manifest["plan"]["splits"].values()
     return f"{min(a for a, _ in spans)}..{max(b for _, b in spans)}"
-
-
-def _log_and_register(spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id) -> dict:
-    import mlflow
-    import pyspark
-    from mlflow.models import infer_signature
-
-    # MLflow's pyfunc of a Spark model returns its `prediction` column: the decision at the threshold
-    signature = infer_signature(example, example.assign(prediction=1.0)[["prediction"]])
-    lineage = {
-        "training_set": data.name,
-        "training_set_table": data.table,
-        "training_set_version": str(data.version),
-        "training_set_content_hash": data.manifest["content_hash"],
-        "git_commit": git_commit(settings),
-        "featurelake_run_id": run_id,
-    }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model}-{run_id[:12]}", tags=lineage) as run:
-        mlflow.log_params(
-            {
-                "algorithm": conf.algorithm,
-                "seed": conf.seed,
-                "impute": conf.impute,
-                "partitions": conf.partitions,
-                "grid": json.dumps(conf.grid, sort_keys=True),
-                "categorical_features": ",".join(conf.features.categorical),
-                "numeric_features": ",".join(conf.features.numeric),
-                **{f"param_{k}": v for k, v in conf.params.items()},
-                **{f"best_{k}": v for k, v in trained.params.items()},
-            }
-        )
-        metrics = evaluation.test.as_metrics("test")
-        for name, scores in evaluation.baselines.items():
-            metrics |= scores.as_metrics(f"baseline_{name.replace(' ', '_')}")
-        if trained.validation_auc is not None:
-            metrics["validation_auc_roc"] = trained.validation_auc
-        metrics |= {f"rows_{role}": float(n) for role, n in evaluation.split_rows.items()}
-        mlflow.log_metrics(metrics)
-        mlflow.log_dict(
-            {"candidates": [{"params": c.params, "validation_auc_roc": c.validation_auc} for c in trained.candidates]},
-            "tuning.json",
-        )
-        mlflow.log_dict({"segments": evaluation.segments}, "segments.json")
-        mlflow.log_dict({"bins": evaluation.calibration}, "calibration.json")
-        mlflow.log_dict({"importances": dict(trained.importances)}, "importances.json")
-        info = mlflow.spark.log_model(
-            trained.model,
-            artifact_path="model",
-            signature=signature,
-            input_example=example,
-            pip_requirements=[f"pyspark=={pyspark.__version__}"],
-        )
-        registered = mlflow.register_model(
-            info.model_uri, model, tags={**lineage, "threshold": f"{trained.threshold!r}"}
-        )
-        version = int(registered.version)
-        promotion = tracking.decide(
-            model, version, evaluation.test.auc_roc or 0.0, conf.champion_margin, "test_auc_roc"
-        )
-        card_files = model_card.render(model, conf, version, data, trained, evaluation, promotion)
-        card_dir = model_card.write(spark, settings, model, version, card_files)
-        _log_files(card_files, "model_card")
-        tracking.apply(model, promotion)
-        return {
-            "run_id": run.info.run_id,
-            "version": version,
-            "promotion": promotion.sentence(model, evaluation.test.auc_roc or 0.0, conf.champion_margin),
-            "card": f"{card_dir}/model_card.html",
-        }
-
-
-def _log_files(files: dict[str, bytes], artifact_dir: str) -> None:
-    import tempfile
-    from pathlib import Path
-
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as directory:
-        for name, content in files.items():
-            (Path(directory) / name).write_bytes(content)
-        mlflow.log_artifacts(directory, artifact_dir)
-
-
-def render_report(model, data, trained, evaluation, record, store_description) -> str:
-    rows = [("model", evaluation.test), *evaluation.baselines.items()]
-    header = f"{'':22}{'AUC-ROC':>9}{'AUC-PR':>9}{'log loss':>10}{'Brier':>8}{'precision':>11}{'recall':>8}{'F1':>7}"
-    lines = [
-        f"{model} v{record['version']} on {data.name} v{data.version} (test split, {evaluation.test.rows:,} rows, "
-        f"{evaluation.test.positive_rate:.1%} positive; threshold {trained.threshold:.3f} chosen on validation):",
-        header,
-    ]
-
-    def cell(value, width, digits=3):
-        return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-    for name, s in rows:
-        lines.append(
-            f"{name:22}{cell(s.auc_roc, 9)}{cell(s.auc_pr, 9)}{cell(s.log_loss, 10)}{cell(s.brier, 8)}"
-            f"{cell(s.precision, 11)}{cell(s.recall, 8)}{cell(s.f1, 7)}"
-        )
-    flagged = [s for s in evaluation.segments if s["flagged"]]
-    for s in flagged:
-        lines.append(
-            f"segment {s['segment']}={s['value']}: AUC {s['auc_roc']:.3f} on {s['rows']:,} rows, flagged (overall "
-            f"{evaluation.test.auc_roc:.3f})"
-        )
-    best = ", ".join(f"{k}={v}" for k, v in trained.params.items())
-    lines += [
-        f"best of {len(trained.candidates)} on validation: {best} (AUC {trained.validation_auc:.4f})",
-        record["promotion"],
-        f"MLflow run {record['run_id']} in the {store_description}; model card {record['card']}",
-    ]
-    return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The featurelake command line; jobs/*.py call the same entry point, so both share one code path.
 
-Exit codes: 0 done, 1 an unexpected failure, 2 bad input, configuration or environment (one sentence),
-3 `monitor` finished and recommends retraining (a threshold was crossed; the summary says which).
+Exit codes (featurelake.core.errors): 0 done, 1 an unexpected failure, 2 bad input, configuration or
+environment (one sentence), 3 `monitor` finished and recommends retraining, 4 not ready yet (an upstream table
+or a champion is missing: run again later), 5 commit conflicts outlasted every retry.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import sys
 import time
 import uuid
 
-from featurelake.core.config import STAGES
-from featurelake.core.errors import FeaturelakeError
+from featurelake.core.errors import EXIT_FAILED, EXIT_OK, EXIT_RETRAIN_RECOMMENDED, FeaturelakeError
+from featurelake.core.schema.project import STAGES
 
-EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_RETRAIN_RECOMMENDED = 0, 1, 2, 3
 DEBUG_VARIABLE = "FEATURELAKE_DEBUG"
 
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(parser, args)
     except FeaturelakeError as error:
         print(f"featurelake: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return error.exit_code
     except Exception as error:  # a Spark or Python failure we did not foresee: one line, trace on request
         if os.environ.get(DEBUG_VARIABLE):
             raise
@@ -166,7 +166,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_OK
     run_dates = None if args.command in ("training-set", "train", "monitor") else _run_dates(parser, args)
     spark = build_session(settings)
-    from featurelake.quality.gate import build_docs
+    from featurelake.quality.docs import build_docs
 
     exit_code = EXIT_OK
     try:

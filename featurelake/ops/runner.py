@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from featurelake.core.config import STAGES, Settings
 from featurelake.core.dates import DateRange
+from featurelake.core.errors import CommitConflict
+from featurelake.core.schema.project import STAGES
+from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
 from featurelake.featurestore.groups import load_group, materialize
 from featurelake.featurestore.training_set import build_training_set
@@ -63,10 +65,6 @@ class StepResult:
     attempts: int = 1
     detail: str = ""
     finished_at: dt.datetime | None = None  # as recorded in the ledger
-
-
-class CommitConflict(RuntimeError):
-    """A step's commits kept conflicting with concurrent writers after every attempt conf allows."""
 
 
 def run_pipeline(

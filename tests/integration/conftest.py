@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurelake.core.config import Settings, load_settings
+from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings
 from featurelake.core.spark import delta_coordinate
 from tests.conftest import IGNORED, PROJECT
 

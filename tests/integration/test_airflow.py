@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from featurelake.core.config import STAGES
+from featurelake.core.schema.project import STAGES
 from featurelake.ops.cli import build_parser
 from tests.conftest import PROJECT
 

@@ -13,9 +13,11 @@ from pyspark.sql import functions as F
 
 from featurelake.core.columns import REASONS, RUN_DATE
 from featurelake.core.dates import DateRange
+from featurelake.core.errors import GateFailed, SuiteError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
-from featurelake.quality.gate import GateFailed, SuiteError, load_suite, run_gate
+from featurelake.quality.gate import run_gate
+from featurelake.quality.suites import load_suite
 from tests.integration.conftest import dump_dom, require_chromium
 
 pytestmark = pytest.mark.integration
@@ -375,7 +377,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
 @pytest.mark.slow
 def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, settings, demo_landing, tmp_path):
     require_chromium("Data Docs")
-    from featurelake.quality.gate import build_docs
+    from featurelake.quality.docs import build_docs
 
     deliver_broken_day(settings, demo_landing)
     day = DateRange.single(dt.date(2013, 3, 9))

@@ -14,12 +14,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
+from featurelake.core.errors import EXIT_RETRAIN_RECOMMENDED
 from featurelake.featurestore.groups import materialize
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.delta import read_table, read_version
 from featurelake.ml.scoring import score
-from featurelake.ops.cli import EXIT_RETRAIN_RECOMMENDED, main
+from featurelake.ops.cli import main
 from tests.integration.conftest import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

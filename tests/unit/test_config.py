@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from featurelake.core.config import confine, load_settings
+from featurelake.core.config import load_settings
 from featurelake.core.errors import ConfigError
+from featurelake.core.settings import confine
 
 
 def test_base_conf_declares_every_source_and_table(settings):

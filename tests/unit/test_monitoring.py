@@ -8,25 +8,23 @@ import math
 
 import pytest
 
-from featurelake.core.config import MonitoringConf
 from featurelake.core.dates import DateRange
+from featurelake.core.schema.ml import MonitoringConf
 from featurelake.lake import delta
 from featurelake.ml.evaluation import Scores
-from featurelake.monitoring.monitor import (
+from featurelake.monitoring.drift import (
     PSI_FLOOR,
     Drift,
-    Monitoring,
-    Realized,
     bin_shares,
     categorical_binning,
-    expected_calibration_error,
     numeric_binning,
     population_stability_index,
-    realized_quality,
-    recent_anomalies,
     reference_binnings,
 )
-from featurelake.quality.gate import ANOMALY, DAILY_METRIC, RESULTS_SCHEMA
+from featurelake.monitoring.realized import Realized, expected_calibration_error, realized_quality, recent_anomalies
+from featurelake.monitoring.result import Monitoring
+from featurelake.quality.gate import RESULTS_SCHEMA
+from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC
 
 D = dt.date
 

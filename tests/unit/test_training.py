@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from featurelake.core.errors import ConfigError
-from featurelake.ml.training import check_columns, classifier, parameter_grid
+from featurelake.ml.estimators import classifier, parameter_grid
+from featurelake.ml.training_data import check_columns
 from featurelake.ops.cli import main
 
 
@@ -70,7 +71,7 @@ def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
 
 def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(settings, spark):
     from featurelake.core.errors import FeaturelakeError
-    from featurelake.ml.training import TrainingData, split_counts
+    from featurelake.ml.training_data import TrainingData, split_counts
 
     conf = settings.model("flight_delay")
     numeric = conf.features.numeric

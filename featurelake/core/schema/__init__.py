@@ -1,0 +1,1 @@
+"""The schema of conf/*.yaml: pydantic models, strict (unknown keys refused) and frozen."""

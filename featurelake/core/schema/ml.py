@@ -1,0 +1,183 @@
+"""The schema of conf for learning: feature groups, training sets, models and their monitoring."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from featurelake.core.schema.data import (
+    Definition,
+    Identifier,
+    Strict,
+    TableName,
+)
+
+
+class FeatureGroupConf(Strict):
+    definition: Definition  # module:attribute in features/, e.g. features.carrier:carrier_performance
+
+
+class FeaturesConf(Strict):
+    """The feature groups to materialize, each into the table features.<group>."""
+
+    # Each key's rows of a point-in-time join are spread over this many tasks (hot keys, see point_in_time).
+    time_buckets: int = Field(default=16, ge=1, le=1024)
+    groups: dict[Identifier, FeatureGroupConf] = Field(default_factory=dict)
+
+
+class DateSpan(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateSpan:
+        if self.end < self.start:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class LabelEventsConf(Strict):
+    """The rows a training set labels: one per row of a table, predicted at event_time + offset."""
+
+    table: TableName
+    keys: list[Identifier]
+    event_time: Identifier
+    # When the prediction is made, relative to the event time (negative: before it); features are joined
+    # as of that moment, so nothing known later can leak in.
+    prediction_offset_minutes: int = Field(le=0)
+    # Event columns known at prediction time, kept as features and segments (e.g. the scheduled route).
+    columns: list[Identifier] = Field(default_factory=list)
+
+
+class LabelConf(Strict):
+    name: Identifier
+    definition: Definition  # a function (events, **params) -> Column; null excludes the event
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSetConf(Strict):
+    table: TableName
+    events: LabelEventsConf
+    label: LabelConf
+    feature_groups: list[Identifier]
+    # Splits by the event's run date; ranges may not overlap.
+    splits: dict[Identifier, DateSpan]
+
+    @field_validator("splits")
+    @classmethod
+    def _disjoint(cls, splits: dict[str, DateSpan]) -> dict[str, DateSpan]:
+        ordered = sorted(splits.items(), key=lambda item: item[1].start)
+        for (a, first), (b, second) in zip(ordered, ordered[1:], strict=False):
+            if second.start <= first.end:
+                raise ValueError(f"split {b} starts on {second.start}, inside split {a} (until {first.end})")
+        if not splits:
+            raise ValueError("needs at least one split")
+        return splits
+
+
+Algorithm = Literal["gbt", "random_forest", "logistic_regression"]
+
+
+class ModelFeaturesConf(Strict):
+    """The training-set columns a model reads: strings indexed (unseen values kept), numbers imputed."""
+
+    categorical: list[Identifier] = Field(default_factory=list)
+    numeric: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ModelFeaturesConf:
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise ValueError(f"lists {', '.join(both)} as both categorical and numeric")
+        if not self.categorical and not self.numeric:
+            raise ValueError("needs at least one feature")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+
+class BaselineConf(Strict):
+    # A logistic regression on a few obvious numeric features, on the same splits, to beat.
+    logistic_regression: list[Identifier] = Field(min_length=1)
+
+
+class ModelCardConf(Strict):
+    intended_use: str
+    limitations: list[str] = Field(default_factory=list)
+
+
+class MonitoringConf(Strict):
+    """How `featurelake monitor` judges a model on a run date D: the drift of the last window_days of
+    predictions against the training set's reference split, and the realized quality of the last
+    window_days whose labels have landed (label_lag_days after the run date)."""
+
+    window_days: int = Field(default=7, ge=1, le=366)
+    label_lag_days: int = Field(default=1, ge=0, le=366)
+    # The daily realized AUC is plotted over this many labelled days.
+    history_days: int = Field(default=30, ge=1, le=3660)
+    reference_split: Identifier = "train"
+    # Numeric features are cut at the reference's quantiles into this many bins (plus one for nulls).
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    # Categories beyond the reference's most frequent ones share one bin.
+    max_categories: int = Field(default=30, ge=1, le=1000)
+    # A PSI above these recommends retraining (0.1-0.25 is commonly read as a moderate shift, above 0.25 a major one).
+    feature_psi: float = Field(default=0.25, gt=0)
+    prediction_psi: float = Field(default=0.25, gt=0)
+    # Realized AUC this far below the model's test AUC, or an expected calibration error above max_calibration_error.
+    max_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    max_calibration_error: float = Field(default=0.1, gt=0, le=1)
+    # Fewer labelled rows (or only one class) in the window give no realized metrics, so no signal from them.
+    min_labelled_rows: int = Field(default=200, ge=1)
+    # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
+    # short window and a long training period by construction.
+    report_only: list[Identifier] = Field(default_factory=list)
+    # `featurelake run` monitors the last run date of each run and, in a backfill, every every_days-th run
+    # date after the training window (1: daily).
+    every_days: int = Field(default=7, ge=1, le=366)
+
+
+class ModelConf(Strict):
+    """A model: an MLlib pipeline over a training set, tuned on its validation split, judged on its test split."""
+
+    training_set: Identifier
+    algorithm: Algorithm = "gbt"
+    features: ModelFeaturesConf
+    # Estimator parameters by their MLlib names (maxIter, maxDepth, regParam, ...), fixed for every fit.
+    params: dict[Identifier, Any] = Field(default_factory=dict)
+    # Candidate values per parameter; every combination is fitted on train and scored on validation.
+    grid: dict[Identifier, list[Any]] = Field(default_factory=dict)
+    seed: int = 2013
+    # mean is reproducible to the last bits; median is MLlib's approximate quantile, whose merge order (and so
+    # its value, within its error) can change between runs on a cluster
+    impute: Literal["mean", "median"] = "mean"
+    # The training rows are spread over this many partitions in a fixed order, so a fit is reproducible.
+    partitions: int = Field(default=8, ge=1, le=10_000)
+    train_split: Identifier = "train"
+    validation_split: Identifier = "validation"
+    test_split: Identifier = "test"
+    baselines: BaselineConf
+    segments: list[Identifier] = Field(default_factory=list)
+    # A segment whose test AUC is this far below the overall test AUC is flagged.
+    segment_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    # Segments with fewer test rows (or no row of one class) get no AUC: too few to judge.
+    segment_min_rows: int = Field(default=100, ge=1)
+    # A new version becomes the champion only when its test AUC beats the champion's by this much.
+    champion_margin: float = Field(default=0.002, ge=0, le=1)
+    card: ModelCardConf
+    monitoring: MonitoringConf = Field(default_factory=MonitoringConf)
+
+    @model_validator(mode="after")
+    def _grid_not_fixed(self) -> ModelConf:
+        both = sorted(set(self.params) & set(self.grid))
+        if both:
+            raise ValueError(f"sets {', '.join(both)} under both params and grid; keep one")
+        empty = sorted(name for name, values in self.grid.items() if not values)
+        if empty:
+            raise ValueError(f"grid.{empty[0]} lists no value")
+        return self

@@ -1,0 +1,57 @@
+"""The whole project's conf: every section, as one validated model."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from featurelake.core.schema.data import (
+    Identifier,
+    LakeConf,
+    QualityConf,
+    SourceConf,
+    SparkConf,
+    Strict,
+    TableConf,
+    TableName,
+)
+from featurelake.core.schema.ml import FeaturesConf, ModelConf, TrainingSetConf
+
+
+class TrackingConf(Strict):
+    """MLflow: an empty tracking URI means a SQLite store under the lake root (works offline)."""
+
+    tracking_uri: str = ""
+    registry_uri: str = ""
+    experiment: str = "featurelake"
+    # Where runs' artifacts go when the store is the default one: relative to the lake root.
+    artifacts: str = "mlflow/artifacts"
+    store: str = "mlflow/mlflow.db"
+
+
+# The stages of `featurelake run`, in dependency order.
+STAGES = ("ingest", "refine", "features", "training_set", "train", "score", "monitor")
+
+
+class PipelineConf(Strict):
+    """How `featurelake run` schedules the stages and records them in its run ledger."""
+
+    # A range is run in batches of this many run dates: each batch's stages all commit before the next
+    # batch starts, so a failure costs at most one batch. Fewer, larger batches have less per-job overhead.
+    batch_days: int = Field(default=3660, ge=1, le=36600)
+    ledger: TableName = "ops.run_ledger"
+    # A step whose Delta commit conflicts with a concurrent writer is retried, at most this many times in all.
+    commit_attempts: int = Field(default=3, ge=1, le=20)
+    retry_wait_seconds: float = Field(default=2.0, ge=0, le=600)
+
+
+class ProjectConf(Strict):
+    lake: LakeConf
+    spark: SparkConf = Field(default_factory=SparkConf)
+    quality: QualityConf = Field(default_factory=QualityConf)
+    sources: dict[Identifier, SourceConf]
+    tables: dict[TableName, TableConf]
+    features: FeaturesConf = Field(default_factory=FeaturesConf)
+    training_sets: dict[Identifier, TrainingSetConf] = Field(default_factory=dict)
+    models: dict[Identifier, ModelConf] = Field(default_factory=dict)
+    mlflow: TrackingConf = Field(default_factory=TrackingConf)
+    pipeline: PipelineConf = Field(default_factory=PipelineConf)

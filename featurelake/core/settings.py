@@ -1,0 +1,136 @@
+"""The validated configuration of one environment, with the paths it implies resolved and confined to the lake root."""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from featurelake.core.errors import ConfigError
+from featurelake.core.schema.data import (
+    SourceConf,
+    SparkConf,
+    TableConf,
+)
+from featurelake.core.schema.ml import ModelConf, TrainingSetConf
+from featurelake.core.schema.project import ProjectConf
+
+
+class Settings:
+    """The validated configuration of one environment, with the paths it implies resolved."""
+
+    def __init__(self, project: ProjectConf, env: str, conf_dir: Path, files: list[Path]):
+        self.project = project
+        self.env = env
+        self.conf_dir = conf_dir
+        self.files = files
+        self.lake_root = _resolve_root(project.lake.root, conf_dir.parent)
+        self.landing_root = confine(self.lake_root, project.lake.landing, "lake.landing")
+        self.expectations_dir = (conf_dir.parent / project.quality.expectations_dir).resolve()
+
+    @property
+    def sources(self) -> dict[str, SourceConf]:
+        return self.project.sources
+
+    @property
+    def tables(self) -> dict[str, TableConf]:
+        return self.project.tables
+
+    @property
+    def spark(self) -> SparkConf:
+        return self.project.spark
+
+    def _named(self, kind: str, file: str, entries: dict, name: str):
+        if name not in entries:
+            raise ConfigError(
+                f"No {kind} named {name} in {self.conf_dir}/base/{file}; "
+                f"known {kind}s: {', '.join(sorted(entries)) or 'none'}."
+            )
+        return entries[name]
+
+    def source(self, name: str) -> SourceConf:
+        return self._named("source", "sources.yaml", self.sources, name)
+
+    def table(self, name: str) -> TableConf:
+        return self._named("table", "tables.yaml", self.tables, name)
+
+    def table_path(self, name: str) -> str:
+        """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
+        layer, short = name.split(".", 1)
+        declared = self.tables[name].path if name in self.tables else None
+        return confine(self.lake_root, declared or f"{layer}/{short}", f"tables.{name}.path")
+
+    def landing_path(self, source: str) -> str:
+        conf = self.source(source)
+        return confine(self.landing_root, conf.landing_dir or source, f"sources.{source}.landing_dir")
+
+    def known_gaps(self, table: str) -> set[dt.date]:
+        """Run dates on which the source feeding a bronze table delivers nothing, by its declaration."""
+        return {day for source in self.sources.values() if source.table == table for day in source.known_gaps}
+
+    def business_columns(self, table: str) -> list[str]:
+        """The columns a table holds besides lineage, as conf declares them (known before any data is read)."""
+        for source in self.sources.values():
+            if source.table == table:
+                return [*source.columns, *source.allow_evolution.new]
+        refine = self.table(table).refine
+        if refine is None:
+            raise ConfigError(f"Table {table} is neither fed by a source nor refined, so its columns are unknown.")
+        return [*self.business_columns(refine.source), *[d.name for d in refine.derive]]
+
+    def feature_table(self, group: str) -> str:
+        return f"features.{group}"
+
+    def training_set(self, name: str) -> TrainingSetConf:
+        return self._named("training set", "training_sets.yaml", self.project.training_sets, name)
+
+    def model(self, name: str) -> ModelConf:
+        return self._named("model", "models.yaml", self.project.models, name)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.conf_dir.parent
+
+    def refined_tables(self) -> list[str]:
+        return [name for name, table in self.tables.items() if table.refine is not None]
+
+    def resolve_conf_file(self, name: str) -> str:
+        return str((self.conf_dir / name).resolve())
+
+
+def quarantine_table(table: str) -> str:
+    """The table that holds the rows a table refused: bronze.flights -> quarantine.bronze_flights."""
+    layer, short = table.split(".", 1)
+    return f"quarantine.{layer}_{short}"
+
+
+def _has_scheme(path: str) -> bool:
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path))
+
+
+def _resolve_root(root: str, project_dir: Path) -> str:
+    if _has_scheme(root):
+        return root.rstrip("/")
+    path = Path(root)
+    return str((path if path.is_absolute() else project_dir / path).resolve())
+
+
+def confine(root: str, relative: str, key: str) -> str:
+    """Join a relative path to the lake root, refusing any path that would land outside it."""
+    if _has_scheme(relative) or relative.startswith("/") or relative.startswith("~"):
+        raise ConfigError(f"{key} is {relative!r}; it must be a path relative to the lake root {root}.")
+    if _has_scheme(root):
+        parts = urlsplit(root)
+        base = parts.path or "/"
+        joined = posixpath.normpath(posixpath.join(base, relative))
+        inside = joined == base.rstrip("/") or joined.startswith(base.rstrip("/") + "/")
+        result = f"{parts.scheme}://{parts.netloc}{joined}"
+    else:
+        joined = posixpath.normpath(posixpath.join(root, relative))
+        inside = joined == root or joined.startswith(root.rstrip("/") + "/")
+        result = joined
+    if not inside:
+        raise ConfigError(f"{key} is {relative!r}, which resolves outside the lake root {root}; use a path inside it.")
+    return result

@@ -1,0 +1,164 @@
+"""Drift: the population stability index of every model input and of the predicted probability, on bins fixed by
+the reference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from featurelake.core.schema.ml import MonitoringConf
+from featurelake.ml.scoring import PROBABILITY
+
+# A bin empty on one side would make the PSI infinite; shares are floored at this (a common convention).
+PSI_FLOOR = 1e-4
+SCORE_HISTOGRAM_BINS = 20
+OTHER = "other"
+NULL = "null"
+
+
+def population_stability_index(reference: list[float], current: list[float]) -> float:
+    """PSI = sum over bins of (current - reference) * ln(current / reference), on shares floored at
+    PSI_FLOOR so an empty bin counts as a large, finite difference."""
+    total = 0.0
+    for r, c in zip(reference, current, strict=True):
+        r, c = max(r, PSI_FLOOR), max(c, PSI_FLOOR)
+        total += (c - r) * math.log(c / r)
+    return total
+
+
+@dataclass(frozen=True)
+class Binning:
+    """How one column is cut into bins: an int bin index per row, and each bin's label."""
+
+    column: str
+    labels: list[str]
+    index: Column
+
+
+def numeric_binning(column: str, edges: list[float]) -> Binning:
+    """Bins (-inf, e0], (e0, e1], ..., (e_last, inf), then nulls."""
+    value = F.col(column)
+    index = F.when(value.isNull(), F.lit(len(edges) + 1))
+    for i, edge in enumerate(edges):
+        index = index.when(value <= F.lit(edge), F.lit(i))
+    labels = (
+        [f"≤ {edges[0]:.4g}"] + [f"({a:.4g}, {b:.4g}]" for a, b in zip(edges, edges[1:], strict=False)] if edges else []
+    )
+    labels.append(f"> {edges[-1]:.4g}" if edges else "any value")
+    return Binning(column, [*labels, NULL], index.otherwise(F.lit(len(edges))))
+
+
+def categorical_binning(column: str, categories: list[str]) -> Binning:
+    """One bin per category, then one for every other value, then nulls."""
+    value = F.col(column)
+    index = F.when(value.isNull(), F.lit(len(categories) + 1))
+    for i, category in enumerate(categories):
+        index = index.when(value == F.lit(category), F.lit(i))
+    return Binning(column, [*categories, OTHER, NULL], index.otherwise(F.lit(len(categories))))
+
+
+def reference_binnings(reference: DataFrame, numeric: list[str], categorical: list[str], conf: MonitoringConf):
+    """The bins of every column, fixed by the reference: numeric edges at its quantiles (distinct values
+    only, so a column with few values gets few bins), categories by frequency (at most max_categories)."""
+    binnings = []
+    if numeric:
+        quantiles = [i / conf.psi_bins for i in range(1, conf.psi_bins)]
+        edges = reference.agg(
+            *[F.percentile_approx(F.col(c), quantiles, 10_000).alias(c) for c in numeric]
+        ).first()  # one row
+        for column in numeric:
+            found = sorted({float(e) for e in (edges[column] or []) if e is not None and math.isfinite(e)})
+            binnings.append(numeric_binning(column, found))
+    if categorical:
+        values = reference.select(
+            F.explode(
+                F.array(*[F.struct(F.lit(c).alias("column"), F.col(c).alias("value")) for c in categorical])
+            ).alias("v")
+        ).select("v.column", "v.value")
+        by_frequency = Window.partitionBy("column").orderBy(F.col("rows").desc(), F.col("value"))
+        top = (
+            values.where(F.col("value").isNotNull())
+            .groupBy("column", "value")
+            .agg(F.count(F.lit(1)).alias("rows"))
+            .withColumn("rank", F.row_number().over(by_frequency))
+            .where(F.col("rank") <= F.lit(conf.max_categories))
+            .collect()  # bounded: columns x max_categories
+        )
+        for column in categorical:
+            ranked = sorted((r["rank"], r["value"]) for r in top if r["column"] == column)
+            binnings.append(categorical_binning(column, [value for _, value in ranked]))
+    return binnings
+
+
+def bin_shares(frame: DataFrame, binnings: list[Binning]) -> dict[str, list[float]]:
+    """The share of the frame's rows in each bin of each column, in one pass."""
+    pairs = F.array(*[F.struct(F.lit(b.column).alias("column"), b.index.alias("bin")) for b in binnings])
+    counts = (
+        frame.select(F.explode(pairs).alias("b"))
+        .groupBy("b.column", "b.bin")
+        .agg(F.count(F.lit(1)).alias("rows"))
+        .collect()  # bounded: columns x bins
+    )
+    found = {(r["column"], r["bin"]): r["rows"] for r in counts}
+    shares = {}
+    for b in binnings:
+        rows = [found.get((b.column, i), 0) for i in range(len(b.labels))]
+        total = sum(rows)
+        shares[b.column] = [n / total if total else 0.0 for n in rows]
+    return shares
+
+
+@dataclass(frozen=True)
+class Drift:
+    column: str
+    psi: float
+    threshold: float
+    decides: bool  # False: reported only (models.<name>.monitoring.report_only)
+    labels: list[str]
+    reference: list[float]
+    current: list[float]
+
+    @property
+    def crossed(self) -> bool:
+        return self.psi > self.threshold
+
+    @property
+    def alarming(self) -> bool:
+        """Above its threshold, on an input that decides."""
+        return self.decides and self.crossed
+
+    @property
+    def verdict(self) -> str:
+        return "crossed" if self.alarming else ("" if self.decides else "reported only")
+
+
+def drifts(
+    reference: DataFrame, current: DataFrame, binnings: list[Binning], thresholds: dict[str, float], report_only
+) -> list[Drift]:
+    """The PSI of every binned column, from one pass over each side."""
+    before, after = bin_shares(reference, binnings), bin_shares(current, binnings)
+    return [
+        Drift(
+            b.column,
+            population_stability_index(before[b.column], after[b.column]),
+            thresholds[b.column],
+            b.column not in report_only,
+            b.labels,
+            before[b.column],
+            after[b.column],
+        )
+        for b in binnings
+    ]
+
+
+def score_histogram(frame: DataFrame) -> list[float]:
+    """Shares of the predicted probability in SCORE_HISTOGRAM_BINS equal-width bins (for the plot)."""
+    bin_of = F.least(F.floor(F.col(PROBABILITY) * SCORE_HISTOGRAM_BINS), F.lit(SCORE_HISTOGRAM_BINS - 1))
+    rows = frame.groupBy(bin_of.cast("int").alias("bin")).agg(F.count(F.lit(1)).alias("rows")).collect()
+    counts = {r["bin"]: r["rows"] for r in rows}  # bounded: SCORE_HISTOGRAM_BINS rows
+    total = sum(counts.values())
+    return [counts.get(i, 0) / total if total else 0.0 for i in range(SCORE_HISTOGRAM_BINS)]

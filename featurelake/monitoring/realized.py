@@ -1,0 +1,92 @@
+"""Realized quality of predictions whose labels have landed, and the data anomalies the quality gates recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from featurelake.core.columns import RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings
+from featurelake.lake import delta
+from featurelake.ml import evaluation
+from featurelake.ml.scoring import PROBABILITY
+from featurelake.quality.outcomes import ANOMALY
+
+MAX_ANOMALIES = 100
+
+
+def expected_calibration_error(calibration: list[dict]) -> float | None:
+    """The row-weighted mean distance between predicted and observed rates over the calibration bins."""
+    filled = [b for b in calibration if b["rows"]]
+    total = sum(b["rows"] for b in filled)
+    if not total:
+        return None
+    return sum(b["rows"] * abs(b["mean_predicted"] - b["observed_rate"]) for b in filled) / total
+
+
+@dataclass(frozen=True)
+class Realized:
+    days: DateRange
+    predicted: int  # predictions of those days
+    labelled: int  # with a label (the others: excluded by the label definition, or no label yet)
+    scores: evaluation.Scores | None  # None: too few labelled rows, or one class only
+    calibration: list[dict]
+    calibration_error: float | None
+
+
+def realized_quality(labelled: DataFrame, label: str, threshold: float, days: DateRange, min_rows: int) -> Realized:
+    """The metrics of predictions whose label is known, at the model's decision threshold."""
+    window = labelled.where(delta.run_date_condition(days))
+    counts = window.agg(
+        F.count(F.lit(1)).alias("predicted"),
+        F.count_if(F.col(label).isNotNull()).alias("labelled"),
+        F.count_if(F.col(label) == F.lit(1)).alias("positives"),
+    ).first()
+    known = window.where(F.col(label).isNotNull())
+    if counts["labelled"] < min_rows or counts["positives"] in (0, counts["labelled"]):
+        return Realized(days, counts["predicted"], counts["labelled"], None, [], None)
+    calibration = evaluation.calibration_table(known, label, PROBABILITY)
+    return Realized(
+        days,
+        counts["predicted"],
+        counts["labelled"],
+        evaluation.evaluate(known, label, PROBABILITY, threshold),
+        calibration,
+        expected_calibration_error(calibration),
+    )
+
+
+def daily_auc(labelled: DataFrame, label: str) -> list[dict]:
+    """Per run date: labelled rows and the realized AUC (null with one class only)."""
+    rows = (
+        evaluation.auc_roc(labelled.where(F.col(label).isNotNull()), label, PROBABILITY, by=[RUN_DATE])
+        .orderBy(RUN_DATE)
+        .collect()  # bounded: one row per day of the history
+    )
+    return [{"day": r[RUN_DATE], "rows": r["rows"], "auc_roc": r["auc_roc"]} for r in rows]
+
+
+def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str], days: DateRange) -> list[dict]:
+    """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
+    An older validation's flag does not count once the day was validated again."""
+    path = settings.table_path(settings.project.quality.results_table)
+    if not delta.table_exists(spark, path):
+        return []
+    latest = Window.partitionBy("table", "run_date_from").rowsBetween(
+        Window.unboundedPreceding, Window.unboundedFollowing
+    )
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .where(F.col("table").isin(tables) & F.col("run_date_from").between(F.lit(days.start), F.lit(days.end)))
+        .withColumn("latest", F.max("validated_at").over(latest))
+        .where((F.col("validated_at") == F.col("latest")) & (F.col("expectation_type") == F.lit(ANOMALY)))
+        .select("table", F.col("run_date_from").alias("day"), "expectation", "observed_value")
+        .orderBy("day", "table", "expectation")
+        .limit(MAX_ANOMALIES)
+        .collect()
+    )
+    return [r.asDict() for r in rows]

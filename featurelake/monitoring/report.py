@@ -1,0 +1,170 @@
+"""The drift report: the console text and the HTML page with its plots."""
+
+from __future__ import annotations
+
+import html
+
+from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.monitoring.drift import SCORE_HISTOGRAM_BINS, Drift
+from featurelake.monitoring.result import Monitoring
+
+PLOTS = {
+    "psi.png": "Population stability index per input",
+    "scores.png": "Predicted probability: reference and recent",
+    "realized_auc.png": "Realized AUC per day",
+}
+
+
+def _top_drifts(m: Monitoring, count: int) -> list[Drift]:
+    return sorted(m.features, key=lambda d: -d.psi)[:count]
+
+
+def render_text(m: Monitoring, report_path: str) -> str:
+    r = m.realized
+    lines = [
+        f"monitor {m.model} v{m.version} on {m.run_date}: {m.current_rows:,} predictions of {m.drift_days} against "
+        f"{m.reference_rows:,} rows of the {m.reference_split} split",
+        f"  PSI of the inputs (threshold {m.conf.feature_psi}), highest first:",
+    ]
+    for d in _top_drifts(m, 8):
+        note = d.verdict
+        lines.append(f"    {d.column:<28} {d.psi:8.3f}  {note}")
+    lines.append(f"  PSI of the predicted probability: {m.prediction.psi:.3f} (threshold {m.prediction.threshold})")
+    test = m.test_metrics
+    if r.scores:
+        lines.append(
+            f"  realized on {r.days} ({r.labelled:,} labelled of {r.predicted:,}): AUC {number(r.scores.auc_roc)} "
+            f"(test {number(test.get('test_auc_roc'))}), log loss {number(r.scores.log_loss)} "
+            f"(test {number(test.get('test_log_loss'))}), calibration error {number(r.calibration_error)}"
+        )
+    else:
+        lines.append(
+            f"  realized on {r.days}: {r.labelled:,} labelled of {r.predicted:,} predictions, fewer than "
+            f"{m.conf.min_labelled_rows} or one class only: no realized metrics yet"
+        )
+    lines.append(
+        f"  data anomalies in the tables the model reads: {len(m.anomalies)}"
+        + "".join(f"\n    {a['day']} {a['table']}: {a['expectation']} = {a['observed_value']}" for a in m.anomalies)
+    )
+    lines += [f"  {m.verdict()}", f"  drift report: {report_path}"]
+    return "\n".join(lines)
+
+
+def _plots(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes]:
+    def psi(axes):
+        shown = [*sorted(m.features, key=lambda d: d.psi), m.prediction]  # the highest at the top
+        names = [d.column for d in shown]
+        colors = ["#c0392b" if d.alarming else ("#2e86c1" if d.decides else "#999999") for d in shown]
+        axes.barh(names, [d.psi for d in shown], color=colors)
+        axes.axvline(m.conf.feature_psi, linestyle="--", color="#c0392b", label=f"threshold {m.conf.feature_psi}")
+        axes.set(xlabel="PSI", title=f"PSI, {m.drift_days} against {m.reference_split}")
+        axes.tick_params(axis="y", labelsize=6)
+        axes.legend(loc="lower right")
+
+    def scores(axes):
+        width = 1.0 / SCORE_HISTOGRAM_BINS
+        edges = [i * width for i in range(SCORE_HISTOGRAM_BINS)]
+        axes.bar(edges, histograms["reference"], width=width, align="edge", alpha=0.5, label=m.reference_split)
+        axes.bar(edges, histograms["recent"], width=width, align="edge", alpha=0.5, label=str(m.drift_days))
+        axes.set(xlabel="predicted probability", ylabel="share of rows", title="Score distributions")
+        axes.legend(loc="upper right")
+
+    def realized_auc(axes):
+        points = [(d["day"], d["auc_roc"]) for d in m.daily if d["auc_roc"] is not None]
+        if points:
+            days, values = zip(*points, strict=True)
+            axes.plot(days, values, marker="o", label="realized AUC")
+        test_auc = m.test_metrics.get("test_auc_roc")
+        if test_auc is not None:
+            axes.axhline(test_auc, linestyle="--", color="grey", label="test AUC")
+            axes.axhline(test_auc - m.conf.max_auc_drop, linestyle=":", color="#c0392b", label="retrain below")
+        axes.set(ylabel="AUC-ROC", title="Realized AUC per day", ylim=(0.4, 1.0))
+        axes.tick_params(axis="x", labelrotation=45, labelsize=7)
+        axes.legend(loc="lower left")
+
+    return {"psi.png": figure_png(psi), "scores.png": figure_png(scores), "realized_auc.png": figure_png(realized_auc)}
+
+
+def render(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes]:
+    """The drift report's files: drift_report.html and its plots."""
+    e = html.escape
+    plots = _plots(m, histograms)
+    listed = [m.prediction, *sorted(m.features, key=lambda d: -d.psi)]
+    drift = table(
+        ["input", "PSI", "threshold", "verdict"],
+        [[d.column, number(d.psi), d.threshold, d.verdict] for d in listed],
+        ["flagged" if d.alarming else "" for d in listed],
+    )
+    r, test = m.realized, m.test_metrics
+    realized = table(
+        ["", "AUC-ROC", "AUC-PR", "log loss", "Brier", "precision", "recall", "F1", "calibration error"],
+        [
+            [
+                "test split (at training)",
+                number(test.get("test_auc_roc")),
+                number(test.get("test_auc_pr")),
+                number(test.get("test_log_loss")),
+                number(test.get("test_brier")),
+                number(test.get("test_precision")),
+                number(test.get("test_recall")),
+                number(test.get("test_f1")),
+                "–",
+            ],
+            [
+                f"realized {r.days}",
+                *(
+                    [
+                        number(r.scores.auc_roc),
+                        number(r.scores.auc_pr),
+                        number(r.scores.log_loss),
+                        number(r.scores.brier),
+                        number(r.scores.precision),
+                        number(r.scores.recall),
+                        number(r.scores.f1),
+                    ]
+                    if r.scores
+                    else ["–"] * 7
+                ),
+                number(r.calibration_error),
+            ],
+        ],
+    )
+    calibration = table(
+        ["probability bin", "rows", "mean predicted", "observed"],
+        [[b["bin"], f"{b['rows']:,}", number(b["mean_predicted"]), number(b["observed_rate"])] for b in r.calibration],
+    )
+    anomalies = table(
+        ["day", "table", "anomaly", "observed"],
+        [[a["day"], a["table"], a["expectation"], a["observed_value"]] for a in m.anomalies],
+    )
+    verdict = (
+        '<tr class="flagged"><td><b>retrain recommended</b></td></tr>'
+        if m.reasons
+        else f"<tr><td>{e(m.verdict())}</td></tr>"
+    )
+    return {
+        "drift_report.html": f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Drift report: {e(m.model)} v{m.version}, {m.run_date}</title>
+<style>{STYLE}</style></head><body>
+<h1>Drift report: {e(m.model)} v{m.version}, {m.run_date}</h1>
+<table><tbody>{verdict}</tbody></table>
+<ul>{"".join(f"<li>{e(reason)}</li>" for reason in m.reasons)}</ul>
+<p>{m.current_rows:,} predictions of {m.drift_days} against {m.reference_rows:,} rows of the
+{e(m.reference_split)} split of the training set the model was trained on. Realized quality: labels of
+{r.days} ({r.labelled:,} of {r.predicted:,} predictions labelled; labels land {m.conf.label_lag_days} day(s)
+after the run date).</p>
+<h2>Plots</h2>
+{figures(plots, PLOTS)}
+<h2>Population stability</h2>
+{drift}
+<h2>Realized quality</h2>
+{realized}
+<h2>Calibration (realized)</h2>
+{calibration}
+<h2>Data anomalies in the tables the model reads</h2>
+<p>{len(m.anomalies)} anomalies flagged by the quality gates for {m.drift_days}.</p>
+{anomalies}
+</body></html>
+""".encode(),
+        **plots,
+    }

@@ -1,0 +1,97 @@
+"""Daily metrics of a gated table (row count, null fractions), the per-day row-count bounds, and the anomalies of a
+day against its trailing history.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from featurelake.core.columns import RUN_DATE
+from featurelake.core.settings import Settings
+from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC, Outcome
+from featurelake.quality.suites import NOT_NULL, ROW_COUNT, Suite
+
+
+def daily_metrics(frame: DataFrame, suite: Suite) -> dict:
+    """Per run date: the row count and the null fraction of every column the suite expects not null.
+    One aggregation; bounded by run dates x metrics."""
+    null_columns = sorted({r.kwargs["column"] for r in suite.rules if r.type == NOT_NULL})
+    aggregates = [F.count(F.lit(1)).alias("row_count")] + [
+        (F.count_if(F.col(c).isNull()) / F.count(F.lit(1))).alias(f"null_fraction({c})") for c in null_columns
+    ]
+    rows = frame.groupBy(RUN_DATE).agg(*aggregates).collect()
+    return {row[RUN_DATE]: {k: v for k, v in row.asDict().items() if k != RUN_DATE} for row in rows}
+
+
+def row_count_outcomes(metrics: dict, suite: Suite) -> list[Outcome]:
+    outcomes = []
+    for rule in (r for r in suite.rules if r.type == ROW_COUNT):
+        low, high = rule.kwargs.get("min_value"), rule.kwargs.get("max_value")
+        for day in sorted(metrics):
+            n = metrics[day]["row_count"]
+            ok = (low is None or (n > low if rule.kwargs.get("strict_min") else n >= low)) and (
+                high is None or (n < high if rule.kwargs.get("strict_max") else n <= high)
+            )
+            kwargs = json.dumps(rule.kwargs, sort_keys=True)
+            outcomes.append(Outcome(rule.name, rule.type, kwargs, ok, str(n), None, None, n, run_date=day))
+    return outcomes
+
+
+def metric_outcomes(metrics: dict) -> list[Outcome]:
+    return [
+        Outcome(name, DAILY_METRIC, "{}", True, repr(float(value)), None, None, None, run_date=day)
+        for day, values in sorted(metrics.items())
+        for name, value in values.items()
+    ]
+
+
+def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
+    """Flag a day whose row count or null fraction is more than max_sigma standard deviations from the
+    same metric over the trailing window_days (earlier runs' history plus the days of this run)."""
+    import datetime as dt
+    import statistics
+
+    from featurelake.lake import delta
+
+    anomaly = settings.project.quality.anomaly
+    if not metrics:
+        return []
+    window = dt.timedelta(days=anomaly.window_days)
+    series: dict[str, dict] = {}
+    results_path = settings.table_path(settings.project.quality.results_table)
+    if delta.table_exists(spark, results_path):
+        history = (
+            spark.read.format("delta")
+            .load(results_path)
+            .where(
+                (F.col("table") == table)
+                & (F.col("expectation_type") == DAILY_METRIC)
+                & F.col("run_date_from").between(F.lit(min(metrics) - window), F.lit(max(metrics)))
+            )
+            .groupBy("run_date_from", "expectation")
+            .agg(F.max_by("observed_value", "validated_at").alias("value"))
+            .collect()  # bounded: the window's days x metrics
+        )
+        for row in history:
+            series.setdefault(row["expectation"], {})[row["run_date_from"]] = float(row["value"])
+    for day, values in metrics.items():
+        for name, value in values.items():
+            series.setdefault(name, {})[day] = float(value)
+    outcomes = []
+    for day in sorted(metrics):
+        for name, value in metrics[day].items():
+            trailing = [v for d, v in series[name].items() if day - window <= d < day]
+            if len(trailing) < anomaly.min_history:
+                continue
+            mean, spread = statistics.fmean(trailing), statistics.pstdev(trailing)
+            distance = abs(float(value) - mean)
+            sigmas = distance / spread if spread > 0 else (float("inf") if distance > 1e-12 else 0.0)
+            if sigmas > anomaly.max_sigma:
+                observed = (
+                    f"{float(value):.6g} against a trailing mean of {mean:.6g} ± {spread:.3g} ({sigmas:.1f} sigma)"
+                )
+                outcomes.append(Outcome(f"anomaly: {name}", ANOMALY, "{}", False, observed, None, None, None, day))
+    return outcomes
