@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from featurelake.core.schema.project import STAGES
+from featurelake.ops.stages import STAGE_NAMES as STAGES
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurelake.core.columns import RUN_DATE
-from featurelake.featurestore.groups import feature_group
+from featurelake import RUN_DATE, DateRange, Feature, feature_group
+from features.entities import departure_hour
 
 PUBLISHED_AT = "published_at"
 
@@ -41,20 +41,20 @@ def us_federal_holidays(year: int) -> list[dt.date]:
 
 
 @feature_group(
-    keys=["year", "month", "day", "hour"],
+    entity=departure_hour,
     event_time=PUBLISHED_AT,
     # a calendar is known ahead: each day's rows are published the day before, so any prediction time
     # of the day (up to an hour before its first departure) can use them
     ttl=dt.timedelta(days=3),
-    features={
-        "cal_hour": "scheduled departure hour, New York time",
-        "cal_weekday": "day of the week, 1 = Monday ... 7 = Sunday",
-        "cal_month": "month, 1-12",
-        "cal_is_weekend": "1 on Saturdays and Sundays",
-        "cal_days_to_holiday": "days to the nearest US federal holiday (0 on the holiday)",
-    },
+    features=[
+        Feature("cal_hour", "int", "scheduled departure hour, New York time"),
+        Feature("cal_weekday", "int", "day of the week, 1 = Monday ... 7 = Sunday"),
+        Feature("cal_month", "int", "month, 1-12"),
+        Feature("cal_is_weekend", "int", "1 on Saturdays and Sundays"),
+        Feature("cal_days_to_holiday", "int", "days to the nearest US federal holiday (0 on the holiday)"),
+    ],
 )
-def calendar(inputs, run_dates):
+def calendar(run_dates: DateRange) -> DataFrame:
     """Calendar features for every hour of every run date, a function of the date alone."""
     spark = SparkSession.getActiveSession()
     years = range(run_dates.start.year - 1, run_dates.end.year + 2)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from featurelake.featurestore.groups import feature_group
+from pyspark.sql import DataFrame
+
+from featurelake import Feature, feature_group
+from features.entities import carrier
 from features.flight_stats import DAILY_STATISTICS, trailing_performance
 
 STATISTICS = ["delayed_share", "mean_arr_delay", "cancel_rate"]
@@ -18,15 +21,15 @@ DESCRIPTIONS = {
 
 
 @feature_group(
-    keys=["carrier"],
+    entity=carrier,
     ttl=dt.timedelta(days=7),
-    features={
-        f"carrier_{s}_{days}d": f"{DESCRIPTIONS[s]}, over the {days} day(s) ending at the event time"
+    features=[
+        Feature(f"carrier_{s}_{days}d", "double", f"{DESCRIPTIONS[s]}, over the {days} day(s) ending at the event time")
         for days, statistics in WINDOWS.items()
         for s in statistics
-    },
+    ],
     **DAILY_STATISTICS,
 )
-def carrier_performance(inputs, run_dates):
+def carrier_performance(flights: DataFrame) -> DataFrame:
     """Trailing daily performance of each carrier, known once the day is over."""
-    return inputs["silver.flights"].transform(trailing_performance(["carrier"], WINDOWS, prefix="carrier"))
+    return flights.transform(trailing_performance(["carrier"], WINDOWS, prefix="carrier"))

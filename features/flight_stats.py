@@ -11,7 +11,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from featurelake.core.columns import RUN_DATE
+from featurelake import RUN_DATE
 
 LOCAL_TIMEZONE = "America/New_York"
 DELAYED_MINUTES = 15
@@ -23,7 +23,7 @@ DAILY_STATISTICS = {
     "event_time": DAY_ENDS_AT,
     "availability_lag": dt.timedelta(hours=6),
     "lookback_days": 27,
-    "inputs": ["silver.flights"],
+    "inputs": {"flights": "silver.flights"},
 }
 
 

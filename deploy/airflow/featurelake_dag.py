@@ -26,7 +26,7 @@ except ImportError:  # Airflow 2
     from airflow.models.baseoperator import chain
     from airflow.operators.bash import BashOperator
 
-# featurelake.config.STAGES, in dependency order (the scheduler's environment has no featurelake).
+# featurelake.ops.stages.STAGE_NAMES, in dependency order (the scheduler's environment has no featurelake).
 STAGES = ("ingest", "refine", "features", "training_set", "train", "score", "monitor")
 DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.4.0"
 DELTA_CONFS = {

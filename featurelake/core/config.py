@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from featurelake.core.errors import ConfigError
+from featurelake.core.project_code import bind_feature_groups
 from featurelake.core.schema.project import ProjectConf
 from featurelake.core.settings import Settings
 
@@ -55,8 +56,9 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
         project = ProjectConf.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origins, conf_path)) from None
+    project, groups = bind_feature_groups(project, conf_path.parent, lambda loc: _origin(origins, loc))
     _check_references(project, origins, conf_path)
-    return Settings(project, env, conf_path, files)
+    return Settings(project, env, conf_path, files, groups)
 
 
 def _read_yaml(file: Path) -> dict[str, Any]:
@@ -186,20 +188,11 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
 
     if project.pipeline.ledger not in project.tables:
         raise missing(("pipeline", "ledger"), project.pipeline.ledger)
-    for group in project.features.groups:
-        if f"features.{group}" not in project.tables:
-            raise missing(("features", "groups", group), f"features.{group}")
     for name, training_set in project.training_sets.items():
         loc = ("training_sets", name)
         for table in (training_set.table, training_set.events.table):
             if table not in project.tables:
                 raise missing(loc, table)
-        for group in training_set.feature_groups:
-            if group not in project.features.groups:
-                raise ConfigError(
-                    f"{_origin(origins, loc)}: training_sets.{name}.feature_groups names {group}, which is not "
-                    f"under features.groups; declare it in {conf_path}/base/features.yaml."
-                )
     for name, model in project.models.items():
         if model.training_set not in project.training_sets:
             raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,3 +35,11 @@ class DateRange:
 
     def __str__(self) -> str:
         return str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
+
+
+def iso_date(text: str) -> dt.date:
+    """A command-line date argument, YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from None

@@ -8,12 +8,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from featurelake.core.columns import RUN_DATE
 from featurelake.core.errors import ConfigError
-from featurelake.core.schema.data import (
-    SourceConf,
-    SparkConf,
-    TableConf,
-)
+from featurelake.core.schema.data import GateConf, SourceConf, SparkConf, TableConf
 from featurelake.core.schema.ml import ModelConf, TrainingSetConf
 from featurelake.core.schema.project import ProjectConf
 
@@ -21,7 +18,9 @@ from featurelake.core.schema.project import ProjectConf
 class Settings:
     """The validated configuration of one environment, with the paths it implies resolved."""
 
-    def __init__(self, project: ProjectConf, env: str, conf_dir: Path, files: list[Path]):
+    def __init__(
+        self, project: ProjectConf, env: str, conf_dir: Path, files: list[Path], feature_groups: dict | None = None
+    ):
         self.project = project
         self.env = env
         self.conf_dir = conf_dir
@@ -29,6 +28,10 @@ class Settings:
         self.lake_root = _resolve_root(project.lake.root, conf_dir.parent)
         self.landing_root = confine(self.lake_root, project.lake.landing, "lake.landing")
         self.expectations_dir = (conf_dir.parent / project.quality.expectations_dir).resolve()
+        # The enabled feature groups of the project's features package (featurelake.core.project_code).
+        self.feature_groups = dict(feature_groups or {})
+        implied = {self.feature_table(g): self._feature_table_conf(g) for g in self.feature_groups}
+        self._tables = {**implied, **project.tables}
 
     @property
     def sources(self) -> dict[str, SourceConf]:
@@ -36,7 +39,15 @@ class Settings:
 
     @property
     def tables(self) -> dict[str, TableConf]:
-        return self.project.tables
+        """Every table: those tables.yaml declares, and features.<group> of every feature group it does not."""
+        return self._tables
+
+    def _feature_table_conf(self, group: str) -> TableConf:
+        """A feature table's default: one slice per run date, gated by its suite when it has one (fail: a failing
+        feature row means the group's code is wrong; anomalous days are reported, not failed)."""
+        suite = self.expectations_dir / f"{self.feature_table(group)}.json"
+        gate = GateConf(policy="fail", anomalies="warn") if suite.exists() else None
+        return TableConf(partition_by=[RUN_DATE], gate=gate)
 
     @property
     def spark(self) -> SparkConf:
@@ -79,6 +90,15 @@ class Settings:
         if refine is None:
             raise ConfigError(f"Table {table} is neither fed by a source nor refined, so its columns are unknown.")
         return [*self.business_columns(refine.source), *[d.name for d in refine.derive]]
+
+    def feature_group(self, name: str):
+        """An enabled feature group of the project's features package (featurelake.featurestore.api.FeatureGroup)."""
+        if name not in self.feature_groups:
+            raise ConfigError(
+                f"No feature group named {name} in {self.project_dir / 'features'} (or it is switched off under "
+                f"features.groups); known groups: {', '.join(sorted(self.feature_groups)) or 'none'}."
+            )
+        return self.feature_groups[name]
 
     def feature_table(self, group: str) -> str:
         return f"features.{group}"

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 from featurelake.core.errors import EnvironmentProblem
@@ -172,3 +173,15 @@ def _check_session(spark, settings: Settings) -> None:
                 f"Spark setting {key} is {spark.conf.get(key)}, but featurelake needs "
                 f"{CORRECTNESS_SETTINGS[key]}; remove the override from spark-defaults or --conf."
             )
+
+
+@contextmanager
+def persisted(frame):
+    """The frame cached (memory, spilling to disk) for the reads inside the block, and released after it."""
+    from pyspark import StorageLevel
+
+    cached = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield cached
+    finally:
+        cached.unpersist()

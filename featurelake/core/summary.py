@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,17 @@ class StageSummary:
             f"{self.seconds:.1f}s{'; ' + self.detail if self.detail else ''}"
             f"{'; ' + self.gate.line() if self.gate else ''}"
         )
+
+
+@contextlib.contextmanager
+def accounted(stage: str, table: str, run_dates: object) -> Iterator[StageSummary]:
+    """The summary of one stage's work, filled in as it goes: timed from here, and its rows checked to add up
+    (``check_balance``) once the block ends without an error."""
+    summary = StageSummary(stage=stage, table=table, run_dates=str(run_dates), rows_in=0, published=0)
+    started = time.monotonic()
+    yield summary
+    summary.seconds = time.monotonic() - started
+    summary.check_balance()
 
 
 def _expectations_cell(report) -> str:

@@ -17,9 +17,10 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
+from featurelake.core.project_code import import_definition
 from featurelake.core.schema.data import DEFINITION
 from featurelake.core.settings import Settings, confine
-from featurelake.featurestore.groups import AVAILABLE_AT, load_definition, load_group
+from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.lake import delta, storage
 
 PREDICTION_TIME = "prediction_time"
@@ -35,10 +36,10 @@ def plan_from_conf(spark: SparkSession, settings: Settings, name: str) -> dict:
     conf = settings.training_set(name)
     groups = []
     for group_name in conf.feature_groups:
-        group = load_group(settings, group_name)
+        group = settings.feature_group(group_name)
         table = settings.feature_table(group_name)
         stored = set(delta.read_table(spark, settings, table).columns)
-        absent = [c for c in [*group.keys, group.event_time, AVAILABLE_AT, *group.features] if c not in stored]
+        absent = [c for c in group.columns if c not in stored]
         if absent:
             raise FeaturelakeError(
                 f"Table {table} has no column {absent[0]}, which feature group {group_name} now declares; "
@@ -52,7 +53,7 @@ def plan_from_conf(spark: SparkSession, settings: Settings, name: str) -> dict:
                 "keys": list(group.keys),
                 "event_time": group.event_time,
                 "ttl_seconds": None if group.ttl is None else group.ttl.total_seconds(),
-                "features": dict(group.features),
+                "features": group.descriptions,
             }
         )
     return {
@@ -94,7 +95,7 @@ def label_of(settings: Settings, plan: dict, raw: DataFrame) -> Column:
     definition the training set and the realized metrics of monitoring both apply."""
     label = plan["label"]
     key = f"training_sets.{plan['name']}.label"
-    definition = load_definition(settings, label["definition"], f"{key}.definition")
+    definition = import_definition(settings.project_dir, label["definition"], f"{key}.definition")
     try:
         label_column = definition(raw, **label["params"])
     except (TypeError, ValueError) as exc:

@@ -29,7 +29,7 @@ from featurelake.core.errors import ConfigError, FeaturelakeError
 from featurelake.core.provenance import git_commit
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.groups import AVAILABLE_AT
+from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.featurestore.plan import (
     PREDICTION_TIME,
     SPLIT,

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -25,9 +23,12 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.core.schema.data import SourceConf
 from featurelake.core.settings import Settings
-from featurelake.core.summary import StageSummary
-from featurelake.lake import delta, quarantine, storage
+from featurelake.core.spark import persisted
+from featurelake.core.summary import StageSummary, accounted
+from featurelake.lake import quarantine, storage
+from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
+from featurelake.quality.suites import suite_for
 
 CORRUPT = "_corrupt_record"
 MALFORMED_REASON = "malformed record (unparseable line or wrong number of fields)"
@@ -318,59 +319,36 @@ def check_profiles(profiles: dict[str, FileProfile], conf: SourceConf, source: s
 
 def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange, run_id: str) -> StageSummary:
     """Ingest a source's deliveries for a range of run dates into its bronze table, in one commit."""
-    started = time.monotonic()
+    catalog = Catalog(spark, settings)
     conf = settings.source(source)
-    bronze_columns = [*settings.business_columns(conf.table), *LINEAGE_COLUMNS]
-    suite = gate.load_suite(settings, conf.table, bronze_columns) if settings.tables[conf.table].gate else None
+    suite = suite_for(settings, conf.table, [*settings.business_columns(conf.table), *LINEAGE_COLUMNS])
     deliveries = find_deliveries(spark, settings, source, run_dates)
     files = [f.path for d in deliveries for f in d.files]
     raw = _read_csv(spark, conf, source, files) if conf.format == "csv" else _read_jsonl(spark, conf, source, files)
     # The folder a file was delivered in names its run date: <landing>/<source>/<run date>/<file>.
     raw = raw.withColumn(RUN_DATE, F.to_date(F.element_at(F.split(F.col(SOURCE_FILE), "/"), -2)))
     ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
-    classified = (
-        classify(raw, conf)
-        .withColumn(INGESTED_AT, ingested_at)
-        .withColumn(RUN_ID, F.lit(run_id))
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    try:
+    lineage = classify(raw, conf).withColumn(INGESTED_AT, ingested_at).withColumn(RUN_ID, F.lit(run_id))
+    with accounted("ingest", conf.table, run_dates) as summary, persisted(lineage) as classified:
         profiles = profile_files(classified, conf)
         check_profiles(profiles, conf, source, files)
-        rows_in = sum(p.rows for p in profiles.values())
+        summary.rows_in = sum(p.rows for p in profiles.values())
         unreadable = sum(p.refused for p in profiles.values())
-        if rows_in == unreadable:
+        if summary.rows_in == unreadable:
             raise InputError(
-                f"None of the {rows_in} rows delivered for {source} on {run_dates} could be read; see "
+                f"None of the {summary.rows_in} rows delivered for {source} on {run_dates} could be read; see "
                 f"{files[0]} against sources.{source}.columns. Nothing was written."
             )
         candidates = classified.where(F.size(REASONS) == 0)
-        report = None
-        if suite is not None:
-            candidates, report = gate.run_gate(candidates, settings, conf.table, suite, run_dates, run_id)
-        quarantined = unreadable + (report.quarantined if report else 0)
+        candidates, summary.gate = gate.run_gate(candidates, settings, conf.table, suite, run_dates, run_id)
+        summary.quarantined = unreadable + (summary.gate.quarantined if summary.gate else 0)
         source_columns = [c for c in classified.columns if c in conf.columns or c in conf.allow_evolution.new]
         refused = classified.where(F.size(REASONS) > 0).unionByName(candidates.where(F.size(REASONS) > 0))
         raw_text = F.coalesce(F.col(quarantine.RAW), F.to_json(F.struct(*source_columns)))
         refused_rows = quarantine.refused_rows(refused, raw_text, run_id)
-        quarantine.publish(spark, settings, conf.table, run_dates, refused_rows if quarantined else None)
+        quarantine.publish(catalog, conf.table, run_dates, refused_rows if summary.quarantined else None)
         published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
-        commit = delta.replace_slice(
-            published, settings, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new)
-        )
-    finally:
-        classified.unpersist()
-    summary = StageSummary(
-        stage="ingest",
-        table=conf.table,
-        run_dates=str(run_dates),
-        rows_in=rows_in,
-        published=commit.metrics.get("numOutputRows", 0),
-        quarantined=quarantined,
-        delta_version=commit.version,
-        seconds=time.monotonic() - started,
-        detail=f"{len(files)} files",
-        gate=report,
-    )
-    summary.check_balance()
+        commit = catalog.replace_slice(published, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new))
+        summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
+        summary.detail = f"{len(files)} files"
     return summary

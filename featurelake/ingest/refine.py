@@ -7,10 +7,8 @@ wins) and the duplicates dropped are counted as rejected, so the numbers always 
 
 from __future__ import annotations
 
-import time
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -19,9 +17,12 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.core.schema.data import Derivation, TableConf
 from featurelake.core.settings import Settings
-from featurelake.core.summary import StageSummary
-from featurelake.lake import delta, quarantine
+from featurelake.core.spark import persisted
+from featurelake.core.summary import StageSummary, accounted
+from featurelake.lake import quarantine
+from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
+from featurelake.quality.suites import suite_for
 
 DUPLICATE_REASON = "duplicate key (a later delivery of the same key was kept)"
 _RANK = "_key_rank"
@@ -105,30 +106,20 @@ def refine(
     return _refine_snapshots(spark, settings, table, conf, run_dates, run_id)
 
 
-def _gate_and_split(
-    spark: SparkSession, settings: Settings, table: str, suite, candidates: DataFrame, run_dates: DateRange, run_id: str
-):
-    """Run the table's gate (if it has one) on the candidate rows; return them with the gate's reasons added."""
-    if suite is None:
-        return candidates, None
-    return gate.run_gate(candidates, settings, table, suite, run_dates, run_id)
-
-
 def _silver_columns(bronze: DataFrame, conf: TableConf) -> list[str]:
     return [*_bronze_business_columns(bronze), *[d.name for d in conf.refine.derive], *LINEAGE_COLUMNS]
 
 
-def _load_suite(settings: Settings, table: str, conf: TableConf):
-    columns = [*settings.business_columns(table), *LINEAGE_COLUMNS]
-    return gate.load_suite(settings, table, columns) if conf.gate else None
+def _suite(settings: Settings, table: str):
+    return suite_for(settings, table, [*settings.business_columns(table), *LINEAGE_COLUMNS])
 
 
 def _refine_daily(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> StageSummary:
-    started = time.monotonic()
-    suite = _load_suite(settings, table, conf)
-    bronze = delta.read_table(spark, settings, conf.refine.source, run_dates)
+    suite = _suite(settings, table)
+    catalog = Catalog(spark, settings)
+    bronze = catalog.read(conf.refine.source, run_dates)
     missing_dates = _dates_without_rows(bronze, run_dates, settings.known_gaps(conf.refine.source))
     if missing_dates:
         raise InputError(
@@ -138,42 +129,28 @@ def _refine_daily(
         )
     keys = conf.keys
     columns = _silver_columns(bronze, conf)
-    prepared = (
+    marked = (
         bronze.transform(derive(conf.refine.derive))
         .withColumn(RUN_ID, F.lit(run_id))
         .withColumn(REASONS, null_key_reasons(keys))
         .transform(rank_within_key(keys))
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    try:
+    with accounted("refine", table, run_dates) as summary, persisted(marked) as prepared:
         counts = prepared.agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.count_if(F.size(REASONS) > 0).alias("null_key"),
             F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
         ).first()
         candidates = prepared.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(*columns, REASONS)
-        gated, report = _gate_and_split(spark, settings, table, suite, candidates, run_dates, run_id)
-        quarantined = counts["null_key"] + (report.quarantined if report else 0)
+        gated, summary.gate = gate.run_gate(candidates, settings, table, suite, run_dates, run_id)
+        summary.rows_in, summary.rejected = counts["rows_in"], {DUPLICATE_REASON: counts["duplicates"]}
+        summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
         business = [c for c in columns if c not in LINEAGE_COLUMNS]
         refused = prepared.select(*columns, REASONS).where(F.size(REASONS) > 0).unionByName(gated)
         refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
-        quarantine.publish(spark, settings, table, run_dates, refused_rows if quarantined else None)
-        commit = delta.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), settings, table, run_dates)
-    finally:
-        prepared.unpersist()
-    summary = StageSummary(
-        stage="refine",
-        table=table,
-        run_dates=str(run_dates),
-        rows_in=counts["rows_in"],
-        published=commit.metrics.get("numOutputRows", 0),
-        quarantined=quarantined,
-        rejected={DUPLICATE_REASON: counts["duplicates"]},
-        delta_version=commit.version,
-        seconds=time.monotonic() - started,
-        gate=report,
-    )
-    summary.check_balance()
+        quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
+        commit = catalog.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), table, run_dates)
+        summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
     return summary
 
 
@@ -186,8 +163,9 @@ def _refine_snapshots(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> list[StageSummary]:
     """Apply each snapshot delivered in the range, oldest first, as a MERGE on the keys."""
-    suite = _load_suite(settings, table, conf)
-    bronze_all = delta.read_table(spark, settings, conf.refine.source, run_dates)
+    suite = _suite(settings, table)
+    catalog = Catalog(spark, settings)
+    bronze_all = catalog.read(conf.refine.source, run_dates)
     snapshot_dates = sorted(row[RUN_DATE] for row in bronze_all.select(RUN_DATE).distinct().collect())
     if not snapshot_dates:
         raise InputError(
@@ -198,48 +176,34 @@ def _refine_snapshots(
     business = [c for c in columns if c not in LINEAGE_COLUMNS]
     summaries = []
     for snapshot_date in snapshot_dates:
-        started = time.monotonic()
         day = DateRange.single(snapshot_date)
         snapshot = bronze_all.where(F.col(RUN_DATE) == F.lit(snapshot_date))
         _refuse_duplicate_keys(snapshot, conf.keys, conf.refine.source, snapshot_date)
-        marked = (
+        with_reasons = (
             snapshot.transform(derive(conf.refine.derive))
             .withColumn(RUN_ID, F.lit(run_id))
             .withColumn(REASONS, null_key_reasons(conf.keys))
             .select(*columns, REASONS)
-            .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        try:
+        with accounted("refine", table, snapshot_date) as summary, persisted(with_reasons) as marked:
             counts = marked.agg(
                 F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
             ).first()
             candidates = marked.where(F.size(REASONS) == 0)
-            gated, report = _gate_and_split(spark, settings, table, suite, candidates, day, run_id)
-            quarantined = counts["null_key"] + (report.quarantined if report else 0)
+            gated, summary.gate = gate.run_gate(candidates, settings, table, suite, day, run_id)
+            summary.rows_in = counts["rows_in"]
+            summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
             refused = marked.where(F.size(REASONS) > 0).unionByName(gated)
             refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
-            quarantine.publish(spark, settings, table, day, refused_rows if quarantined else None)
+            quarantine.publish(catalog, table, day, refused_rows if summary.quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
-            commit = delta.merge_on_keys(published, settings, table, conf.keys, newer_wins_on=RUN_DATE)
-        finally:
-            marked.unpersist()
-        metrics = commit.metrics
-        summary = StageSummary(
-            stage="refine",
-            table=table,
-            run_dates=str(snapshot_date),
-            rows_in=counts["rows_in"],
-            published=counts["rows_in"] - quarantined,
-            quarantined=quarantined,
-            delta_version=commit.version,
-            seconds=time.monotonic() - started,
-            detail=(
+            commit = catalog.merge_on_keys(published, table, conf.keys, newer_wins_on=RUN_DATE)
+            metrics = commit.metrics
+            summary.published, summary.delta_version = summary.rows_in - summary.quarantined, commit.version
+            summary.detail = (
                 f"merged: {metrics.get('numTargetRowsInserted', metrics.get('numOutputRows', 0))} inserted, "
                 f"{metrics.get('numTargetRowsUpdated', 0)} updated"
-            ),
-            gate=report,
-        )
-        summary.check_balance()
+            )
         summaries.append(summary)
     return summaries
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.dates import DateRange
-from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.lake import delta
+from featurelake.lake.catalog import Catalog
 
 LEDGER_SCHEMA = T.StructType(
     [
@@ -45,13 +43,13 @@ class Finished:
 StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
 
 
-def finished_steps(spark: SparkSession, settings: Settings, dates: DateRange) -> dict[StepDate, Finished]:
+def finished_steps(catalog: Catalog, dates: DateRange) -> dict[StepDate, Finished]:
     """The latest finished row of every step and run date in the range (steps x days: bounded by the range)."""
-    name = settings.project.pipeline.ledger
-    if not delta.table_exists(spark, settings.table_path(name)):
+    name = catalog.settings.project.pipeline.ledger
+    if not catalog.exists(name):
         return {}
     latest = (
-        delta.read_table(spark, settings, name)
+        catalog.read(name)
         .where(F.col("run_date").between(F.lit(dates.start), F.lit(dates.end)))
         .groupBy("stage", "target", "run_date")
         .agg(F.max_by("run_id", "finished_at").alias("run_id"), F.max("finished_at").alias("finished_at"))
@@ -63,8 +61,7 @@ def finished_steps(spark: SparkSession, settings: Settings, dates: DateRange) ->
 
 
 def record(
-    spark: SparkSession,
-    settings: Settings,
+    catalog: Catalog,
     stage: str,
     target: str,
     run_dates: DateRange,
@@ -81,5 +78,5 @@ def record(
         (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at)
         for day in run_dates.days()
     ]
-    delta.append(spark.createDataFrame(rows, LEDGER_SCHEMA), settings, settings.project.pipeline.ledger)
+    catalog.append(catalog.spark.createDataFrame(rows, LEDGER_SCHEMA), catalog.settings.project.pipeline.ledger)
     return finished_at

@@ -6,14 +6,14 @@ rerun of a run date replaces (or empties) exactly that date's quarantined rows.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
 from featurelake.core.dates import DateRange
-from featurelake.core.settings import Settings, quarantine_table
-from featurelake.lake import delta
+from featurelake.core.settings import quarantine_table
+from featurelake.lake.catalog import Catalog
 
 RAW = "_raw"
 
@@ -41,10 +41,10 @@ def refused_rows(frame: DataFrame, raw: Column, run_id: str) -> DataFrame:
     )
 
 
-def publish(spark: SparkSession, settings: Settings, table: str, run_dates: DateRange, rows: DataFrame | None) -> None:
+def publish(catalog: Catalog, table: str, run_dates: DateRange, rows: DataFrame | None) -> None:
     """Replace the run dates' slice of the table's quarantine with ``rows``, or empty it when there are none."""
     name = quarantine_table(table)
     if rows is None:
-        delta.clear_slice(spark, settings, name, run_dates, QUARANTINE_SCHEMA)
+        catalog.clear_slice(name, run_dates, QUARANTINE_SCHEMA)
     else:
-        delta.replace_slice(rows, settings, name, run_dates)
+        catalog.replace_slice(rows, name, run_dates)

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
-from featurelake.lake import delta
+from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import evaluation
 from featurelake.ml.scoring import PROBABILITY
 from featurelake.quality.outcomes import ANOMALY
@@ -39,7 +39,7 @@ class Realized:
 
 def realized_quality(labelled: DataFrame, label: str, threshold: float, days: DateRange, min_rows: int) -> Realized:
     """The metrics of predictions whose label is known, at the model's decision threshold."""
-    window = labelled.where(delta.run_date_condition(days))
+    window = labelled.where(run_date_condition(days))
     counts = window.agg(
         F.count(F.lit(1)).alias("predicted"),
         F.count_if(F.col(label).isNotNull()).alias("labelled"),
@@ -72,15 +72,14 @@ def daily_auc(labelled: DataFrame, label: str) -> list[dict]:
 def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str], days: DateRange) -> list[dict]:
     """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
     An older validation's flag does not count once the day was validated again."""
-    path = settings.table_path(settings.project.quality.results_table)
-    if not delta.table_exists(spark, path):
+    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
+    if not catalog.exists(results):
         return []
     latest = Window.partitionBy("table", "run_date_from").rowsBetween(
         Window.unboundedPreceding, Window.unboundedFollowing
     )
     rows = (
-        spark.read.format("delta")
-        .load(path)
+        catalog.read(results)
         .where(F.col("table").isin(tables) & F.col("run_date_from").between(F.lit(days.start), F.lit(days.end)))
         .withColumn("latest", F.max("validated_at").over(latest))
         .where((F.col("validated_at") == F.col("latest")) & (F.col("expectation_type") == F.lit(ANOMALY)))

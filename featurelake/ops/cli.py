@@ -8,30 +8,26 @@ or a champion is missing: run again later), 5 commit conflicts outlasted every r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import functools
 import os
 import sys
 import time
 import uuid
 
-from featurelake.core.errors import EXIT_FAILED, EXIT_OK, EXIT_RETRAIN_RECOMMENDED, FeaturelakeError
-from featurelake.core.schema.project import STAGES
+from featurelake.core.dates import DateRange, iso_date
+from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
+from featurelake.core.stage import CommandResult, Context
+from featurelake.lake.catalog import Catalog
+from featurelake.ops.stages import STAGE_NAMES, STAGES
+from featurelake.quality.docs import build_docs
 
 DEBUG_VARIABLE = "FEATURELAKE_DEBUG"
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from None
-
-
 def _add_run_dates(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-date", type=_date, help="one run date, YYYY-MM-DD")
-    parser.add_argument("--from", dest="date_from", type=_date, help="first run date of a range")
-    parser.add_argument("--to", dest="date_to", type=_date, help="last run date of a range (included)")
+    parser.add_argument("--run-date", type=iso_date, help="one run date, YYYY-MM-DD")
+    parser.add_argument("--from", dest="date_from", type=iso_date, help="first run date of a range")
+    parser.add_argument("--to", dest="date_to", type=iso_date, help="last run date of a range (included)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,46 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--years", type=int, default=1, help="replicate the 2013 year N times (benchmarks)")
     demo.add_argument("--force", action="store_true", help="rewrite files that are already there")
 
-    ingest = add("ingest", help="landing zone -> bronze for one source")
-    ingest.add_argument("--source", required=True)
-    _add_run_dates(ingest)
-
-    refine = add("refine", help="bronze -> silver for one table")
-    refine.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
-    _add_run_dates(refine)
-
-    features = add("features", help="silver -> features.<group> for one feature group, or all")
-    features.add_argument("--group", help="a group under features.groups in conf; default all")
-    _add_run_dates(features)
-
-    training = add("training-set", help="label events + point-in-time features -> training_sets.<name>")
-    training.add_argument("--name", required=True, help="a training set under training_sets in conf")
-    training.add_argument("--rebuild-from-manifest", metavar="PATH", help="rebuild a recorded version exactly")
-
-    train = add("train", help="training set -> a tuned, evaluated MLlib model, logged and registered in MLflow")
-    train.add_argument("--model", required=True, help="a model under models in conf")
-    train.add_argument("--training-set-version", type=int, help="a Delta version of the training set; default latest")
-
-    score = add("score", help="events of run dates -> predictions.<model>, by a model from the registry")
-    score.add_argument("--model", required=True, help="a model under models in conf")
-    score.add_argument("--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion")
-    _add_run_dates(score)
-
-    monitor = add(
-        "monitor", help="drift, realized quality and anomalies of a model on a run date -> monitoring.<model>"
-    )
-    monitor.add_argument("--model", required=True, help="a model under models in conf")
-    monitor.add_argument("--run-date", required=True, type=_date, help="the run date D monitored, YYYY-MM-DD")
-    monitor.add_argument(
-        "--model-uri", help="models:/<model>/<version> or models:/<model>@<alias>; default the champion"
-    )
+    for stage in STAGES:
+        parser_of_stage = add(stage.command, help=stage.help)
+        stage.add_arguments(parser_of_stage)
+        if stage.takes_run_dates:
+            _add_run_dates(parser_of_stage)
 
     run = add("run", help="every stage in order for a run date or a range, skipping what the run ledger says finished")
     _add_run_dates(run)
     run.add_argument(
         "--stages",
         type=_stages,
-        help=f"comma-separated stages to run, of {','.join(STAGES)}; default all",
+        help=f"comma-separated stages to run, of {','.join(STAGE_NAMES)}; default all",
     )
     run.add_argument("--force", action="store_true", help="recompute steps the ledger records as finished")
     return parser
@@ -96,17 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stages(text: str) -> list[str]:
     chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in STAGES]
+    unknown = [s for s in chosen if s not in STAGE_NAMES]
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(
-            f"{unknown[0] if unknown else text!r} is not a stage; give some of {','.join(STAGES)}"
+            f"{unknown[0] if unknown else text!r} is not a stage; give some of {','.join(STAGE_NAMES)}"
         )
     return chosen
 
 
 def _run_dates(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    from featurelake.core.dates import DateRange
-
     if args.run_date and (args.date_from or args.date_to):
         parser.error("give either --run-date or --from/--to, not both")
     if args.run_date:
@@ -164,57 +130,27 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    run_dates = None if args.command in ("training-set", "train", "monitor") else _run_dates(parser, args)
+    stage = next((s for s in STAGES if s.command == args.command), None)
+    run_dates = _run_dates(parser, args) if stage is None or stage.takes_run_dates else None
     spark = build_session(settings)
-    from featurelake.quality.docs import build_docs
-
-    exit_code = EXIT_OK
+    ctx = Context(spark, settings, Catalog(spark, settings), run_id)
     try:
-        if args.command == "training-set":
-            from featurelake.featurestore.training_set import build_training_set
-
-            summaries = [build_training_set(spark, settings, args.name, run_id, args.rebuild_from_manifest)]
-        elif args.command == "train":
-            from featurelake.ml.training import train_model
-
-            summaries = [train_model(spark, settings, args.model, run_id, args.training_set_version)]
-        elif args.command == "score":
-            from featurelake.ml.scoring import score
-
-            summaries = [score(spark, settings, args.model, run_dates, run_id, args.model_uri)]
-        elif args.command == "monitor":
-            from featurelake.monitoring.monitor import monitor
-
-            result = monitor(spark, settings, args.model, args.run_date, run_id, args.model_uri)
-            summaries = [result.summary]
-            exit_code = EXIT_RETRAIN_RECOMMENDED if result.retrain_recommended else EXIT_OK
-        elif args.command == "features":
-            from featurelake.featurestore.groups import materialize
-
-            groups = [args.group] if args.group else list(settings.project.features.groups)
-            summaries = [materialize(spark, settings, group, run_dates, run_id) for group in groups]
-        elif args.command == "ingest":
-            from featurelake.ingest.bronze import ingest
-
-            summaries = [ingest(spark, settings, args.source, run_dates, run_id)]
-        elif args.command == "refine":
-            from featurelake.ingest.refine import refine
-
-            summaries = refine(spark, settings, args.table, run_dates, run_id)
-        else:
+        if stage is not None:
+            result = stage.run_command(ctx, args, run_dates)
+        else:  # run
             from featurelake.ops.runner import run_pipeline
 
-            summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force)
+            result = CommandResult(run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force))
     finally:  # failed validations belong in the Data Docs too
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
-    print(render_table(summaries))
-    for summary in summaries:
+    print(render_table(result.summaries))
+    for summary in result.summaries:
         if summary.report:
             print(summary.report)
     if docs:
         print(f"Data Docs: {docs}")
-    return exit_code
+    return result.exit_code
 
 
 if __name__ == "__main__":

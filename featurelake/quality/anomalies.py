@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.settings import Settings
+from featurelake.lake.catalog import Catalog
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC, Outcome
 from featurelake.quality.suites import NOT_NULL, ROW_COUNT, Suite
 
@@ -54,18 +55,15 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     import datetime as dt
     import statistics
 
-    from featurelake.lake import delta
-
     anomaly = settings.project.quality.anomaly
     if not metrics:
         return []
     window = dt.timedelta(days=anomaly.window_days)
     series: dict[str, dict] = {}
-    results_path = settings.table_path(settings.project.quality.results_table)
-    if delta.table_exists(spark, results_path):
+    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
+    if catalog.exists(results):
         history = (
-            spark.read.format("delta")
-            .load(results_path)
+            catalog.read(results)
             .where(
                 (F.col("table") == table)
                 & (F.col("expectation_type") == DAILY_METRIC)

@@ -31,6 +31,7 @@ from featurelake.core.columns import REASONS
 from featurelake.core.errors import GateFailed
 from featurelake.core.schema.data import GateConf
 from featurelake.core.settings import Settings
+from featurelake.lake.catalog import Catalog
 from featurelake.quality.anomalies import anomaly_outcomes, daily_metrics, metric_outcomes, row_count_outcomes
 from featurelake.quality.outcomes import ANOMALY, GateReport, Outcome
 from featurelake.quality.suites import Suite, flag_failures
@@ -40,15 +41,18 @@ from featurelake.quality.validation import gx_outcomes
 
 
 def run_gate(
-    frame: DataFrame, settings: Settings, table: str, suite: Suite, run_dates, run_id: str, checks=()
-) -> tuple[DataFrame, GateReport]:
+    frame: DataFrame, settings: Settings, table: str, suite: Suite | None, run_dates, run_id: str, checks=()
+) -> tuple[DataFrame, GateReport | None]:
     """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
 
     Every outcome is appended to quality.results, passing or not. Raises GateFailed (nothing to publish)
-    when the table's policy says so. ``checks`` are outcomes the caller computed itself (engine checks
-    that GX has no expectation for), judged and recorded with the rest. The caller publishes the rows
-    with empty reasons and quarantines the others; it should cache ``frame``, which is read several times.
+    when the table's policy says so. ``checks`` are outcomes the caller computed itself (engine checks that
+    GX has no expectation for), judged and recorded with the rest. The caller publishes the rows with empty
+    reasons and quarantines the others; it should cache ``frame``, which is read several times. Without a
+    suite (a table with no gate) the rows pass as they are, with no report.
     """
+    if suite is None:  # the table has no gate
+        return frame, None
     gate = settings.tables[table].gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     metrics = daily_metrics(frame, suite)
@@ -109,8 +113,6 @@ def record(
     """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results."""
     import datetime as dt
 
-    from featurelake.lake import delta
-
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = [
         (
@@ -132,4 +134,4 @@ def record(
         )
         for o in [*report.outcomes, *metrics]
     ]
-    delta.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, settings.project.quality.results_table)
+    Catalog(spark, settings).append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings.project.quality.results_table)

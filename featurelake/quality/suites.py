@@ -126,3 +126,8 @@ def flag_failures(suite: Suite):
         return frame.withColumn(REASONS, F.concat(existing, failures) if suite.quarantine_rules else existing)
 
     return apply
+
+
+def suite_for(settings: Settings, table: str, columns: list[str]) -> Suite | None:
+    """The table's suite when conf gives the table a gate (``tables.<name>.gate``), else None."""
+    return load_suite(settings, table, columns) if settings.table(table).gate else None

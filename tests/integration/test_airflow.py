@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from featurelake.core.schema.project import STAGES
 from featurelake.ops.cli import build_parser
+from featurelake.ops.stages import STAGE_NAMES as STAGES
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.integration

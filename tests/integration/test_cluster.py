@@ -181,7 +181,7 @@ def test_packaged_jobs_on_a_standalone_cluster_write_the_tables_of_a_local_run(
     window = F.col(RUN_DATE) <= F.lit(LAST_DAY).cast("date")
     tables = [
         *(f"{layer}.{source}" for layer in ("bronze", "silver") for source in ("flights", "weather", "planes")),
-        *(local_settings.feature_table(g) for g in local_settings.project.features.groups),
+        *(local_settings.feature_table(g) for g in local_settings.feature_groups),
     ]
     for table in tables:
         on_cluster = comparable(read_table(spark, cluster_settings, table))

@@ -13,7 +13,8 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.lake import delta
-from tests.conftest import UNGATED, deliver, deliver_real
+from featurelake.testing import deliver
+from tests.conftest import UNGATED, deliver_real
 
 pytestmark = pytest.mark.integration
 

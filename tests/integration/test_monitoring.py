@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import EXIT_RETRAIN_RECOMMENDED
-from featurelake.featurestore.groups import materialize
+from featurelake.featurestore.materialize import materialize
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.delta import read_table, read_version

@@ -11,7 +11,8 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import DUPLICATE_REASON, refine
-from tests.conftest import UNGATED, deliver, deliver_real
+from featurelake.testing import deliver
+from tests.conftest import UNGATED, deliver_real
 from tests.integration.test_ingest import FLIGHTS_HEADER, GOOD_FLIGHT
 
 pytestmark = pytest.mark.integration

@@ -175,7 +175,7 @@ def test_a_model_on_shuffled_labels_does_not_beat_chance(training_set):
 def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     from delta.tables import DeltaTable
 
-    from featurelake.featurestore.groups import materialize
+    from featurelake.featurestore.materialize import materialize
     from featurelake.featurestore.training_set import build_training_set
 
     settings, _ = january

@@ -1,4 +1,5 @@
-"""The project's feature groups and label, on hand-made rows that make each rule visible."""
+"""The project's feature groups and label, on hand-made rows that make each rule visible; every group runs
+through the engine's own contract (featurelake.testing.run_group), as `featurelake features` runs it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import datetime as dt
 import pytest
 
 from featurelake.core.dates import DateRange
+from featurelake.testing import assert_rows, run_group
 from features.aircraft import aircraft
 from features.calendar import calendar, us_federal_holidays
+from features.carrier import carrier_performance
 from features.flight_stats import daily_outcomes, end_of_day, trailing_rates
 from features.labels import is_delayed
 
@@ -66,7 +69,7 @@ def test_us_federal_holidays_of_2013():
 
 
 def test_calendar_rows_every_hour_published_the_day_before(spark):
-    rows = calendar.compute({}, DateRange(D(2013, 11, 27), D(2013, 11, 30))).collect()
+    rows = run_group(calendar, DateRange(D(2013, 11, 27), D(2013, 11, 30))).collect()
     assert len(rows) == 4 * 24
     by_key = {(r["month"], r["day"], r["hour"]): r for r in rows}
     wednesday = by_key[(11, 27, 18)]
@@ -85,7 +88,7 @@ def test_aircraft_restated_monthly_with_the_age_in_that_year(spark):
         ],
         "tailnum string, year int, seats int, engines int, type string, engine string, _run_date date",
     )
-    rows = aircraft.compute({"silver.planes": planes}, DateRange(D(2013, 1, 1), D(2013, 2, 3))).collect()
+    rows = run_group(aircraft, DateRange(D(2013, 1, 1), D(2013, 2, 3)), planes=planes).collect()
     got = {(r["tailnum"], r["_run_date"]): r for r in rows}
     assert set(got) == {("N1", D(2013, 1, 1)), ("N1", D(2013, 2, 1)), ("N2", D(2013, 2, 1))}  # N2 known from the 15th
     assert got[("N1", D(2013, 2, 1))]["aircraft_age_years"] == 13
@@ -111,3 +114,26 @@ def test_is_delayed_refuses_an_unknown_treatment(spark):
     flights = spark.createDataFrame([(1, 900, 16.0)], "id int, dep_time int, arr_delay double")
     with pytest.raises(ValueError, match="cancelled must be one of positive, negative, exclude"):
         is_delayed(flights, threshold_minutes=15, cancelled="drop", diverted="positive")
+
+
+def test_carrier_performance_through_the_engine_contract(spark):
+    """The README's example: a group's rows as `featurelake features` writes them, asserted with chispa."""
+    flights = spark.createDataFrame(
+        [("AA", 900, 20.0, D(2013, 1, 1)), ("AA", 905, 5.0, D(2013, 1, 1)), ("AA", 910, 16.0, D(2013, 1, 2))],
+        FLIGHTS,
+    )
+    rows = run_group(carrier_performance, DateRange(D(2013, 1, 2), D(2013, 1, 2)), flights=flights)
+    assert rows.columns[:3] == ["carrier", "day_ends_at", "_available_at"]  # keys, event time, availability
+    assert_rows(
+        rows,
+        [
+            {
+                "carrier": "AA",
+                "_run_date": D(2013, 1, 2),  # only the run dates asked for; 1 January was the look-back
+                "day_ends_at": dt.datetime(2013, 1, 3, 5),  # New York midnight, in UTC
+                "_available_at": dt.datetime(2013, 1, 3, 11),  # six hours later, when the arrivals are in
+                "carrier_delayed_share_1d": 1.0,
+                "carrier_delayed_share_7d": 2 / 3,
+            }
+        ],
+    )

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from featurelake.core.dates import DateRange
-from featurelake.ops.runner import batches, contiguous
+from featurelake.core.schedule import batches, contiguous
 
 
 def day(n: int) -> dt.date:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -14,13 +14,19 @@ from featurelake.core.schema.data import (
     TableName,
 )
 
+FeatureSelector = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.\*)?$")]
+
 
 class FeatureGroupConf(Strict):
-    definition: Definition  # module:attribute in features/, e.g. features.carrier:carrier_performance
+    """Overrides of a discovered feature group (groups are found in the project's features package)."""
+
+    # A group defined outside discovery, as module:attribute in features/, e.g. features.extra:holidays.
+    definition: Definition | None = None
+    enabled: bool = True
 
 
 class FeaturesConf(Strict):
-    """The feature groups to materialize, each into the table features.<group>."""
+    """How feature groups are materialized (each into the table features.<group>) and joined."""
 
     # Each key's rows of a point-in-time join are spread over this many tasks (hot keys, see point_in_time).
     time_buckets: int = Field(default=16, ge=1, le=1024)
@@ -85,8 +91,9 @@ Algorithm = Literal["gbt", "random_forest", "logistic_regression"]
 class ModelFeaturesConf(Strict):
     """The training-set columns a model reads: strings indexed (unseen values kept), numbers imputed."""
 
-    categorical: list[Identifier] = Field(default_factory=list)
-    numeric: list[Identifier] = Field(default_factory=list)
+    # Column names, or <group>.* for every feature of a group of the kind (strings / numbers).
+    categorical: list[FeatureSelector] = Field(default_factory=list)
+    numeric: list[FeatureSelector] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _distinct(self) -> ModelFeaturesConf:

@@ -28,10 +28,6 @@ class TrackingConf(Strict):
     store: str = "mlflow/mlflow.db"
 
 
-# The stages of `featurelake run`, in dependency order.
-STAGES = ("ingest", "refine", "features", "training_set", "train", "score", "monitor")
-
-
 class PipelineConf(Strict):
     """How `featurelake run` schedules the stages and records them in its run ledger."""
 

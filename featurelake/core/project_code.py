@@ -1,0 +1,126 @@
+"""The project's own code that conf refers to: the feature groups and labels of its ``features`` package.
+
+Feature groups are discovered: every module of the package is imported and every object it defines that
+declares itself a feature group (``featurelake.featurestore.api.FeatureGroup``) is found, by its name. Conf
+only overrides: ``features.groups.<name>.enabled: false`` switches a group off, ``definition:
+features.module:attribute`` names one explicitly. Then what conf says of groups is checked against them:
+the groups a training set joins, and the ``<group>.*`` a model selects its features by, expanded here to
+the group's features of the right kind, so everything downstream sees plain column names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from featurelake.core.errors import ConfigError
+from featurelake.core.schema.ml import ModelFeaturesConf
+from featurelake.core.schema.project import ProjectConf
+
+FEATURES_PACKAGE = "features"
+NUMERIC_TYPES = {"int", "bigint", "double"}
+GROUP_SELECTION = ".*"
+
+
+def import_definition(project_dir: Path, reference: str, key: str) -> Any:
+    """The object a ``features.module:attribute`` reference in conf names (only the project's features/)."""
+    _on_path(project_dir)
+    module_name, attribute = reference.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"{key} names {reference}, but module {exc.name} cannot be found under {project_dir}."
+        ) from None
+    if not hasattr(module, attribute):
+        raise ConfigError(f"{key} names {reference}, but {module_name} has no {attribute}.")
+    return getattr(module, attribute)
+
+
+def is_feature_group(value: Any) -> bool:
+    return getattr(type(value), "featurelake_feature_group", False) is True
+
+
+def discover_feature_groups(project_dir: Path) -> dict[str, Any]:
+    """Every feature group defined in the project's features package, by name, in module order."""
+    package_dir = project_dir / FEATURES_PACKAGE
+    if not (package_dir / "__init__.py").exists():
+        return {}
+    _on_path(project_dir)
+    found: dict[str, Any] = {}
+    for module_info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
+        module = importlib.import_module(f"{FEATURES_PACKAGE}.{module_info.name}")
+        for value in vars(module).values():
+            if not is_feature_group(value) or value.module != module.__name__:
+                continue  # imported from another module: found there
+            if value.name in found:
+                raise ConfigError(
+                    f"Feature groups of {found[value.name].module} and {value.module} are both named {value.name}; "
+                    "give one another name (name= in @feature_group)."
+                )
+            found[value.name] = value
+    return found
+
+
+def bind_feature_groups(project: ProjectConf, project_dir: Path, where) -> tuple[ProjectConf, dict[str, Any]]:
+    """The project's feature groups (discovered, then conf's overrides), and the conf with every model's
+    ``<group>.*`` selections expanded. ``where(loc)`` names the conf file a key came from."""
+    groups = discover_feature_groups(project_dir)
+    for name, override in project.features.groups.items():
+        key = f"features.groups.{name}"
+        if override.definition:
+            group = import_definition(project_dir, override.definition, f"{key}.definition")
+            if not is_feature_group(group):
+                raise ConfigError(f"{key}.definition names {override.definition}, which is not a @feature_group.")
+            groups[name] = group
+        elif name not in groups:
+            raise ConfigError(
+                f"{where(('features', 'groups', name))}: {key} names no feature group of {project_dir / 'features'}; "
+                f"known groups: {', '.join(sorted(groups)) or 'none'}."
+            )
+        if not override.enabled:
+            groups.pop(name)
+    for name, training_set in project.training_sets.items():
+        for group in training_set.feature_groups:
+            if group not in groups:
+                raise ConfigError(
+                    f"{where(('training_sets', name))}: training_sets.{name}.feature_groups names {group}, which is "
+                    f"no enabled feature group of {project_dir / 'features'}; known: {', '.join(sorted(groups))}."
+                )
+    models = {
+        name: model.model_copy(update={"features": _expanded(name, model.features, groups, where)})
+        for name, model in project.models.items()
+    }
+    return project.model_copy(update={"models": models}), groups
+
+
+def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], where) -> ModelFeaturesConf:
+    def expand(kind: str, names: list[str]) -> list[str]:
+        out: list[str] = []
+        for name in names:
+            if not name.endswith(GROUP_SELECTION):
+                out.append(name)
+                continue
+            group = name.removesuffix(GROUP_SELECTION)
+            if group not in groups:
+                raise ConfigError(
+                    f"{where(('models', model))}: models.{model}.features.{kind} selects {name}, but there is no "
+                    f"enabled feature group {group}; known: {', '.join(sorted(groups))}."
+                )
+            wanted = (lambda t: t in NUMERIC_TYPES) if kind == "numeric" else (lambda t: t == "string")
+            out += [f for f, t in groups[group].feature_types.items() if wanted(t) and f not in out]
+        return out
+
+    if not any(n.endswith(GROUP_SELECTION) for n in [*features.categorical, *features.numeric]):
+        return features
+    return ModelFeaturesConf(
+        categorical=expand("categorical", features.categorical), numeric=expand("numeric", features.numeric)
+    )
+
+
+def _on_path(project_dir: Path) -> None:
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))

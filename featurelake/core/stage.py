@@ -1,0 +1,86 @@
+"""Stages as a protocol: what the runner plans and the command line dispatches to.
+
+A stage (ingest, refine, features, training_set, train, score, monitor) declares its steps — one per target:
+a source, a table, a feature group, a training set, a model — with the output each writes, the run dates it
+is due on, the run dates whose upstream results it reads, and why it would have to wait; and it runs one
+step for a span of run dates against a context. It also declares its own command (``featurelake ingest
+--source flights --run-date D``). The runner (featurelake.ops.runner) is a loop over the registered stages'
+steps; the command line (featurelake.ops.cli) looks the command up. Neither knows any stage by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import EXIT_OK
+from featurelake.core.settings import Settings
+from featurelake.core.summary import StageSummary
+
+if TYPE_CHECKING:  # the catalog is the lake's; core only names it
+    from pyspark.sql import SparkSession
+
+    from featurelake.lake.catalog import Catalog
+
+# (batch, the whole range of the run) -> the run dates of the batch a step is due on
+Cadence = Callable[[DateRange, DateRange], list[dt.date]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step runs against: the session, the settings, the catalog of tables and the run id."""
+
+    spark: SparkSession
+    settings: Settings
+    catalog: Catalog
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage for one target, as the runner schedules it."""
+
+    stage: str
+    target: str
+    output: str  # the table (or registered model) it writes, for progress lines
+    run: Callable[[DateRange, str], list[StageSummary]]  # (run dates, run id) -> what it wrote
+    due: Cadence
+    reads: Callable[[dt.date], DateRange] = DateRange.single  # the run dates whose upstream results it reads
+    waiting: Callable[[], str | None] = lambda: None  # why it cannot run yet (not a failure; retried next run)
+    one_date_at_a_time: bool = False
+    # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
+    gaps: frozenset[dt.date] = frozenset()
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}:{self.target}"
+
+
+@dataclass
+class CommandResult:
+    summaries: list[StageSummary] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+
+class Stage(Protocol):
+    """A stage of the pipeline: its steps for the runner and its command for the command line."""
+
+    name: str  # as `featurelake run --stages` names it
+    command: str  # the command line's name for it
+    help: str
+
+    def steps(self, ctx: Context) -> list[Step]:
+        """Every step of the project's conf, in dependency order within the stage."""
+        ...
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """The command's own arguments (the common ones, --env, --conf-dir, --run-id, are there already)."""
+        ...
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        """Run the command for what the arguments name."""
+        ...

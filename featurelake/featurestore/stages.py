@@ -1,0 +1,79 @@
+"""The features and training-set stages as the runner and the command line see them."""
+
+from __future__ import annotations
+
+import argparse
+
+from featurelake.core.dates import DateRange
+from featurelake.core.schedule import every_day_except, on, trailing, training_window
+from featurelake.core.stage import CommandResult, Context, Step
+from featurelake.featurestore.materialize import materialize
+from featurelake.featurestore.training_set import build_training_set
+
+
+def _absent_inputs(ctx: Context, inputs):
+    def waiting() -> str | None:
+        absent = [t for t in inputs if not ctx.catalog.exists(t)]
+        return f"{absent[0]} has no data yet" if absent else None
+
+    return waiting
+
+
+class FeaturesStage:
+    name = command = "features"
+    help = "silver -> features.<group> for one feature group, or all"
+    takes_run_dates = True
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for name, group in ctx.settings.feature_groups.items():
+            steps.append(
+                Step(
+                    self.name,
+                    name,
+                    ctx.settings.feature_table(name),
+                    lambda span, run_id, name=name: [materialize(ctx.spark, ctx.settings, name, span, run_id)],
+                    every_day_except(()),
+                    reads=trailing(group.lookback_days),
+                    waiting=_absent_inputs(ctx, group.tables),
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--group", help="a feature group of the features package; default all")
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        groups = [args.group] if args.group else list(ctx.settings.feature_groups)
+        return CommandResult([materialize(ctx.spark, ctx.settings, g, run_dates, ctx.run_id) for g in groups])
+
+
+class TrainingSetStage:
+    name = "training_set"
+    command = "training-set"
+    help = "label events + point-in-time features -> training_sets.<name>"
+    takes_run_dates = False
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for name, training_set in ctx.settings.project.training_sets.items():
+            window = training_window(ctx.settings, name)
+            steps.append(
+                Step(
+                    self.name,
+                    name,
+                    training_set.table,
+                    lambda span, run_id, name=name: [build_training_set(ctx.spark, ctx.settings, name, run_id)],
+                    on(window.end),
+                    reads=lambda day, window=window: window,
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--name", required=True, help="a training set under training_sets in conf")
+        parser.add_argument("--rebuild-from-manifest", metavar="PATH", help="rebuild a recorded version exactly")
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        summary = build_training_set(ctx.spark, ctx.settings, args.name, ctx.run_id, args.rebuild_from_manifest)
+        return CommandResult([summary])

@@ -1,0 +1,77 @@
+"""The ingest and refine stages as the runner and the command line see them: one step per source or table."""
+
+from __future__ import annotations
+
+import argparse
+
+from featurelake.core.dates import DateRange
+from featurelake.core.schedule import every_day_except
+from featurelake.core.stage import Cadence, CommandResult, Context, Step
+from featurelake.ingest.bronze import delivered_snapshot_dates, ingest
+from featurelake.ingest.refine import refine
+
+
+def _delivered(ctx: Context, source: str) -> Cadence:
+    """A snapshot source is due on the dates it was delivered."""
+    return lambda batch, run_dates: delivered_snapshot_dates(ctx.spark, ctx.settings, source, batch)
+
+
+class IngestStage:
+    name = command = "ingest"
+    help = "landing zone -> bronze for one source"
+    takes_run_dates = True
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for source, conf in ctx.settings.sources.items():
+            snapshot = conf.cadence == "snapshot"
+            gaps = frozenset() if snapshot else frozenset(conf.known_gaps)
+            steps.append(
+                Step(
+                    self.name,
+                    source,
+                    conf.table,
+                    lambda span, run_id, s=source: [ingest(ctx.spark, ctx.settings, s, span, run_id)],
+                    _delivered(ctx, source) if snapshot else every_day_except(gaps),
+                    gaps=gaps,
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--source", required=True, help="a source under sources in conf")
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        return CommandResult([ingest(ctx.spark, ctx.settings, args.source, run_dates, ctx.run_id)])
+
+
+class RefineStage:
+    name = command = "refine"
+    help = "bronze -> silver for one table"
+    takes_run_dates = True
+
+    def steps(self, ctx: Context) -> list[Step]:
+        settings = ctx.settings
+        snapshot_sources = {c.table: s for s, c in settings.sources.items() if c.cadence == "snapshot"}
+        steps = []
+        for table in settings.refined_tables():
+            bronze = settings.tables[table].refine.source
+            snapshot = bronze in snapshot_sources
+            gaps = frozenset() if snapshot else frozenset(settings.known_gaps(bronze))
+            steps.append(
+                Step(
+                    self.name,
+                    table,
+                    table,
+                    lambda span, run_id, t=table: refine(ctx.spark, settings, t, span, run_id),
+                    _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_day_except(gaps),
+                    gaps=gaps,
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        return CommandResult(refine(ctx.spark, ctx.settings, args.table, run_dates, ctx.run_id))

@@ -1,0 +1,158 @@
+"""The catalog: every table of the project by its logical name, and every read and write of it.
+
+Tables are declared once, in ``conf/base/tables.yaml``; code names them (``silver.flights``) and never a
+path. Every write is one Delta commit made through ``featurelake.lake.commits``, so each carries the step,
+run dates and run id that made it, the thing the runner's concurrency rules rely on:
+
+- ``replace_slice`` atomically replaces the rows of some run dates (a rerun of a date changes nothing, a
+  backfill of an old date lands beside newer ones); ``clear_slice`` empties them;
+- ``merge_on_keys`` upserts a snapshot on its keys, the newer delivery winning;
+- ``overwrite`` replaces a whole table (a training set: one version per build);
+- ``append`` adds rows to a log (quality results, the run ledger).
+
+Example::
+
+    catalog = Catalog(spark, settings)
+    flights = catalog.read("silver.flights", DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 31)))
+    commit = catalog.replace_slice(features, "features.carrier_performance", run_dates)
+"""
+
+from __future__ import annotations
+
+import re
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import FeaturelakeError, NotReady
+from featurelake.core.schema.data import IDENTIFIER
+from featurelake.core.settings import Settings
+from featurelake.lake import commits
+from featurelake.lake.commits import Commit
+
+
+def run_date_condition(run_dates: DateRange) -> Column:
+    """Rows of these run dates (a filter Delta prunes partitions and files with)."""
+    return F.col(RUN_DATE).between(F.lit(run_dates.start), F.lit(run_dates.end))
+
+
+class Catalog:
+    """The project's tables, by logical name, for one Spark session."""
+
+    def __init__(self, spark: SparkSession, settings: Settings):
+        self.spark = spark
+        self.settings = settings
+
+    # ---------------------------------------------------------------------------------------- reading
+
+    def path(self, name: str) -> str:
+        """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
+        return self.settings.table_path(name)
+
+    def exists(self, name: str) -> bool:
+        return commits.is_delta_table(self.spark, self.path(name))
+
+    def read(self, name: str, run_dates: DateRange | None = None) -> DataFrame:
+        """The table as it is now, or only the rows of some run dates. A table not written yet is NotReady."""
+        path = self.path(name)
+        if not self.exists(name):
+            raise NotReady(f"Table {name} does not exist yet at {path}; run the stage that writes it first.")
+        frame = self.spark.read.format("delta").load(path)
+        return frame if run_dates is None else frame.where(run_date_condition(run_dates))
+
+    def read_version(self, name: str, version: int) -> DataFrame:
+        """The table as it was at a Delta version (what a manifest recorded)."""
+        path = self.path(name)
+        if not self.exists(name):
+            raise FeaturelakeError(f"Table {name} does not exist at {path}; run the stage that writes it first.")
+        return self.spark.read.format("delta").option("versionAsOf", version).load(path)
+
+    def version(self, name: str) -> int:
+        """The table's latest Delta version; a table not written yet is NotReady."""
+        version = commits.latest_version(self.spark, self.path(name))
+        if version is None:
+            raise NotReady(f"Table {name} does not exist yet at {self.path(name)}; run the stage that writes it first.")
+        return version
+
+    # ---------------------------------------------------------------------------------------- writing
+
+    def replace_slice(self, frame: DataFrame, name: str, run_dates: DateRange, merge_schema: bool = False) -> Commit:
+        """Atomically replace the rows of these run dates in a table partitioned by run date."""
+        tables = self.settings.tables
+        partition_by = tables[name].partition_by if name in tables else [RUN_DATE]
+        writer = (
+            frame.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", _replace_where(run_dates))
+            .partitionBy(*partition_by)
+        )
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        return self._save(writer, name)
+
+    def clear_slice(self, name: str, run_dates: DateRange, schema: T.StructType) -> Commit | None:
+        """Empty the rows of these run dates (a rerun that no longer produces rows must not leave old ones)."""
+        if not self.exists(name):
+            return None
+        return self.replace_slice(self.spark.createDataFrame([], schema), name, run_dates)
+
+    def append(self, frame: DataFrame, name: str) -> Commit:
+        """Append rows to a history table (a log, where every run adds its own rows)."""
+        return self._save(frame.write.format("delta").mode("append"), name)
+
+    def overwrite(self, frame: DataFrame, name: str, metadata: dict | None = None) -> Commit:
+        """Replace the whole table, schema included, in one commit; ``metadata`` joins the commit's userMetadata."""
+        writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        return self._save(writer, name, metadata)
+
+    def merge_on_keys(self, frame: DataFrame, name: str, keys: list[str], newer_wins_on: str) -> Commit:
+        """Upsert rows on their keys. A row replaces the stored one only when it differs and is not older
+        (by ``newer_wins_on``), so re-running a snapshot changes nothing and a backfill never undoes newer data."""
+        from delta.tables import DeltaTable
+
+        if not self.exists(name):
+            return self._save(frame.write.format("delta").mode("overwrite"), name)
+        for column in [*keys, newer_wins_on]:
+            _assert_identifier(column)
+        same_key = reduce(Column.__and__, [F.col(f"stored.{k}") == F.col(f"incoming.{k}") for k in keys])
+        compared = [c for c in frame.columns if c not in keys and c not in LINEAGE_COLUMNS]
+        changed = reduce(
+            Column.__or__, [~F.col(f"stored.{c}").eqNullSafe(F.col(f"incoming.{c}")) for c in compared], F.lit(False)
+        )
+        not_older = F.col(f"incoming.{newer_wins_on}") >= F.col(f"stored.{newer_wins_on}")
+        merge = (
+            DeltaTable.forPath(self.spark, self.path(name))
+            .alias("stored")
+            .merge(frame.alias("incoming"), same_key)
+            .whenMatchedUpdateAll(condition=changed & not_older)
+            .whenNotMatchedInsertAll()
+        )
+
+        def write(metadata: str | None) -> None:
+            with commits.session_user_metadata(self.spark, metadata):
+                merge.execute()
+
+        return commits.commit(self.spark, name, self.path(name), write)
+
+    def _save(self, writer, name: str, extra: dict | None = None) -> Commit:
+        path = self.path(name)
+
+        def write(metadata: str | None) -> None:
+            (writer if metadata is None else writer.option("userMetadata", metadata)).save(path)
+
+        return commits.commit(self.spark, name, path, write, extra)
+
+
+def _replace_where(run_dates: DateRange) -> str:
+    # Delta's replaceWhere takes SQL text. It is formatted here only from a fixed column name and two
+    # datetime.date values, never from configuration or argument strings.
+    return f"`{RUN_DATE}` >= DATE'{run_dates.start.isoformat()}' AND `{RUN_DATE}` <= DATE'{run_dates.end.isoformat()}'"
+
+
+def _assert_identifier(name: str) -> None:
+    if not re.match(IDENTIFIER, name):
+        raise FeaturelakeError(f"{name!r} is not a plain column name (letters, digits, underscores).")

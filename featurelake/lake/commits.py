@@ -1,0 +1,191 @@
+"""Delta commits that say who made them.
+
+Every commit made while a pipeline step runs carries the step, its run dates and run id as Delta's
+userMetadata (with a unique write id, so a write finds its own commit among concurrent ones). When a commit
+conflicts, that is how it is told apart whether another run has just written the same step's slice (then this
+one has nothing left to do) or the conflict is one to retry.
+
+Only the catalog (featurelake.lake.catalog) calls ``commit``; everything else reads the step context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from featurelake.core.dates import DateRange
+
+# Delta takes the userMetadata of a MERGE (which has no write options) from this session setting.
+USER_METADATA_SETTING = "spark.databricks.delta.commitInfo.userMetadata"
+# How far back a write looks for its own commit when the latest version it read lags a concurrent writer's.
+HISTORY_LOOKBACK = 50
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A Delta commit: its version and its operation metrics (numOutputRows, numTargetRowsInserted, ...)."""
+
+    version: int | None
+    metrics: dict[str, int]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """The pipeline step whose commits are being made: recorded in each commit's userMetadata."""
+
+    step: str
+    run_dates: DateRange
+    run_id: str
+
+    def metadata(self, extra: dict[str, Any] | None = None) -> str:
+        """A commit's userMetadata; unique per write, so that the write finds its own commit among concurrent ones."""
+        step = {"step": self.step, "from": str(self.run_dates.start), "to": str(self.run_dates.end)}
+        return json.dumps({**(extra or {}), **step, "run_id": self.run_id, "write": uuid.uuid4().hex}, sort_keys=True)
+
+    def overlaps(self, metadata: str | None) -> str | None:
+        """The run id of another run's commit of this step over overlapping run dates, else None."""
+        try:
+            other = json.loads(metadata or "")
+        except ValueError:
+            return None
+        if not isinstance(other, dict) or other.get("step") != self.step or other.get("run_id") == self.run_id:
+            return None
+        starts, ends = dt.date.fromisoformat(other["from"]), dt.date.fromisoformat(other["to"])
+        return other["run_id"] if starts <= self.run_dates.end and self.run_dates.start <= ends else None
+
+
+# Threads of one SparkSession each run their own step, so the current step is a context variable.
+_current_step: ContextVar[StepContext | None] = ContextVar("featurelake_step", default=None)
+# The MERGE metadata is a session setting shared by every thread: one MERGE at a time sets it.
+_session_setting = threading.Lock()
+
+
+@contextlib.contextmanager
+def step_context(context: StepContext) -> Iterator[None]:
+    token = _current_step.set(context)
+    try:
+        yield
+    finally:
+        _current_step.reset(token)
+
+
+class SliceWrittenConcurrently(Exception):
+    """Another run committed the same step's slice while this one was writing it: nothing is left to do."""
+
+    def __init__(self, table: str, other_run_id: str):
+        super().__init__(f"run {other_run_id} wrote {table} for the same step and run dates meanwhile")
+        self.table = table
+        self.other_run_id = other_run_id
+
+
+def concurrent_write_errors() -> tuple[type[Exception], ...]:
+    """Delta's commit conflicts (optimistic concurrency): the only failures a step is retried on."""
+    from delta import exceptions as delta_errors
+
+    return (
+        delta_errors.DeltaConcurrentModificationException,
+        delta_errors.ConcurrentWriteException,
+        delta_errors.MetadataChangedException,
+        delta_errors.ProtocolChangedException,
+        delta_errors.ConcurrentAppendException,
+        delta_errors.ConcurrentDeleteReadException,
+        delta_errors.ConcurrentDeleteDeleteException,
+        delta_errors.ConcurrentTransactionException,
+    )
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def latest_version(spark: SparkSession, path: str) -> int | None:
+    from delta.tables import DeltaTable
+
+    if not is_delta_table(spark, path):
+        return None
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()["version"])
+
+
+def last_commit(spark: SparkSession, path: str) -> Commit:
+    from delta.tables import DeltaTable
+
+    return _commit_of(DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first())
+
+
+def commit(
+    spark: SparkSession, name: str, path: str, write: Callable[[str | None], None], extra: dict | None = None
+) -> Commit:
+    """Make one write of a table (``write(user_metadata)``) and return the commit it made.
+
+    Under a step, the commit carries the step's metadata (plus ``extra``) and is found by it among the commits
+    since the version the write started from, since other runs may be committing too; a conflict with another
+    run's commit of the same step and overlapping run dates raises SliceWrittenConcurrently."""
+    context = _current_step.get()
+    if context is None and extra is None:
+        write(None)
+        return last_commit(spark, path)
+    metadata = context.metadata(extra) if context else json.dumps({**extra, "write": uuid.uuid4().hex})
+    before = latest_version(spark, path)
+    try:
+        write(metadata)
+    except concurrent_write_errors():
+        if context is not None:
+            for row in _commits_since(spark, path, before).select("userMetadata").collect():  # a handful
+                other_run = context.overlaps(row["userMetadata"])
+                if other_run:
+                    raise SliceWrittenConcurrently(name, other_run) from None
+        raise
+    return _own_commit(spark, path, before, metadata)
+
+
+@contextlib.contextmanager
+def session_user_metadata(spark: SparkSession, metadata: str | None) -> Iterator[None]:
+    """Set the userMetadata of the commits made inside (a MERGE's), one writer at a time."""
+    if metadata is None:
+        yield
+        return
+    with _session_setting:
+        spark.conf.set(USER_METADATA_SETTING, metadata)
+        try:
+            yield
+        finally:
+            spark.conf.unset(USER_METADATA_SETTING)
+
+
+def _own_commit(spark: SparkSession, path: str, before: int | None, metadata: str) -> Commit:
+    from delta.tables import DeltaTable
+
+    ours = F.col("userMetadata") == F.lit(metadata)
+    row = _commits_since(spark, path, before).where(ours).select("version", "operationMetrics").first()
+    if row is None:  # the latest version read may lag a concurrent writer's: look a bounded way further back
+        history = DeltaTable.forPath(spark, path).history(HISTORY_LOOKBACK)
+        row = history.where(ours).select("version", "operationMetrics").first()
+    if row is None:  # Delta commits nothing for a write that neither adds nor removes a file
+        return Commit(before, {})
+    return _commit_of(row)
+
+
+def _commits_since(spark: SparkSession, path: str, before: int | None) -> DataFrame:
+    """The history rows of the commits after version ``before`` (a handful: this write's and concurrent ones)."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    latest = int(table.history(1).select("version").first()["version"])
+    return table.history(max(1, latest - (-1 if before is None else before)))
+
+
+def _commit_of(row) -> Commit:
+    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
+    return Commit(int(row["version"]), metrics)

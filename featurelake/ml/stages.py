@@ -1,0 +1,82 @@
+"""The train and score stages as the runner and the command line see them: one step per model."""
+
+from __future__ import annotations
+
+import argparse
+
+from featurelake.core.dates import DateRange
+from featurelake.core.schedule import after, on, training_window
+from featurelake.core.stage import CommandResult, Context, Step
+from featurelake.ml import tracking
+from featurelake.ml.scoring import predictions_table, score
+from featurelake.ml.training import train_model
+
+MODEL_URI_HELP = "models:/<model>/<version> or models:/<model>@<alias>; default the champion"
+
+
+def no_champion(ctx: Context, model: str):
+    """Why a model's scoring or monitoring has to wait: no version is the champion yet."""
+
+    def waiting() -> str | None:
+        return None if tracking.champion_version(ctx.settings, model) is not None else f"{model} has no champion yet"
+
+    return waiting
+
+
+class TrainStage:
+    name = command = "train"
+    help = "training set -> a tuned, evaluated MLlib model, logged and registered in MLflow"
+    takes_run_dates = False
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for model, conf in ctx.settings.project.models.items():
+            window = training_window(ctx.settings, conf.training_set)
+            steps.append(
+                Step(
+                    self.name,
+                    model,
+                    f"models:/{model}",
+                    lambda span, run_id, model=model: [train_model(ctx.spark, ctx.settings, model, run_id)],
+                    on(window.end),
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, help="a model under models in conf")
+        parser.add_argument(
+            "--training-set-version", type=int, help="a Delta version of the training set; default latest"
+        )
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        return CommandResult([train_model(ctx.spark, ctx.settings, args.model, ctx.run_id, args.training_set_version)])
+
+
+class ScoreStage:
+    name = command = "score"
+    help = "events of run dates -> predictions.<model>, by a model from the registry"
+    takes_run_dates = True
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for model, conf in ctx.settings.project.models.items():
+            window = training_window(ctx.settings, conf.training_set)
+            steps.append(
+                Step(
+                    self.name,
+                    model,
+                    predictions_table(model),
+                    lambda span, run_id, model=model: [score(ctx.spark, ctx.settings, model, span, run_id)],
+                    after(window.end),
+                    waiting=no_champion(ctx, model),
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, help="a model under models in conf")
+        parser.add_argument("--model-uri", help=MODEL_URI_HELP)
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        return CommandResult([score(ctx.spark, ctx.settings, args.model, run_dates, ctx.run_id, args.model_uri)])

@@ -1,0 +1,47 @@
+"""The monitor stage as the runner and the command line see it: one step per model, on its cadence."""
+
+from __future__ import annotations
+
+import argparse
+
+from featurelake.core.dates import DateRange, iso_date
+from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
+from featurelake.core.schedule import monitored, trailing, training_window
+from featurelake.core.stage import CommandResult, Context, Step
+from featurelake.ml.stages import MODEL_URI_HELP, no_champion
+from featurelake.monitoring.monitor import monitor, monitoring_table
+
+
+class MonitorStage:
+    name = command = "monitor"
+    help = "drift, realized quality and anomalies of a model on a run date -> monitoring.<model>"
+    takes_run_dates = False
+
+    def steps(self, ctx: Context) -> list[Step]:
+        steps = []
+        for model, conf in ctx.settings.project.models.items():
+            window, monitoring = training_window(ctx.settings, conf.training_set), conf.monitoring
+            steps.append(
+                Step(
+                    self.name,
+                    model,
+                    monitoring_table(model),
+                    lambda span, run_id, model=model: [
+                        monitor(ctx.spark, ctx.settings, model, span.end, run_id).summary
+                    ],
+                    monitored(window.end, monitoring.every_days),
+                    reads=trailing(monitoring.window_days + monitoring.label_lag_days - 1),
+                    waiting=no_champion(ctx, model),
+                    one_date_at_a_time=True,
+                )
+            )
+        return steps
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, help="a model under models in conf")
+        parser.add_argument("--run-date", required=True, type=iso_date, help="the run date D monitored, YYYY-MM-DD")
+        parser.add_argument("--model-uri", help=MODEL_URI_HELP)
+
+    def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
+        result = monitor(ctx.spark, ctx.settings, args.model, args.run_date, ctx.run_id, args.model_uri)
+        return CommandResult([result.summary], EXIT_RETRAIN_RECOMMENDED if result.retrain_recommended else EXIT_OK)

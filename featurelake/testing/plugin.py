@@ -1,0 +1,70 @@
+"""The pytest plugin every project gets by installing featurelake (entry point ``pytest11: featurelake``).
+
+Fixtures (a project's conftest.py may override any of them):
+
+- ``spark``: one SparkSession for the whole test session, local[2] with Delta, UTC and ANSI, two shuffle
+  partitions; built from the project's conf so it resolves Delta the way the project does;
+- ``make_settings(overrides=None)``: the project's conf/, expectations/ and features/ copied under the test's
+  temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
+- ``settings``: ``make_settings()``.
+
+The project is the pytest root directory (where pytest.ini or pyproject.toml is), or the ini option
+``featurelake_project``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+IGNORED = shutil.ignore_patterns("__pycache__")
+
+
+def pytest_addoption(parser) -> None:
+    parser.addini("featurelake_project", "the featurelake project directory (holding conf/); default the rootdir")
+
+
+def project_dir(config) -> Path:
+    configured = config.getini("featurelake_project")
+    return (config.rootpath / configured).resolve() if configured else config.rootpath
+
+
+@pytest.fixture(scope="session")
+def spark(pytestconfig):
+    from featurelake.core.config import load_settings
+    from featurelake.core.spark import build_session
+
+    session = build_session(load_settings("local", project_dir(pytestconfig) / "conf"))
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    yield session
+    session.stop()
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    """The project's conf/, expectations/ and features/ under ``target``; returns the copied conf/."""
+    for name in ("conf", "expectations", "features"):
+        if (source / name).is_dir() and not (target / name).exists():
+            shutil.copytree(source / name, target / name, ignore=IGNORED)
+    return target / "conf"
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch, pytestconfig):
+    """Settings for a fresh lake under tmp_path; ``overrides`` is merged over conf/ like an environment."""
+    from featurelake.core.config import load_settings
+
+    def factory(overrides: dict | None = None):
+        conf = copy_project(project_dir(pytestconfig), tmp_path)
+        (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}))
+        monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
+        return load_settings("local", conf)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings()
