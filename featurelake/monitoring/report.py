@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.core.text import text_table
 from featurelake.monitoring.drift import SCORE_HISTOGRAM_BINS, Drift
 from featurelake.monitoring.result import Monitoring
 
@@ -26,9 +27,9 @@ def render_text(m: Monitoring, report_path: str) -> str:
         f"{m.reference_rows:,} rows of the {m.reference_split} split",
         f"  PSI of the inputs (threshold {m.conf.feature_psi}), highest first:",
     ]
-    for d in _top_drifts(m, 8):
-        note = d.verdict
-        lines.append(f"    {d.column:<28} {d.psi:8.3f}  {note}")
+    if m.features:
+        top = [(d.column, f"{d.psi:.3f}", d.verdict) for d in _top_drifts(m, 8)]
+        lines.append(text_table(None, top, numeric={1}, indent="    "))
     lines.append(f"  PSI of the predicted probability: {m.prediction.psi:.3f} (threshold {m.prediction.threshold})")
     test = m.test_metrics
     if r.scores:
