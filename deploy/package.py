@@ -1,12 +1,13 @@
 """`make package`: what a cluster needs to run featurelake, in dist/.
 
 - featurelake-<version>-py3-none-any.whl: the engine, for `pip install` on images and edge nodes;
-- featurelake_code.zip: the engine and the project's features/ package, for spark-submit --py-files;
+- featurelake_code.zip: the engine (with its HTML templates) and the project's features/ package, for
+  spark-submit --py-files;
 - featurelake_conf.tar.gz: conf/ and expectations/, for --archives (or to unpack beside the driver);
 - jobs/: the spark-submit entry points.
 
-Only source files go in (.py; .yaml, .json, .xml for conf): no __pycache__, no lake, no local state. The
-README's spark-submit commands use these names.
+Only source files go in (.py and the .j2 templates; .yaml, .json, .xml for conf): no __pycache__, no lake, no
+local state. The README's spark-submit commands use these names.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def build(out: Path) -> dict[str, Path]:
     code = out / "featurelake_code.zip"
     with zipfile.ZipFile(code, "w", zipfile.ZIP_DEFLATED) as archive:
         for package in CODE_PACKAGES:
-            for path in _sources(PROJECT / package, (".py",)):
+            for path in _sources(PROJECT / package, (".py", ".j2")):
                 archive.write(path, path.relative_to(PROJECT))
     conf = out / "featurelake_conf.tar.gz"
     with tarfile.open(conf, "w:gz") as archive:

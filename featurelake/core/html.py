@@ -1,21 +1,58 @@
-"""What the model card and the drift report share: plots rendered to PNG, HTML tables, embedded figures."""
+"""The HTML pages (model card, drift report, Data Docs overview) from the Jinja2 templates in featurelake/templates,
+and the plots they embed, rendered to PNG.
+
+Every value reaching a page is escaped (autoescape): the code passes plain data (rows, dataclasses), the templates
+hold the markup. The loader reads the templates from the package, also when it is imported from a zip
+(spark-submit --py-files).
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+import json
+from functools import cache
 
-STYLE = """
-body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-tr.flagged td { background: #fde2e1; }
-.plots { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
-figure { margin: 0; }
-figure img { width: 100%; }
-"""
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+def number(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def thousands(value: int) -> str:
+    return f"{value:,}"
+
+
+def percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def png_data_uri(png: bytes) -> str:
+    """The image inline (so a copy in MLflow's artifact viewer shows it); base64 needs no escaping."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def to_json(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("featurelake", "templates"),
+        autoescape=select_autoescape(("html", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(number=number, thousands=thousands, percent=percent, png_data_uri=png_data_uri, json=to_json)
+    return env
+
+
+def render(template_name: str, **context) -> str:
+    """The template featurelake/templates/<template_name> filled with ``context``."""
+    return environment().get_template(template_name).render(**context)
 
 
 def figure_png(draw) -> bytes:
@@ -34,27 +71,3 @@ def figure_png(draw) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(figure)
-
-
-def number(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def table(headers: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for i, row in enumerate(rows):
-        css = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def figures(plots: dict[str, bytes], titles: dict[str, str]) -> str:
-    """The plots embedded in the page (so a copy in MLflow's artifact viewer shows them), in a grid."""
-    e = html.escape
-    images = "".join(
-        f'<figure><img alt="{e(title)}" src="data:image/png;base64,{base64.b64encode(plots[name]).decode()}">'
-        f"<figcaption>{e(title)} ({e(name)})</figcaption></figure>"
-        for name, title in titles.items()
-    )
-    return f'<div class="plots">{images}</div>'

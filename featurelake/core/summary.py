@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from featurelake.core.errors import FeaturelakeError
+from featurelake.core.text import text_table
 
 
 @dataclass
@@ -93,15 +94,7 @@ def render_table(summaries: list[StageSummary]) -> str:
         ]
         for s in summaries
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    numeric = {3, 4, 5, 6, 8, 9}
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    lines = [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    lines = [text_table(headers, rows, numeric={3, 4, 5, 6, 8, 9}, rule=True)]
     reasons = [f"  {s.table}: {n:,} {reason}" for s in summaries for reason, n in s.rejected.items() if n]
     if reasons:
         lines += ["rejected rows by reason:", *reasons]

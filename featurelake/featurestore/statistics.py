@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StringType
 
+from featurelake.core.text import text_table
 from featurelake.featurestore.plan import (
     SPLIT,
 )
@@ -82,10 +83,7 @@ def render_statistics(stats: list[dict]) -> str:
         ]
         for s in stats
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+    return text_table(headers, rows)
 
 
 def split_checks(split_rows: list, plan: dict) -> list[Outcome]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from featurelake.core.provenance import git_commit
+from featurelake.core.text import text_table
 from featurelake.ml import model_card, tracking
 
 
@@ -92,22 +93,22 @@ def _log_files(files: dict[str, bytes], artifact_dir: str) -> None:
 
 
 def render_report(model, data, trained, evaluation, record, store_description) -> str:
-    rows = [("model", evaluation.test), *evaluation.baselines.items()]
-    header = f"{'':22}{'AUC-ROC':>9}{'AUC-PR':>9}{'log loss':>10}{'Brier':>8}{'precision':>11}{'recall':>8}{'F1':>7}"
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    metrics = text_table(
+        ["", "AUC-ROC", "AUC-PR", "log loss", "Brier", "precision", "recall", "F1"],
+        [
+            [name, *(cell(v) for v in (s.auc_roc, s.auc_pr, s.log_loss, s.brier, s.precision, s.recall, s.f1))]
+            for name, s in [("model", evaluation.test), *evaluation.baselines.items()]
+        ],
+        numeric=range(1, 8),
+    )
     lines = [
         f"{model} v{record['version']} on {data.name} v{data.version} (test split, {evaluation.test.rows:,} rows, "
         f"{evaluation.test.positive_rate:.1%} positive; threshold {trained.threshold:.3f} chosen on validation):",
-        header,
+        metrics,
     ]
-
-    def cell(value, width, digits=3):
-        return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-    for name, s in rows:
-        lines.append(
-            f"{name:22}{cell(s.auc_roc, 9)}{cell(s.auc_pr, 9)}{cell(s.log_loss, 10)}{cell(s.brier, 8)}"
-            f"{cell(s.precision, 11)}{cell(s.recall, 8)}{cell(s.f1, 7)}"
-        )
     flagged = [s for s in evaluation.segments if s["flagged"]]
     for s in flagged:
         lines.append(

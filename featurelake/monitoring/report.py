@@ -1,10 +1,10 @@
-"""The drift report: the console text and the HTML page with its plots."""
+"""The drift report: the console text and the HTML page (templates/drift_report.html.j2) with its plots."""
 
 from __future__ import annotations
 
-import html
-
-from featurelake.core.html import STYLE, figure_png, figures, number, table
+from featurelake.core import html
+from featurelake.core.html import figure_png, number
+from featurelake.core.text import text_table
 from featurelake.monitoring.drift import SCORE_HISTOGRAM_BINS, Drift
 from featurelake.monitoring.result import Monitoring
 
@@ -13,6 +13,7 @@ PLOTS = {
     "scores.png": "Predicted probability: reference and recent",
     "realized_auc.png": "Realized AUC per day",
 }
+REALIZED_METRICS = ("auc_roc", "auc_pr", "log_loss", "brier", "precision", "recall", "f1")  # Scores fields
 
 
 def _top_drifts(m: Monitoring, count: int) -> list[Drift]:
@@ -26,9 +27,9 @@ def render_text(m: Monitoring, report_path: str) -> str:
         f"{m.reference_rows:,} rows of the {m.reference_split} split",
         f"  PSI of the inputs (threshold {m.conf.feature_psi}), highest first:",
     ]
-    for d in _top_drifts(m, 8):
-        note = d.verdict
-        lines.append(f"    {d.column:<28} {d.psi:8.3f}  {note}")
+    if m.features:
+        top = [(d.column, f"{d.psi:.3f}", d.verdict) for d in _top_drifts(m, 8)]
+        lines.append(text_table(None, top, numeric={1}, indent="    "))
     lines.append(f"  PSI of the predicted probability: {m.prediction.psi:.3f} (threshold {m.prediction.threshold})")
     test = m.test_metrics
     if r.scores:
@@ -87,84 +88,13 @@ def _plots(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes
 
 def render(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes]:
     """The drift report's files: drift_report.html and its plots."""
-    e = html.escape
     plots = _plots(m, histograms)
-    listed = [m.prediction, *sorted(m.features, key=lambda d: -d.psi)]
-    drift = table(
-        ["input", "PSI", "threshold", "verdict"],
-        [[d.column, number(d.psi), d.threshold, d.verdict] for d in listed],
-        ["flagged" if d.alarming else "" for d in listed],
+    page = html.render(
+        "drift_report.html.j2",
+        m=m,
+        listed=[m.prediction, *sorted(m.features, key=lambda d: -d.psi)],
+        metrics=REALIZED_METRICS,
+        plots=plots,
+        titles=PLOTS,
     )
-    r, test = m.realized, m.test_metrics
-    realized = table(
-        ["", "AUC-ROC", "AUC-PR", "log loss", "Brier", "precision", "recall", "F1", "calibration error"],
-        [
-            [
-                "test split (at training)",
-                number(test.get("test_auc_roc")),
-                number(test.get("test_auc_pr")),
-                number(test.get("test_log_loss")),
-                number(test.get("test_brier")),
-                number(test.get("test_precision")),
-                number(test.get("test_recall")),
-                number(test.get("test_f1")),
-                "–",
-            ],
-            [
-                f"realized {r.days}",
-                *(
-                    [
-                        number(r.scores.auc_roc),
-                        number(r.scores.auc_pr),
-                        number(r.scores.log_loss),
-                        number(r.scores.brier),
-                        number(r.scores.precision),
-                        number(r.scores.recall),
-                        number(r.scores.f1),
-                    ]
-                    if r.scores
-                    else ["–"] * 7
-                ),
-                number(r.calibration_error),
-            ],
-        ],
-    )
-    calibration = table(
-        ["probability bin", "rows", "mean predicted", "observed"],
-        [[b["bin"], f"{b['rows']:,}", number(b["mean_predicted"]), number(b["observed_rate"])] for b in r.calibration],
-    )
-    anomalies = table(
-        ["day", "table", "anomaly", "observed"],
-        [[a["day"], a["table"], a["expectation"], a["observed_value"]] for a in m.anomalies],
-    )
-    verdict = (
-        '<tr class="flagged"><td><b>retrain recommended</b></td></tr>'
-        if m.reasons
-        else f"<tr><td>{e(m.verdict())}</td></tr>"
-    )
-    return {
-        "drift_report.html": f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report: {e(m.model)} v{m.version}, {m.run_date}</title>
-<style>{STYLE}</style></head><body>
-<h1>Drift report: {e(m.model)} v{m.version}, {m.run_date}</h1>
-<table><tbody>{verdict}</tbody></table>
-<ul>{"".join(f"<li>{e(reason)}</li>" for reason in m.reasons)}</ul>
-<p>{m.current_rows:,} predictions of {m.drift_days} against {m.reference_rows:,} rows of the
-{e(m.reference_split)} split of the training set the model was trained on. Realized quality: labels of
-{r.days} ({r.labelled:,} of {r.predicted:,} predictions labelled; labels land {m.conf.label_lag_days} day(s)
-after the run date).</p>
-<h2>Plots</h2>
-{figures(plots, PLOTS)}
-<h2>Population stability</h2>
-{drift}
-<h2>Realized quality</h2>
-{realized}
-<h2>Calibration (realized)</h2>
-{calibration}
-<h2>Data anomalies in the tables the model reads</h2>
-<p>{len(m.anomalies)} anomalies flagged by the quality gates for {m.drift_days}.</p>
-{anomalies}
-</body></html>
-""".encode(),
-        **plots,
-    }
+    return {"drift_report.html": page.encode("utf-8"), **plots}

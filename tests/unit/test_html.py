@@ -1,0 +1,165 @@
+"""The pages from their templates escape every value they show; the console's text tables align their columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from featurelake.core import html
+from featurelake.core.dates import DateRange
+from featurelake.core.schema.ml import ModelConf, MonitoringConf
+from featurelake.core.text import text_table
+from featurelake.ml import model_card
+from featurelake.ml.evaluation import Scores
+from featurelake.ml.tracking import Promotion
+from featurelake.ml.training import Candidate, Evaluation, TrainedModel
+from featurelake.monitoring import report
+from featurelake.monitoring.drift import Drift
+from featurelake.monitoring.realized import Realized
+from featurelake.monitoring.result import Monitoring
+from featurelake.quality.docs import _add_static_overview
+
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+PNG = b"\x89PNG not really"
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """The pages, not matplotlib: every plot is the same few bytes."""
+    monkeypatch.setattr(model_card, "figure_png", lambda draw: PNG)
+    monkeypatch.setattr(report, "figure_png", lambda draw: PNG)
+
+
+def scores(auc: float | None) -> Scores:
+    return Scores(1234, 0.2, auc, 0.45, 0.43, 0.15, 0.35, 0.5, 0.6, None)
+
+
+def test_model_card_escapes_every_value(no_plots):
+    conf = ModelConf.model_validate(
+        {
+            "training_set": "flight_delay",
+            "features": {"categorical": ["carrier"], "numeric": ["distance"]},
+            "baselines": {"logistic_regression": ["distance"]},
+            "card": {"intended_use": f"use {SCRIPT}", "limitations": [f"limit {SCRIPT}"]},
+        }
+    )
+    evaluation = Evaluation(
+        test=scores(0.7123),
+        baselines={"majority class": scores(0.5)},
+        calibration=[{"bin": "0.0-0.1", "rows": 1200, "mean_predicted": 0.05, "observed_rate": None}],
+        segments=[dict(segment="carrier", value=SCRIPT, rows=2345, positive_rate=0.25, auc_roc=0.6, flagged=True)],
+        curves={},
+        split_rows={"test": 1234},
+        train_positive_rate=0.21,
+        rows_in=1234,
+        rows_used=1234,
+    )
+    trained = TrainedModel(None, {"maxDepth": SCRIPT}, [Candidate({"maxDepth": 3}, 0.70123)], 0.3, 0.71, [])
+    manifest = {
+        "content_hash": "c0ffee",
+        "created_at": "2013-12-31T00:00:00",
+        "git_commit": SCRIPT,
+        "plan": {
+            "label": {"name": "is_delayed", "definition": "features.labels:is_delayed", "params": {}},
+            "events": {"table": "silver.flights", "version": 3, "prediction_offset_minutes": -60, "event_time": "t"},
+            "feature_groups": [{"name": "w", "table": "features.w", "version": 2, "features": [SCRIPT, "wind"]}],
+        },
+        "splits": {"test": {"from": "2013-03-01", "to": "2013-03-31", "rows": 3000, "positive_rate": 0.2}},
+    }
+    data = SimpleNamespace(name="flight_delay", table="training_sets.flight_delay", version=0, manifest=manifest)
+    promotion = Promotion(version=1, champion=True, previous_version=None, previous_auc=None)
+
+    page = model_card.render(SCRIPT, conf, 1, data, trained, evaluation, promotion)["model_card.html"].decode()
+
+    assert "<script" not in page
+    assert f"<title>Model card: {ESCAPED} v1</title>" in page and f"<h1>Model card: {ESCAPED} v1</h1>" in page
+    assert f"<p>{ESCAPED} v1 is the first version: champion.</p>" in page
+    assert f"<li>limit {ESCAPED}</li>" in page and f"<p>use {ESCAPED}</p>" in page
+    assert f'<tr class="flagged"><td>carrier</td><td>{ESCAPED}</td><td>2,345</td><td>25.0%</td>' in page
+    assert "<td>features.w</td><td>2</td><td>&lt;script&gt;alert(1)&lt;/script&gt;, wind</td>" in page
+    assert "<td>0.0-0.1</td><td>1,200</td><td>0.050</td><td>–</td>" in page
+    assert "<td>{&#34;maxDepth&#34;: 3}</td><td>0.7012</td>" in page
+    assert '<img alt="ROC curve" src="' + html.png_data_uri(PNG) + '">' in page
+    assert "<figcaption>Feature importances (importances.png)</figcaption>" in page
+
+
+def test_drift_report_escapes_every_value(no_plots):
+    days = DateRange(dt.date(2013, 1, 12), dt.date(2013, 1, 18))
+    features = [Drift(SCRIPT, 0.61, 0.25, True, [], [], []), Drift("dep_hour", 0.01, 0.25, False, [], [], [])]
+    realized = Realized(days, 5000, 4000, None, [], None)
+    anomaly = {"day": "2013-01-15", "table": "silver.weather", "expectation": SCRIPT, "observed_value": 3}
+    m = Monitoring(
+        "flight_delay", 1, dt.date(2013, 1, 18), days, "train", 9000, 5000, features,
+        Drift("prediction", 0.05, 0.25, True, [], [], []), realized, [], {"test_auc_roc": 0.71}, [anomaly],
+        MonitoringConf(),
+    )  # fmt: skip
+    m.judge()
+
+    page = report.render(m, {"reference": [], "recent": []})["drift_report.html"].decode()
+
+    assert "<script" not in page
+    assert '<tr class="flagged"><td><b>retrain recommended</b></td></tr>' in page
+    assert f"<li>{ESCAPED} PSI 0.610 &gt; 0.25</li>" in page
+    assert f'<tr class="flagged"><td>{ESCAPED}</td><td>0.610</td><td>0.25</td><td>crossed</td></tr>' in page
+    assert "<tr><td>dep_hour</td><td>0.010</td><td>0.25</td><td>reported only</td></tr>" in page
+    assert f"<td>2013-01-15</td><td>silver.weather</td><td>{ESCAPED}</td><td>3</td>" in page
+    assert "<tr><td>realized 2013-01-12..2013-01-18</td>" + "<td>–</td>" * 8 + "</tr>" in page
+    assert '<img alt="Realized AUC per day" src="' + html.png_data_uri(PNG) + '">' in page
+    assert "    " + SCRIPT + "  0.610  crossed\n    dep_hour" in report.render_text(m, "report.html")
+
+
+def test_docs_overview_escapes_every_value(tmp_path):
+    def key(suite, hour):
+        return SimpleNamespace(
+            expectation_suite_identifier=SimpleNamespace(name=suite),
+            run_id=SimpleNamespace(run_time=dt.datetime(2013, 3, 9, hour, 0, 1)),
+        )
+
+    keys = [key("bronze.flights", 1), key(f"silver.{SCRIPT}", 2)]
+    store = SimpleNamespace(list_keys=lambda: keys, get=lambda k: SimpleNamespace(success=k is keys[0]))
+    suites = SimpleNamespace(all=lambda: [SimpleNamespace(name=k.expectation_suite_identifier.name) for k in keys])
+    page = tmp_path / "validations" / "bronze" / "flights" / "run" / "20130309T010001.000000Z" / "x.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("validation")
+    (tmp_path / "index.html").write_text("<html><body><p>GX</p></body></html>")
+
+    _add_static_overview(SimpleNamespace(validation_results_store=store, suites=suites), tmp_path)
+
+    index = (tmp_path / "index.html").read_text()
+    assert "<script" not in index
+    assert index.startswith('<html><body><section id="featurelake-overview"><h2>featurelake quality</h2>')
+    assert index.endswith("</section><p>GX</p></body></html>")
+    assert "<h3>Expectation suites (2)</h3>" in index and "<h3>Validations (2, newest first)</h3>" in index
+    assert '<li class="featurelake-suite"><a href="expectations/bronze/flights.html">bronze.flights</a></li>' in index
+    assert (
+        f'<li class="featurelake-validation failed">silver.{ESCAPED} at 2013-03-09 02:00:01 UTC: '
+        "<strong>FAILED</strong></li>\n"
+        '<li class="featurelake-validation passed"><a href="validations/bronze/flights/run/20130309T010001.000000Z/'
+        'x.html">bronze.flights at 2013-03-09 01:00:01 UTC</a>: <strong>PASSED</strong></li>'
+    ) in index
+
+
+def test_attribute_values_are_escaped_too():
+    suite = SimpleNamespace(name=SCRIPT, page='x" onclick="alert(1)')
+    listing = html.render("docs_overview.html.j2", suites=[suite], validations=[])
+    assert f'<a href="x&#34; onclick=&#34;alert(1)">{ESCAPED}</a>' in listing
+
+
+def test_text_table_pads_columns_and_right_aligns_numbers():
+    rows = [["ingest", "1,234", 3], ["refine", "5", None]]
+    assert text_table(["stage", "rows", "v"], rows, numeric={1}, rule=True).split("\n") == [
+        "stage    rows  v",
+        "------  -----  ----",
+        "ingest  1,234  3",
+        "refine      5  None",
+    ]
+    psi = [("weather_temp", "0.610", "crossed"), ("dep_hour", "0.010", "")]
+    assert text_table(None, psi, {1}, indent="  ").split("\n") == [
+        "  weather_temp  0.610  crossed",
+        "  dep_hour      0.010",
+    ]
+    assert text_table(["a", "b"], []) == "a  b"
+    assert text_table(None, []) == ""
