@@ -130,7 +130,14 @@ def _origin(origins: dict, loc: tuple) -> Path | str:
 
 
 def _describe(exc: ValidationError, origins: dict, conf_path: Path) -> str:
-    error = exc.errors(include_url=False, include_input=False)[0]
+    """Every problem pydantic found, each naming its file and key: one sentence for one, a list for several."""
+    problems = [_problem(error, origins, conf_path) for error in exc.errors(include_url=False, include_input=False)]
+    if len(problems) == 1:
+        return f"{problems[0]}."
+    return f"The configuration has {len(problems)} problems: " + "; ".join(problems) + "."
+
+
+def _problem(error: dict, origins: dict, conf_path: Path) -> str:
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in loc)
     message = error["msg"]
@@ -143,7 +150,7 @@ def _describe(exc: ValidationError, origins: dict, conf_path: Path) -> str:
     origin = _origin(origins, loc)
     if origin == "conf/base" and loc:
         origin = conf_path / "base" / f"{loc[0]}.yaml"
-    return f"{origin}: {key} {message}."
+    return f"{origin}: {key} {message}"
 
 
 def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> None:

@@ -179,3 +179,13 @@ def test_a_definition_that_is_not_a_feature_group_is_one_sentence(make_settings,
 def test_anomalies_can_fail_only_a_fail_gate(make_settings):
     with pytest.raises(ConfigError, match="tables.silver.weather.gate anomalies: fail needs policy: fail"):
         make_settings({"tables": {"silver.weather": {"gate": {"anomalies": "fail"}}}})
+
+
+def test_every_problem_of_the_conf_is_reported_with_its_file_and_key(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"spark": {"shuffle_partitons": 2, "shuffle_partitions": "many"}, "pipeline": {"batch_days": 0}})
+    message = str(error.value)
+    assert message.startswith("The configuration has 3 problems: ")
+    assert "zz_test.yaml: spark.shuffle_partitons is not a known key" in message
+    assert "zz_test.yaml: spark.shuffle_partitions Input should be a valid integer" in message
+    assert "zz_test.yaml: pipeline.batch_days Input should be greater than or equal to 1" in message
