@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
-from featurelake.core.stage import Cadence
+
+# (batch, the whole range of the run) -> the run dates of the batch a step is due on
+Cadence = Callable[[DateRange, DateRange], list[dt.date]]
 
 
 def every_day_except(gaps: Iterable[dt.date]) -> Cadence:

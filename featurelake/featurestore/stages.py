@@ -6,9 +6,9 @@ import argparse
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schedule import every_day_except, on, trailing, training_window
-from featurelake.core.stage import CommandResult, Context, Step
 from featurelake.featurestore.materialize import materialize
 from featurelake.featurestore.training_set import build_training_set
+from featurelake.lake.stage import CommandResult, Context, Step
 
 
 def _absent_inputs(ctx: Context, inputs):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from featurelake.core.dates import DateRange
-from featurelake.core.schedule import every_day_except
-from featurelake.core.stage import Cadence, CommandResult, Context, Step
+from featurelake.core.schedule import Cadence, every_day_except
 from featurelake.ingest.bronze import delivered_snapshot_dates, ingest
 from featurelake.ingest.refine import refine
+from featurelake.lake.stage import CommandResult, Context, Step
 
 
 def _delivered(ctx: Context, source: str) -> Cadence:

@@ -6,7 +6,7 @@ import argparse
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schedule import after, on, training_window
-from featurelake.core.stage import CommandResult, Context, Step
+from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml import tracking
 from featurelake.ml.scoring import predictions_table, score
 from featurelake.ml.training import train_model

@@ -7,7 +7,7 @@ import argparse
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
 from featurelake.core.schedule import monitored, trailing, training_window
-from featurelake.core.stage import CommandResult, Context, Step
+from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml.stages import MODEL_URI_HELP, no_champion
 from featurelake.monitoring.monitor import monitor, monitoring_table
 

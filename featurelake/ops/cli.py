@@ -16,8 +16,8 @@ import uuid
 
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
-from featurelake.core.stage import CommandResult, Context
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import CommandResult, Context
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 from featurelake.quality.docs import build_docs
 

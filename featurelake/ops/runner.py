@@ -23,11 +23,11 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict
 from featurelake.core.schedule import batches, contiguous
 from featurelake.core.settings import Settings
-from featurelake.core.stage import Context, Step
 from featurelake.core.summary import StageSummary
 from featurelake.lake import ledger
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.commits import SliceWrittenConcurrently, StepContext, concurrent_write_errors, step_context
+from featurelake.lake.stage import Context, Step
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 
 

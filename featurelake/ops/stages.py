@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from featurelake.core.stage import Stage
 from featurelake.featurestore.stages import FeaturesStage, TrainingSetStage
 from featurelake.ingest.stages import IngestStage, RefineStage
+from featurelake.lake.stage import Stage
 from featurelake.ml.stages import ScoreStage, TrainStage
 from featurelake.monitoring.stage import MonitorStage
 

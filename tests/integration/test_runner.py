@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict, InputError
-from featurelake.core.stage import Step
 from featurelake.lake.delta import read_table
+from featurelake.lake.stage import Step
 from featurelake.ops.runner import plan, run_pipeline, run_step
 from tests.conftest import UNGATED, deliver_real
 

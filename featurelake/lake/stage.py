@@ -1,4 +1,4 @@
-"""Stages as a protocol: what the runner plans and the command line dispatches to.
+"""Stages as a protocol: what the runner plans and the command line dispatches to, run against the catalog.
 
 A stage (ingest, refine, features, training_set, train, score, monitor) declares its steps — one per target:
 a source, a table, a feature group, a training set, a model — with the output each writes, the run dates it
@@ -18,16 +18,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import EXIT_OK
+from featurelake.core.schedule import Cadence
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
+from featurelake.lake.catalog import Catalog
 
-if TYPE_CHECKING:  # the catalog is the lake's; core only names it
+if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from featurelake.lake.catalog import Catalog
-
-# (batch, the whole range of the run) -> the run dates of the batch a step is due on
-Cadence = Callable[[DateRange, DateRange], list[dt.date]]
 
 
 @dataclass(frozen=True)
