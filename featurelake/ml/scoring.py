@@ -22,42 +22,21 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.plan import PREDICTION_TIME, manifest_dir, prediction_columns
+from featurelake.featurestore.plan import PREDICTION_TIME, prediction_columns
 from featurelake.featurestore.training_set import join_features
-from featurelake.lake import delta, storage
+from featurelake.lake import delta
 from featurelake.ml import tracking
+from featurelake.ml.predictions import (
+    DECISION,
+    INPUTS,
+    PROBABILITY,
+    model_inputs,
+    predictions_table,
+    scoring_plan,
+    training_manifest,
+)
 from featurelake.quality import gate
 from featurelake.quality.outcomes import Outcome
-
-PROBABILITY, DECISION = "probability", "decision"
-# The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring
-# compares with the training set, and what an audit of a decision needs.
-INPUTS = "inputs"
-
-
-def predictions_table(model: str) -> str:
-    return f"predictions.{model}"
-
-
-def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> dict:
-    training_set = settings.training_set(settings.model(registered.name).training_set)
-    path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
-    text = storage.read_text(spark, path)
-    if text is None:
-        raise FeaturelakeError(
-            f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "
-            f"manifest {path} is gone, so its features cannot be rebuilt; retrain the model."
-        )
-    return json.loads(text)
-
-
-def scoring_plan(spark: SparkSession, settings: Settings, trained_on: dict) -> dict:
-    """The training plan with every table at its current version: same groups, keys, TTLs and events."""
-    plan = json.loads(json.dumps(trained_on))
-    for group in plan["feature_groups"]:
-        group["version"] = delta.last_commit(spark, settings.table_path(group["table"])).version
-    plan["events"]["version"] = delta.last_commit(spark, settings.table_path(plan["events"]["table"])).version
-    return plan
 
 
 def features_as_of_prediction_time(
@@ -67,19 +46,6 @@ def features_as_of_prediction_time(
     events = plan["events"]
     raw = delta.read_table(spark, settings, events["table"], run_dates)
     return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
-
-
-def model_inputs(schema: list[tuple[str, str]]):
-    """Cast the features to the model's signature (what it was trained on), keeping everything else."""
-
-    def cast(frame: DataFrame) -> DataFrame:
-        types = dict(schema)
-        return frame.select(
-            *[c for c in frame.columns if c not in types],
-            *[F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in schema],
-        )
-
-    return cast
 
 
 def score(

@@ -35,7 +35,14 @@ from featurelake.core.summary import StageSummary
 from featurelake.featurestore.plan import SPLIT, label_of
 from featurelake.lake import delta, storage
 from featurelake.ml import model_card, tracking
-from featurelake.ml.scoring import INPUTS, PROBABILITY, model_inputs, predictions_table, scoring_plan, training_manifest
+from featurelake.ml.predictions import (
+    INPUTS,
+    PROBABILITY,
+    model_inputs,
+    predictions_table,
+    scoring_plan,
+    training_manifest,
+)
 from featurelake.monitoring.drift import drifts, reference_binnings, score_histogram
 from featurelake.monitoring.realized import daily_auc, realized_quality, recent_anomalies
 from featurelake.monitoring.report import render, render_text

@@ -12,7 +12,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
 from featurelake.lake import delta
 from featurelake.ml import evaluation
-from featurelake.ml.scoring import PROBABILITY
+from featurelake.ml.predictions import PROBABILITY
 from featurelake.quality.outcomes import ANOMALY
 
 MAX_ANOMALIES = 100

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schema.ml import MonitoringConf
-from featurelake.ml.scoring import PROBABILITY
+from featurelake.ml.predictions import PROBABILITY
 from featurelake.monitoring.drift import Drift
 from featurelake.monitoring.realized import Realized
 

@@ -32,7 +32,8 @@ from featurelake.ingest.refine import refine
 from featurelake.lake import delta, ledger
 from featurelake.lake.delta import StepContext, table_exists
 from featurelake.ml import tracking
-from featurelake.ml.scoring import predictions_table, score
+from featurelake.ml.predictions import predictions_table
+from featurelake.ml.scoring import score
 from featurelake.ml.training import train_model
 from featurelake.monitoring.monitor import monitor, monitoring_table
 

@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from featurelake.core.dates import DateRange
 from featurelake.lake.delta import read_table, read_version
 from featurelake.ml import tracking
-from featurelake.ml.scoring import features_as_of_prediction_time, scoring_plan, training_manifest
+from featurelake.ml.predictions import scoring_plan, training_manifest
+from featurelake.ml.scoring import features_as_of_prediction_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
