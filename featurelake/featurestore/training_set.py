@@ -24,7 +24,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
-from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, FeaturelakeError
 from featurelake.core.provenance import git_commit
 from featurelake.core.settings import Settings
@@ -33,10 +32,9 @@ from featurelake.featurestore.groups import AVAILABLE_AT
 from featurelake.featurestore.plan import (
     PREDICTION_TIME,
     SPLIT,
-    available_at_column,
-    build_columns,
-    date_span,
-    feature_columns,
+    Manifest,
+    SplitSummary,
+    TrainingSetPlan,
     label_of,
     load_manifest,
     manifest_dir,
@@ -62,52 +60,47 @@ NO_EVENT_TIME = "no event time to predict at"
 # --------------------------------------------------------------------------------------------- the build
 
 
-def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
+def label_events(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
     """One row per event of the split ranges: keys, known columns, prediction time, label (null: excluded)."""
-    events = plan["events"]
-    first = min(dt.date.fromisoformat(a) for a, _ in plan["splits"].values())
-    last = max(dt.date.fromisoformat(b) for _, b in plan["splits"].values())
-    raw = delta.read_version(spark, settings, events["table"], events["version"]).where(
-        delta.run_date_condition(DateRange(first, last))
+    events = plan.events
+    raw = delta.read_version(spark, settings, events.table, events.version).where(
+        delta.run_date_condition(plan.date_span)
     )
     return raw.select(
         *prediction_columns(events),
         label_of(settings, plan, raw),
-        split_of(plan["splits"]).alias(SPLIT),
+        split_of(plan.splits).alias(SPLIT),
         F.col(RUN_DATE),
     ).where(F.col(SPLIT).isNotNull())
 
 
-def join_features(spark: SparkSession, settings: Settings, plan: dict, events: DataFrame) -> DataFrame:
+def join_features(spark: SparkSession, settings: Settings, plan: TrainingSetPlan, events: DataFrame) -> DataFrame:
     """Each feature group's row as of every event's prediction time (one shuffle per group)."""
     as_of_range = as_of_range_of(events, PREDICTION_TIME)
-    for group in plan["feature_groups"]:
-        available = available_at_column(group["name"])
-        rows = delta.read_version(spark, settings, group["table"], group["version"]).select(
-            *group["keys"], group["event_time"], F.col(AVAILABLE_AT).alias(available), *group["features"]
+    for group in plan.feature_groups:
+        available = group.available_at
+        rows = delta.read_version(spark, settings, group.table, group.version).select(
+            *group.keys, group.event_time, F.col(AVAILABLE_AT).alias(available), *group.features
         )
-        ttl = None if group["ttl_seconds"] is None else dt.timedelta(seconds=group["ttl_seconds"])
         try:
             events = as_of_join(
                 events,
                 rows,
-                keys=group["keys"],
+                keys=group.keys,
                 as_of=PREDICTION_TIME,
-                event_time=group["event_time"],
+                event_time=group.event_time,
                 created_time=available,
-                ttl=ttl,
-                feature_columns=[*group["features"], available],
-                time_buckets=plan["time_buckets"],
+                ttl=group.ttl,
+                feature_columns=[*group.features, available],
+                time_buckets=plan.time_buckets,
                 as_of_range=as_of_range,
             )
         except ValueError as exc:
-            raise ConfigError(
-                f"Feature group {group['name']} cannot join training set {plan['name']}: {exc}."
-            ) from None
+            raise ConfigError(f"Feature group {group.name} cannot join training set {plan.name}: {exc}.") from None
     return events
 
 
-def build(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
+def build(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
     """The training set a plan describes, with excluded events still in it (label null)."""
     return label_events(spark, settings, plan).transform(lambda events: join_features(spark, settings, plan, events))
 
@@ -120,14 +113,14 @@ def build_training_set(
 ) -> StageSummary:
     started = time.monotonic()
     manifest = load_manifest(spark, settings, rebuild_from_manifest) if rebuild_from_manifest else None
-    plan = manifest["plan"] if manifest else plan_from_conf(spark, settings, name)
-    if plan["name"] != name or plan["table"] != settings.training_set(name).table:
+    plan = manifest.plan if manifest else plan_from_conf(spark, settings, name)
+    if plan.name != name or plan.table != settings.training_set(name).table:
         raise FeaturelakeError(
-            f"The manifest {rebuild_from_manifest} is of {plan['table']} ({plan['name']}), not of training set {name}."
+            f"The manifest {rebuild_from_manifest} is of {plan.table} ({plan.name}), not of training set {name}."
         )
-    table = plan["table"]
-    label = plan["label"]["name"]
-    suite_columns = [*build_columns(plan), RUN_DATE]
+    table = plan.table
+    label = plan.label.name
+    suite_columns = [*plan.build_columns, RUN_DATE]
     suite = gate.load_suite(settings, table, suite_columns) if settings.table(table).gate else None
     candidates = build(spark, settings, plan).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -149,38 +142,37 @@ def build_training_set(
             .collect()  # bounded: one row per split
         )
         digest = content_hash(rows)
-        if manifest and digest != manifest["content_hash"]:
+        if manifest and digest != manifest.content_hash:
             raise FeaturelakeError(
                 f"Rebuilding {name} from {rebuild_from_manifest} gives content hash {digest[:12]}, but the manifest "
-                f"records {manifest['content_hash'][:12]}: the label code or an input table's history changed. "
+                f"records {manifest.content_hash[:12]}: the label code or an input table's history changed. "
                 "Nothing was written."
             )
         if manifest:  # a verification: the live table stays as it is (older versions are there by time travel)
             return StageSummary(
                 stage="verify",
                 table=table,
-                run_dates=str(date_span(plan)),
+                run_dates=str(plan.date_span),
                 rows_in=counts["rows_in"],
                 published=counts["rows_in"] - counts["excluded"] - counts["no_time"],
                 rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
-                delta_version=manifest["version"],
+                delta_version=manifest.version,
                 seconds=time.monotonic() - started,
                 detail="rebuilt from the recorded input versions; nothing written",
-                report=f"{table} v{manifest['version']} rebuilt from {rebuild_from_manifest}: content hash {digest} "
+                report=f"{table} v{manifest.version} rebuilt from {rebuild_from_manifest}: content hash {digest} "
                 "equal to the manifest's; nothing written",
             )
         stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
         report = None
         if suite is not None:
-            checks = split_checks(split_rows, plan) + not_entirely_null(stats, feature_columns(plan))
-            _, report = gate.run_gate(rows, settings, table, suite, date_span(plan), run_id, checks=checks)
+            checks = split_checks(split_rows, plan) + not_entirely_null(stats, plan.feature_columns)
+            _, report = gate.run_gate(rows, settings, table, suite, plan.date_span, run_id, checks=checks)
         commit_info = {
             "training_set": name,
             "content_hash": digest,
             "git_commit": git_commit(settings),
             "run_id": run_id,
-            "input_versions": {plan["events"]["table"]: plan["events"]["version"]}
-            | {g["table"]: g["version"] for g in plan["feature_groups"]},
+            "input_versions": plan.input_versions,
         }
         path = settings.table_path(table)
         (
@@ -195,36 +187,32 @@ def build_training_set(
     finally:
         candidates.unpersist()
     splits = {
-        r[SPLIT]: {
-            "rows": r["rows"],
-            "positive_rate": r["positive_rate"],
-            "from": str(r["first"]),
-            "to": str(r["last"]),
-        }
+        r[SPLIT]: SplitSummary(rows=r["rows"], positive_rate=r["positive_rate"], start=r["first"], end=r["last"])
         for r in split_rows
     }
-    written = {
+    features = plan.feature_columns
+    written = Manifest(
         **commit_info,
-        "version": commit.version,
-        "table": table,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "rows": sum(s["rows"] for s in splits.values()),
-        "splits": splits,
-        "label": label,
-        "features": feature_columns(plan),
-        "categorical_features": [c for c in feature_columns(plan) if isinstance(rows.schema[c].dataType, StringType)],
-        "plan": plan,
-    }
+        version=commit.version,
+        table=table,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        rows=sum(s.rows for s in splits.values()),
+        splits=splits,
+        label=label,
+        features=features,
+        categorical_features=[c for c in features if isinstance(rows.schema[c].dataType, StringType)],
+        plan=plan,
+    )
     directory = manifest_dir(settings, table)
     storage.write_text(spark, f"{directory}/v{commit.version}.stats.json", json.dumps(stats, indent=2, default=str))
-    storage.write_text(spark, f"{directory}/v{commit.version}.json", json.dumps(written, indent=2, default=str))
-    split_text = ", ".join(f"{s} {v['rows']:,} ({v['positive_rate']:.1%} positive)" for s, v in sorted(splits.items()))
+    storage.write_text(spark, f"{directory}/v{commit.version}.json", written.to_json())
+    split_text = ", ".join(f"{s} {v.rows:,} ({v.positive_rate:.1%} positive)" for s, v in sorted(splits.items()))
     summary = StageSummary(
         stage="training-set",
         table=table,
-        run_dates=str(date_span(plan)),
+        run_dates=str(plan.date_span),
         rows_in=counts["rows_in"],
-        published=written["rows"],
+        published=written.rows,
         rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
         delta_version=commit.version,
         seconds=time.monotonic() - started,

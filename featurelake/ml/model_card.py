@@ -93,7 +93,7 @@ def _plots(evaluation, trained) -> dict[str, bytes]:
 
 def _page(model, conf, version, data, trained, evaluation, promotion, plots) -> str:
     e = html.escape
-    manifest, plan = data.manifest, data.manifest["plan"]
+    manifest, plan = data.manifest, data.manifest.plan
     scored = [("model", evaluation.test), *evaluation.baselines.items()]
     metrics = table(
         ["", "AUC-ROC", "AUC-PR", "log loss", "Brier", "threshold", "precision", "recall", "F1"],
@@ -136,20 +136,20 @@ def _page(model, conf, version, data, trained, evaluation, promotion, plots) -> 
     )
     groups = table(
         ["feature group", "table", "Delta version", "features"],
-        [[g["name"], g["table"], g["version"], ", ".join(g["features"])] for g in plan["feature_groups"]],
+        [[g.name, g.table, g.version, ", ".join(g.features)] for g in plan.feature_groups],
     )
     splits = table(
         ["split", "from", "to", "rows", "delayed share"],
         [
-            [name, span["from"], span["to"], f"{span['rows']:,}", f"{span['positive_rate']:.1%}"]
-            for name, span in sorted(manifest["splits"].items(), key=lambda item: item[1]["from"])
+            [name, span.start, span.end, f"{span.rows:,}", f"{span.positive_rate:.1%}"]
+            for name, span in sorted(manifest.splits.items(), key=lambda item: item[1].start)
         ],
     )
     candidates = table(
         ["parameters", "validation AUC-ROC"],
         [[json.dumps(c.params, sort_keys=True), number(c.validation_auc, 4)] for c in trained.candidates],
     )
-    label = plan["label"]
+    label = plan.label
     limits = "".join(f"<li>{e(item)}</li>" for item in conf.card.limitations)
     flagged = sum(1 for s in evaluation.segments if s["flagged"])
     return f"""<!DOCTYPE html>
@@ -180,11 +180,11 @@ regression uses {e(", ".join(conf.baselines.logistic_regression))}.</p>
 {segments}
 <h2>Data and lineage</h2>
 <p>Training set <b>{e(data.name)}</b> ({e(data.table)}) version {data.version}, content hash
-<code>{e(manifest["content_hash"])}</code>, built {e(str(manifest.get("created_at", "")))} from git commit
-<code>{e(str(manifest.get("git_commit", "")))}</code>. Label events: {e(plan["events"]["table"])} version
-{plan["events"]["version"]}, predicted {-plan["events"]["prediction_offset_minutes"]} minutes before
-{e(plan["events"]["event_time"])}.</p>
-<p>Label <b>{e(label["name"])}</b>: {e(label["definition"])} with {e(json.dumps(label["params"], sort_keys=True))}.</p>
+<code>{e(manifest.content_hash)}</code>, built {e(str(manifest.created_at))} from git commit
+<code>{e(str(manifest.git_commit))}</code>. Label events: {e(plan.events.table)} version
+{plan.events.version}, predicted {-plan.events.prediction_offset_minutes} minutes before
+{e(plan.events.event_time)}.</p>
+<p>Label <b>{e(label.name)}</b>: {e(label.definition)} with {e(json.dumps(label.params, sort_keys=True))}.</p>
 {splits}
 {groups}
 </body></html>

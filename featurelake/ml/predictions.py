@@ -5,14 +5,12 @@ stage imports the other.
 
 from __future__ import annotations
 
-import json
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import manifest_dir
+from featurelake.featurestore.plan import Manifest, TrainingSetPlan, manifest_dir, parse_manifest
 from featurelake.lake import delta, storage
 from featurelake.ml import tracking
 
@@ -26,8 +24,8 @@ def predictions_table(model: str) -> str:
     return f"predictions.{model}"
 
 
-def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> dict:
-    """The manifest of the training-set version a registered model was trained on."""
+def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> Manifest:
+    """The manifest of the training-set version a registered model was trained on, validated."""
     training_set = settings.training_set(settings.model(registered.name).training_set)
     path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
     text = storage.read_text(spark, path)
@@ -36,16 +34,12 @@ def training_manifest(spark: SparkSession, settings: Settings, registered: track
             f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "
             f"manifest {path} is gone, so its features cannot be rebuilt; retrain the model."
         )
-    return json.loads(text)
+    return parse_manifest(text, path)
 
 
-def scoring_plan(spark: SparkSession, settings: Settings, trained_on: dict) -> dict:
+def scoring_plan(spark: SparkSession, settings: Settings, trained_on: TrainingSetPlan) -> TrainingSetPlan:
     """The training plan with every table at its current version: same groups, keys, TTLs and events."""
-    plan = json.loads(json.dumps(trained_on))
-    for group in plan["feature_groups"]:
-        group["version"] = delta.last_commit(spark, settings.table_path(group["table"])).version
-    plan["events"]["version"] = delta.last_commit(spark, settings.table_path(plan["events"]["table"])).version
-    return plan
+    return trained_on.with_versions(lambda table: delta.last_commit(spark, settings.table_path(table)).version)
 
 
 def model_inputs(schema: list[tuple[str, str]]):

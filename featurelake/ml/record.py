@@ -21,7 +21,7 @@ def log_and_register(spark, settings, model, conf, data, trained, evaluation, ex
         "training_set": data.name,
         "training_set_table": data.table,
         "training_set_version": str(data.version),
-        "training_set_content_hash": data.manifest["content_hash"],
+        "training_set_content_hash": data.manifest.content_hash,
         "git_commit": git_commit(settings),
         "featurelake_run_id": run_id,
     }

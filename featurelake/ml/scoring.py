@@ -22,7 +22,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.plan import PREDICTION_TIME, prediction_columns
+from featurelake.featurestore.plan import PREDICTION_TIME, TrainingSetPlan, prediction_columns
 from featurelake.featurestore.training_set import join_features
 from featurelake.lake import delta
 from featurelake.ml import tracking
@@ -40,11 +40,11 @@ from featurelake.quality.outcomes import Outcome
 
 
 def features_as_of_prediction_time(
-    spark: SparkSession, settings: Settings, plan: dict, run_dates: DateRange
+    spark: SparkSession, settings: Settings, plan: TrainingSetPlan, run_dates: DateRange
 ) -> DataFrame:
     """Every event of the run dates with each feature group joined as of its prediction time."""
-    events = plan["events"]
-    raw = delta.read_table(spark, settings, events["table"], run_dates)
+    events = plan.events
+    raw = delta.read_table(spark, settings, events.table, run_dates)
     return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
 
 
@@ -61,8 +61,8 @@ def score(
     settings.table(table)  # declared in conf, like every table
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
-    plan = scoring_plan(spark, settings, manifest["plan"])
-    keys = plan["events"]["keys"]
+    plan = scoring_plan(spark, settings, manifest.plan)
+    keys = plan.events.keys
     schema = tracking.input_schema(registered)
     features = features_as_of_prediction_time(spark, settings, plan, run_dates)
     missing = [c for c, _ in schema if c not in features.columns]
@@ -88,7 +88,7 @@ def score(
         F.col(RUN_DATE),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        events = delta.read_table(spark, settings, plan["events"]["table"], run_dates).count()
+        events = delta.read_table(spark, settings, plan.events.table, run_dates).count()
         predicted = rows.count()
         report = None
         if settings.tables[table].gate:
@@ -120,7 +120,7 @@ def score(
         delta_version=commit.version,
         seconds=time.monotonic() - started,
         detail=(
-            f"{registered.uri} (trained on {manifest['table']} v{registered.training_set_version}); "
+            f"{registered.uri} (trained on {manifest.table} v{registered.training_set_version}); "
             f"{decided['positive'] or 0} predicted positive at threshold {registered.threshold:.3f}, "
             f"mean probability {decided['mean'] or 0:.3f}"
         ),

@@ -225,5 +225,5 @@ def train_model(
 
 
 def _split_span(data: TrainingData) -> str:
-    spans = data.manifest["plan"]["splits"].values()
-    return f"{min(a for a, _ in spans)}..{max(b for _, b in spans)}"
+    span = data.manifest.plan.date_span
+    return f"{span.start}..{span.end}"

@@ -4,7 +4,6 @@ any fit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -14,7 +13,7 @@ from pyspark.sql.types import NumericType
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
 from featurelake.core.schema.ml import ModelConf
 from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import SPLIT, manifest_dir
+from featurelake.featurestore.plan import SPLIT, Manifest, manifest_dir, parse_manifest
 from featurelake.lake import delta, storage
 from featurelake.ml.estimators import (
     model_input,
@@ -26,12 +25,12 @@ class TrainingData:
     name: str
     table: str
     version: int
-    manifest: dict
+    manifest: Manifest
     rows: DataFrame  # the model's input columns, spread and ordered for a reproducible fit
 
     @property
     def label(self) -> str:
-        return self.manifest["label"]
+        return self.manifest.label
 
 
 def read_training_data(
@@ -59,12 +58,12 @@ def read_training_data(
             f"Training set {conf.training_set} v{version} has no manifest at {manifest_path}, so its lineage is "
             "unknown; train on a version built by `featurelake training-set`."
         )
-    manifest = json.loads(text)
+    manifest = parse_manifest(text, manifest_path)
     rows = delta.read_version(spark, settings, training_set.table, version)
     check_columns(model, conf, conf.training_set, version, rows)
-    keys = manifest["plan"]["events"]["keys"]
+    keys = manifest.plan.events.keys
     ordered = (
-        rows.transform(model_input(conf, manifest["label"], keys))
+        rows.transform(model_input(conf, manifest.label, keys))
         .repartition(conf.partitions, *keys)
         .sortWithinPartitions(*keys)
     )

@@ -32,7 +32,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
-from featurelake.featurestore.plan import SPLIT, label_of
+from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, label_of
 from featurelake.lake import delta, storage
 from featurelake.ml import model_card, tracking
 from featurelake.ml.predictions import (
@@ -67,9 +67,9 @@ class MonitorResult:
         return self.monitoring.retrain_recommended
 
 
-def reference_scores(spark, settings: Settings, registered, manifest: dict, schema, split: str) -> DataFrame:
+def reference_scores(spark, settings: Settings, registered, manifest: Manifest, schema, split: str) -> DataFrame:
     """The model's inputs on a split of the training-set version it was trained on, with its probability."""
-    rows = delta.read_version(spark, settings, manifest["table"], registered.training_set_version)
+    rows = delta.read_version(spark, settings, manifest.table, registered.training_set_version)
     return (
         tracking.load_spark_model(registered)
         .transform(rows.where(F.col(SPLIT) == F.lit(split)).transform(model_inputs(schema)))
@@ -77,11 +77,13 @@ def reference_scores(spark, settings: Settings, registered, manifest: dict, sche
     )
 
 
-def labelled_predictions(spark, settings: Settings, plan: dict, predictions: DataFrame, days: DateRange) -> DataFrame:
+def labelled_predictions(
+    spark, settings: Settings, plan: TrainingSetPlan, predictions: DataFrame, days: DateRange
+) -> DataFrame:
     """The predictions of these days with the label the training set's definition gives each event now
     (null: excluded by the definition, or not landed yet)."""
-    keys = plan["events"]["keys"]
-    events = delta.read_table(spark, settings, plan["events"]["table"], days)
+    keys = plan.events.keys
+    events = delta.read_table(spark, settings, plan.events.table, days)
     labels = events.select(*keys, label_of(settings, plan, events))
     return (
         predictions.where(delta.run_date_condition(days))
@@ -104,9 +106,9 @@ def monitor(
     conf = settings.model(model).monitoring
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
-    plan = scoring_plan(spark, settings, manifest["plan"])
+    plan = scoring_plan(spark, settings, manifest.plan)
     schema = tracking.input_schema(registered)
-    label = manifest["label"]
+    label = manifest.label
     drift_days = DateRange(run_date - dt.timedelta(days=conf.window_days - 1), run_date)
     labelled_days = _days_before(run_date, conf.label_lag_days, conf.window_days)
     history_days = _days_before(run_date, conf.label_lag_days, conf.history_days)
@@ -131,7 +133,7 @@ def monitor(
             )
         if not reference_rows:
             raise FeaturelakeError(
-                f"{manifest['table']} v{registered.training_set_version} has no row in split {conf.reference_split} "
+                f"{manifest.table} v{registered.training_set_version} has no row in split {conf.reference_split} "
                 f"(models.{model}.monitoring.reference_split); name a split the model was trained with."
             )
         numeric = [c for c, kind in schema if kind != "string"]
@@ -155,7 +157,7 @@ def monitor(
         daily = daily_auc(labelled, label)
     finally:
         labelled.unpersist()
-    read_tables = [plan["events"]["table"], *[g["table"] for g in plan["feature_groups"]]]
+    read_tables = [plan.events.table, *[g.table for g in plan.feature_groups]]
     result = Monitoring(
         model=model,
         version=registered.version,

@@ -14,6 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
+from featurelake.featurestore.plan import Manifest, parse_manifest
 from featurelake.lake.delta import read_table, read_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,8 +30,9 @@ def training_set(spark, january):
     return read_version(spark, settings, TABLE, 0).cache()  # the pipeline's build (later tests add versions)
 
 
-def manifest(settings, version: int) -> dict:
-    return json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json").read_text())
+def manifest(settings, version: int) -> Manifest:
+    path = Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json")
+    return parse_manifest(path.read_text(), str(path))
 
 
 def test_every_departed_flight_is_one_labelled_row_in_its_split(spark, january, training_set):
@@ -69,16 +71,17 @@ def test_manifest_records_input_versions_commit_and_content_hash(spark, january)
     version = DeltaTable.forPath(spark, settings.table_path(TABLE)).history().where("version = 0").first()
     recorded = manifest(settings, 0)
     metadata = json.loads(version["userMetadata"])
-    assert metadata["content_hash"] == recorded["content_hash"] and len(recorded["content_hash"]) == 64
-    assert metadata["git_commit"] == recorded["git_commit"] != "unknown"
+    assert metadata["content_hash"] == recorded.content_hash and len(recorded.content_hash) == 64
+    assert metadata["git_commit"] == recorded.git_commit != "unknown"
+    assert metadata["input_versions"] == recorded.input_versions == recorded.plan.input_versions
     # one pipeline run wrote every input once: the build read version 0 of each
-    assert set(recorded["input_versions"].values()) == {0}
-    assert set(recorded["input_versions"]) == {
+    assert set(recorded.input_versions.values()) == {0}
+    assert set(recorded.input_versions) == {
         "silver.flights",
         *[f"features.{g}" for g in settings.training_set(NAME).feature_groups],
     }
     test_rows = read_version(spark, settings, TABLE, 0).where(F.col("split") == "test").count()
-    assert recorded["splits"]["test"]["rows"] == test_rows > 3000
+    assert recorded.splits["test"].rows == test_rows > 3000
     stats = {
         s["column"]: s
         for s in json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.stats.json").read_text())
@@ -190,7 +193,7 @@ def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     DeltaTable.forPath(spark, settings.table_path("features.carrier_performance")).delete(F.col("carrier") == "UA")
     path = str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
     verified = build_training_set(spark, settings, NAME, "rebuild", path)
-    assert verified.stage == "verify" and first["content_hash"] in verified.report
+    assert verified.stage == "verify" and first.content_hash in verified.report
     assert DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()["version"] == 0  # nothing written
 
 
