@@ -21,18 +21,17 @@ from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import derive
-from featurelake.lake import delta
+from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
 
 TABLE = "silver.flights"
 
 
 def candidates_for(spark, settings, run_dates: DateRange):
-    path = settings.table_path("bronze.flights")
-    if not delta.table_exists(spark, path):
+    if not Catalog(spark, settings).exists("bronze.flights"):
         ingest(spark, settings, "flights", run_dates, "bench")
     conf = settings.table(TABLE)
-    bronze = delta.read_table(spark, settings, "bronze.flights", run_dates)
+    bronze = Catalog(spark, settings).read("bronze.flights", run_dates)
     frame = bronze.transform(derive(conf.refine.derive)).select(*settings.business_columns(TABLE), *LINEAGE_COLUMNS)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     return frame, frame.count()

@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from bench.common import bench_lake, main
 from featurelake.featurestore.plan import SPLIT
-from featurelake.lake.delta import read_table, table_exists
+from featurelake.lake.catalog import Catalog
 from featurelake.ml.estimators import SCORE, model_input, with_score
 from featurelake.ml.evaluation import auc_roc
 from featurelake.ml.training import fit
@@ -45,10 +45,10 @@ MODEL = "flight_delay"
 def training_rows(spark, settings, run_dates, years: int):
     conf = settings.model(MODEL)
     table = settings.training_set(conf.training_set).table
-    if not table_exists(spark, settings.table_path(table)):
+    if not Catalog(spark, settings).exists(table):
         print(f"building {table} for the demo year (not timed) ...", flush=True)
         run_pipeline(spark, settings, run_dates, "bench-train", report=lambda line: None)
-    rows = read_table(spark, settings, table)
+    rows = Catalog(spark, settings).read(table)
     label = settings.training_set(conf.training_set).label.name
     keys = settings.training_set(conf.training_set).events.keys
     copies = spark.range(years).select(F.col("id").cast("int").alias("copy"))

@@ -12,9 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StringType
 
 from featurelake.core.text import text_table
-from featurelake.featurestore.plan import (
-    SPLIT,
-)
+from featurelake.featurestore.plan import SPLIT, TrainingSetPlan
 from featurelake.quality.outcomes import Outcome
 
 
@@ -86,11 +84,11 @@ def render_statistics(stats: list[dict]) -> str:
     return text_table(headers, rows)
 
 
-def split_checks(split_rows: list, plan: dict) -> list[Outcome]:
+def split_checks(split_rows: list, plan: TrainingSetPlan) -> list[Outcome]:
     """Every declared split holds rows, and the splits' actual date ranges do not overlap."""
     outcomes = []
     found = {r[SPLIT]: r for r in split_rows}
-    for split in plan["splits"]:
+    for split in plan.splits:
         n = found[split]["rows"] if split in found else 0
         outcomes.append(
             Outcome(f"split {split} is not empty", "featurelake.split_not_empty", "{}", n > 0, str(n), None, None, n)

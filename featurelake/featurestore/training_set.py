@@ -16,27 +16,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
-from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, FeaturelakeError
 from featurelake.core.provenance import git_commit
 from featurelake.core.settings import Settings
-from featurelake.core.summary import StageSummary
+from featurelake.core.spark import persisted
+from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.featurestore.plan import (
     PREDICTION_TIME,
     SPLIT,
-    available_at_column,
-    build_columns,
-    date_span,
-    feature_columns,
+    Manifest,
+    SplitSummary,
+    TrainingSetPlan,
     label_of,
     load_manifest,
     manifest_dir,
@@ -52,8 +49,10 @@ from featurelake.featurestore.statistics import (
     split_checks,
     statistics,
 )
-from featurelake.lake import delta, storage
+from featurelake.lake import storage
+from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.quality import gate
+from featurelake.quality.suites import suite_for
 
 LABEL_EXCLUDED = "label excluded by the label definition"
 NO_EVENT_TIME = "no event time to predict at"
@@ -62,52 +61,46 @@ NO_EVENT_TIME = "no event time to predict at"
 # --------------------------------------------------------------------------------------------- the build
 
 
-def label_events(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
+def label_events(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
     """One row per event of the split ranges: keys, known columns, prediction time, label (null: excluded)."""
-    events = plan["events"]
-    first = min(dt.date.fromisoformat(a) for a, _ in plan["splits"].values())
-    last = max(dt.date.fromisoformat(b) for _, b in plan["splits"].values())
-    raw = delta.read_version(spark, settings, events["table"], events["version"]).where(
-        delta.run_date_condition(DateRange(first, last))
-    )
+    events = plan.events
+    raw = Catalog(spark, settings).read_version(events.table, events.version).where(run_date_condition(plan.date_span))
     return raw.select(
         *prediction_columns(events),
         label_of(settings, plan, raw),
-        split_of(plan["splits"]).alias(SPLIT),
+        split_of(plan.splits).alias(SPLIT),
         F.col(RUN_DATE),
     ).where(F.col(SPLIT).isNotNull())
 
 
-def join_features(spark: SparkSession, settings: Settings, plan: dict, events: DataFrame) -> DataFrame:
+def join_features(spark: SparkSession, settings: Settings, plan: TrainingSetPlan, events: DataFrame) -> DataFrame:
     """Each feature group's row as of every event's prediction time (one shuffle per group)."""
+    catalog = Catalog(spark, settings)
     as_of_range = as_of_range_of(events, PREDICTION_TIME)
-    for group in plan["feature_groups"]:
-        available = available_at_column(group["name"])
-        rows = delta.read_version(spark, settings, group["table"], group["version"]).select(
-            *group["keys"], group["event_time"], F.col(AVAILABLE_AT).alias(available), *group["features"]
+    for group in plan.feature_groups:
+        available = group.available_at
+        rows = catalog.read_version(group.table, group.version).select(
+            *group.keys, group.event_time, F.col(AVAILABLE_AT).alias(available), *group.features
         )
-        ttl = None if group["ttl_seconds"] is None else dt.timedelta(seconds=group["ttl_seconds"])
         try:
             events = as_of_join(
                 events,
                 rows,
-                keys=group["keys"],
+                keys=group.keys,
                 as_of=PREDICTION_TIME,
-                event_time=group["event_time"],
+                event_time=group.event_time,
                 created_time=available,
-                ttl=ttl,
-                feature_columns=[*group["features"], available],
-                time_buckets=plan["time_buckets"],
+                ttl=group.ttl,
+                feature_columns=[*group.features, available],
+                time_buckets=plan.time_buckets,
                 as_of_range=as_of_range,
             )
         except ValueError as exc:
-            raise ConfigError(
-                f"Feature group {group['name']} cannot join training set {plan['name']}: {exc}."
-            ) from None
+            raise ConfigError(f"Feature group {group.name} cannot join training set {plan.name}: {exc}.") from None
     return events
 
 
-def build(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
+def build(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
     """The training set a plan describes, with excluded events still in it (label null)."""
     return label_events(spark, settings, plan).transform(lambda events: join_features(spark, settings, plan, events))
 
@@ -118,123 +111,101 @@ def build(spark: SparkSession, settings: Settings, plan: dict) -> DataFrame:
 def build_training_set(
     spark: SparkSession, settings: Settings, name: str, run_id: str, rebuild_from_manifest: str | None = None
 ) -> StageSummary:
-    started = time.monotonic()
-    manifest = load_manifest(spark, settings, rebuild_from_manifest) if rebuild_from_manifest else None
-    plan = manifest["plan"] if manifest else plan_from_conf(spark, settings, name)
-    if plan["name"] != name or plan["table"] != settings.training_set(name).table:
+    """Build a training set's plan into a new version of its table, with its manifest and statistics; or, given
+    a manifest, rebuild that version from its recorded inputs and check its content hash (writing nothing)."""
+    recorded = load_manifest(spark, settings, rebuild_from_manifest) if rebuild_from_manifest else None
+    plan = recorded.plan if recorded else plan_from_conf(spark, settings, name)
+    if plan.name != name or plan.table != settings.training_set(name).table:
         raise FeaturelakeError(
-            f"The manifest {rebuild_from_manifest} is of {plan['table']} ({plan['name']}), not of training set {name}."
+            f"The manifest {rebuild_from_manifest} is of {plan.table} ({plan.name}), not of training set {name}."
         )
-    table = plan["table"]
-    label = plan["label"]["name"]
-    suite_columns = [*build_columns(plan), RUN_DATE]
-    suite = gate.load_suite(settings, table, suite_columns) if settings.table(table).gate else None
-    candidates = build(spark, settings, plan).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        usable = F.col(label).isNotNull() & F.col(PREDICTION_TIME).isNotNull()
-        counts = candidates.agg(
+    suite = suite_for(settings, plan.table, [*plan.build_columns, RUN_DATE])
+    stage = "verify" if recorded else "training-set"
+    with accounted(stage, plan.table, plan.date_span) as summary, persisted(build(spark, settings, plan)) as built:
+        label = F.col(plan.label.name)
+        counts = built.agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.count_if(F.col(PREDICTION_TIME).isNull()).alias("no_time"),
-            F.count_if(F.col(PREDICTION_TIME).isNotNull() & F.col(label).isNull()).alias("excluded"),
+            F.count_if(F.col(PREDICTION_TIME).isNotNull() & label.isNull()).alias("excluded"),
         ).first()
-        rows = candidates.where(usable)
-        split_rows = (
-            rows.groupBy(SPLIT)
-            .agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.avg(label).alias("positive_rate"),
-                F.min(RUN_DATE).alias("first"),
-                F.max(RUN_DATE).alias("last"),
-            )
-            .collect()  # bounded: one row per split
-        )
+        rows = built.where(label.isNotNull() & F.col(PREDICTION_TIME).isNotNull())
+        summary.rows_in = counts["rows_in"]
+        summary.published = counts["rows_in"] - counts["excluded"] - counts["no_time"]
+        summary.rejected = {LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]}
         digest = content_hash(rows)
-        if manifest and digest != manifest["content_hash"]:
-            raise FeaturelakeError(
-                f"Rebuilding {name} from {rebuild_from_manifest} gives content hash {digest[:12]}, but the manifest "
-                f"records {manifest['content_hash'][:12]}: the label code or an input table's history changed. "
-                "Nothing was written."
-            )
-        if manifest:  # a verification: the live table stays as it is (older versions are there by time travel)
-            return StageSummary(
-                stage="verify",
-                table=table,
-                run_dates=str(date_span(plan)),
-                rows_in=counts["rows_in"],
-                published=counts["rows_in"] - counts["excluded"] - counts["no_time"],
-                rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
-                delta_version=manifest["version"],
-                seconds=time.monotonic() - started,
-                detail="rebuilt from the recorded input versions; nothing written",
-                report=f"{table} v{manifest['version']} rebuilt from {rebuild_from_manifest}: content hash {digest} "
-                "equal to the manifest's; nothing written",
-            )
-        stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
-        report = None
-        if suite is not None:
-            checks = split_checks(split_rows, plan) + not_entirely_null(stats, feature_columns(plan))
-            _, report = gate.run_gate(rows, settings, table, suite, date_span(plan), run_id, checks=checks)
-        commit_info = {
-            "training_set": name,
-            "content_hash": digest,
-            "git_commit": git_commit(settings),
-            "run_id": run_id,
-            "input_versions": {plan["events"]["table"]: plan["events"]["version"]}
-            | {g["table"]: g["version"] for g in plan["feature_groups"]},
-        }
-        path = settings.table_path(table)
-        (
-            rows.withColumn(RUN_ID, F.lit(run_id))
-            .write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .option("userMetadata", json.dumps(commit_info, sort_keys=True))
-            .save(path)
+        if recorded:
+            _verify(summary, recorded, digest, rebuild_from_manifest)
+        else:
+            _publish(summary, spark, settings, plan, rows, digest, suite, run_id)
+    return summary
+
+
+def _verify(summary: StageSummary, recorded: Manifest, digest: str, path: str) -> None:
+    """A rebuild must give the recorded content hash; the live table stays as it is (older versions are there
+    by time travel)."""
+    if digest != recorded.content_hash:
+        raise FeaturelakeError(
+            f"Rebuilding {recorded.plan.name} from {path} gives content hash {digest[:12]}, but the manifest "
+            f"records {recorded.content_hash[:12]}: the label code or an input table's history changed. "
+            "Nothing was written."
         )
-        commit = delta.last_commit(spark, path)
-    finally:
-        candidates.unpersist()
+    summary.delta_version = recorded.version
+    summary.detail = "rebuilt from the recorded input versions; nothing written"
+    summary.report = (
+        f"{recorded.table} v{recorded.version} rebuilt from {path}: content hash {digest} equal to the manifest's; "
+        "nothing written"
+    )
+
+
+def _publish(summary, spark, settings: Settings, plan: TrainingSetPlan, rows: DataFrame, digest: str, suite, run_id):
+    """Gate the rows, overwrite the table in one commit, and write the manifest and statistics beside it."""
+    label = plan.label.name
+    split_rows = (
+        rows.groupBy(SPLIT)
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.avg(label).alias("positive_rate"),
+            F.min(RUN_DATE).alias("first"),
+            F.max(RUN_DATE).alias("last"),
+        )
+        .collect()  # bounded: one row per split
+    )
+    stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
+    checks = split_checks(split_rows, plan) + not_entirely_null(stats, plan.feature_columns)
+    _, summary.gate = gate.run_gate(rows, settings, plan.table, suite, plan.date_span, run_id, checks=checks)
+    commit_info = {
+        "training_set": plan.name,
+        "content_hash": digest,
+        "git_commit": git_commit(settings),
+        "run_id": run_id,
+        "input_versions": plan.input_versions,
+    }
+    commit = Catalog(spark, settings).overwrite(rows.withColumn(RUN_ID, F.lit(run_id)), plan.table, commit_info)
     splits = {
-        r[SPLIT]: {
-            "rows": r["rows"],
-            "positive_rate": r["positive_rate"],
-            "from": str(r["first"]),
-            "to": str(r["last"]),
-        }
+        r[SPLIT]: SplitSummary(rows=r["rows"], positive_rate=r["positive_rate"], start=r["first"], end=r["last"])
         for r in split_rows
     }
-    written = {
+    features = plan.feature_columns
+    written = Manifest(
         **commit_info,
-        "version": commit.version,
-        "table": table,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "rows": sum(s["rows"] for s in splits.values()),
-        "splits": splits,
-        "label": label,
-        "features": feature_columns(plan),
-        "categorical_features": [c for c in feature_columns(plan) if isinstance(rows.schema[c].dataType, StringType)],
-        "plan": plan,
-    }
-    directory = manifest_dir(settings, table)
-    storage.write_text(spark, f"{directory}/v{commit.version}.stats.json", json.dumps(stats, indent=2, default=str))
-    storage.write_text(spark, f"{directory}/v{commit.version}.json", json.dumps(written, indent=2, default=str))
-    split_text = ", ".join(f"{s} {v['rows']:,} ({v['positive_rate']:.1%} positive)" for s, v in sorted(splits.items()))
-    summary = StageSummary(
-        stage="training-set",
-        table=table,
-        run_dates=str(date_span(plan)),
-        rows_in=counts["rows_in"],
-        published=written["rows"],
-        rejected={LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]},
-        delta_version=commit.version,
-        seconds=time.monotonic() - started,
-        detail=(f"{split_text}; content hash {digest[:12]}" + f"; manifest {directory}/v{commit.version}.json"),
-        gate=report,
-        report=(
-            f"{table} v{commit.version}: {split_text}\ncontent hash {digest}"
-            + f"\nmanifest and statistics: {directory}/v{commit.version}.json, .stats.json\n"
-            + f"statistics:\n{render_statistics(stats)}"
-        ),
+        version=commit.version,
+        table=plan.table,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        rows=sum(s.rows for s in splits.values()),
+        splits=splits,
+        label=label,
+        features=features,
+        categorical_features=[c for c in features if isinstance(rows.schema[c].dataType, StringType)],
+        plan=plan,
     )
-    summary.check_balance()
-    return summary
+    directory = manifest_dir(settings, plan.table)
+    storage.write_text(spark, f"{directory}/v{commit.version}.stats.json", json.dumps(stats, indent=2, default=str))
+    storage.write_text(spark, f"{directory}/v{commit.version}.json", written.to_json())
+    split_text = ", ".join(f"{s} {v.rows:,} ({v.positive_rate:.1%} positive)" for s, v in sorted(splits.items()))
+    summary.delta_version = commit.version
+    summary.detail = f"{split_text}; content hash {digest[:12]}; manifest {directory}/v{commit.version}.json"
+    summary.report = (
+        f"{plan.table} v{commit.version}: {split_text}\ncontent hash {digest}"
+        f"\nmanifest and statistics: {directory}/v{commit.version}.json, .stats.json\n"
+        f"statistics:\n{render_statistics(stats)}"
+    )

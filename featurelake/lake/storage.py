@@ -78,6 +78,12 @@ def write_text(spark, path: str, text: str) -> None:
     write_bytes(spark, path, text.encode("utf-8"))
 
 
+def write_files(spark, directory: str, files: dict[str, bytes], prefix: str = "") -> None:
+    """Write small files (a report and its plots) into a directory, each named ``prefix + name``."""
+    for name, content in files.items():
+        write_bytes(spark, f"{directory}/{prefix}{name}", content)
+
+
 def write_bytes(spark, path: str, content: bytes) -> None:
     """Write a small file (a report, a plot), replacing it."""
     fs, hadoop_path = _filesystem(spark, path)

@@ -172,7 +172,29 @@ def evaluate(predictions: DataFrame, label: str, score: str, threshold: float) -
     )
 
 
-def calibration_table(predictions: DataFrame, label: str, score: str) -> list[dict]:
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One bin of the predicted probability: its rows, their mean prediction and observed positive rate."""
+
+    bin: str
+    rows: int
+    mean_predicted: float | None
+    observed_rate: float | None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The test AUC of one value of a segment column, flagged when it falls the configured drop below."""
+
+    segment: str
+    value: str
+    rows: int
+    positive_rate: float
+    auc_roc: float | None
+    flagged: bool
+
+
+def calibration_table(predictions: DataFrame, label: str, score: str) -> list[CalibrationBin]:
     """Ten equal-width bins of the predicted probability: rows, mean prediction and observed positive rate
     (an empty bin is listed with no rows)."""
     bin_of = F.least(F.floor(F.col(score) * CALIBRATION_BINS), F.lit(CALIBRATION_BINS - 1)).cast("int")
@@ -188,37 +210,37 @@ def calibration_table(predictions: DataFrame, label: str, score: str) -> list[di
     )
     found = {r["bin"]: r for r in rows}
     return [
-        {
-            "bin": f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
-            "rows": found[b]["rows"] if b in found else 0,
-            "mean_predicted": found[b]["mean_predicted"] if b in found else None,
-            "observed_rate": found[b]["observed_rate"] if b in found else None,
-        }
+        CalibrationBin(
+            bin=f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
+            rows=found[b]["rows"] if b in found else 0,
+            mean_predicted=found[b]["mean_predicted"] if b in found else None,
+            observed_rate=found[b]["observed_rate"] if b in found else None,
+        )
         for b in range(CALIBRATION_BINS)
     ]
 
 
 def segment_table(
     predictions: DataFrame, label: str, score: str, segments: list[str], overall_auc: float, drop: float, min_rows: int
-) -> list[dict]:
+) -> list[Segment]:
     """Test AUC and rows per value of each segment column; a segment whose AUC is ``drop`` or more below
     the overall AUC is flagged. Segments too small (or of one class) get no AUC and no flag."""
-    table: list[dict] = []
+    table: list[Segment] = []
     for segment in segments:
         rows = auc_roc(predictions, label, score, [segment]).orderBy(segment).collect()  # bounded: one per value
         for r in rows:
             enough = r["rows"] >= min_rows and r["auc_roc"] is not None
             auc = r["auc_roc"] if enough else None
             table.append(
-                {
-                    "segment": segment,
-                    "value": str(r[segment]),
-                    "rows": r["rows"],
-                    "positive_rate": r[POSITIVES] / r["rows"],
-                    "auc_roc": auc,
+                Segment(
+                    segment=segment,
+                    value=str(r[segment]),
+                    rows=r["rows"],
+                    positive_rate=r[POSITIVES] / r["rows"],
+                    auc_roc=auc,
                     # a tolerance, so a segment exactly `drop` below is flagged despite floating-point error
-                    "flagged": auc is not None and overall_auc - auc >= drop - 1e-12,
-                }
+                    flagged=auc is not None and overall_auc - auc >= drop - 1e-12,
+                )
             )
     return table
 

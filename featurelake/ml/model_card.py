@@ -30,8 +30,7 @@ def card_dir(settings: Settings, model: str, version: int) -> str:
 
 def write(spark, settings: Settings, model: str, version: int, files: dict[str, bytes]) -> str:
     directory = card_dir(settings, model, version)
-    for name, content in files.items():
-        storage.write_bytes(spark, f"{directory}/{name}", content)
+    storage.write_files(spark, directory, files)
     return directory
 
 
@@ -64,9 +63,9 @@ def _plots(evaluation, trained) -> dict[str, bytes]:
         axes.legend(loc="upper right")
 
     def calibration(axes):
-        filled = [b for b in evaluation.calibration if b["rows"]]
-        predicted = [b["mean_predicted"] for b in filled]
-        observed = [b["observed_rate"] for b in filled]
+        filled = [b for b in evaluation.calibration if b.rows]
+        predicted = [b.mean_predicted for b in filled]
+        observed = [b.observed_rate for b in filled]
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
         axes.plot(predicted, observed, marker="o", label="model")
         axes.set(xlabel="mean predicted probability", ylabel="observed delayed share", title="Calibration (10 bins)")
@@ -101,8 +100,8 @@ def _page(model, conf, version, data, trained, evaluation, promotion, plots) -> 
         evaluation=evaluation,
         decision=promotion.sentence(model, evaluation.test.auc_roc or 0.0, conf.champion_margin),
         scored=[("model", evaluation.test), *evaluation.baselines.items()],
-        splits=sorted(data.manifest["splits"].items(), key=lambda item: item[1]["from"]),
-        flagged=sum(1 for s in evaluation.segments if s["flagged"]),
+        splits=sorted(data.manifest.splits.items(), key=lambda item: item[1].start),
+        flagged=sum(1 for s in evaluation.segments if s.flagged),
         plots=plots,
         titles=PLOTS,
     )

@@ -5,6 +5,7 @@ the console report.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from featurelake.core.provenance import git_commit
 from featurelake.core.text import text_table
@@ -22,7 +23,7 @@ def log_and_register(spark, settings, model, conf, data, trained, evaluation, ex
         "training_set": data.name,
         "training_set_table": data.table,
         "training_set_version": str(data.version),
-        "training_set_content_hash": data.manifest["content_hash"],
+        "training_set_content_hash": data.manifest.content_hash,
         "git_commit": git_commit(settings),
         "featurelake_run_id": run_id,
     }
@@ -51,8 +52,8 @@ def log_and_register(spark, settings, model, conf, data, trained, evaluation, ex
             {"candidates": [{"params": c.params, "validation_auc_roc": c.validation_auc} for c in trained.candidates]},
             "tuning.json",
         )
-        mlflow.log_dict({"segments": evaluation.segments}, "segments.json")
-        mlflow.log_dict({"bins": evaluation.calibration}, "calibration.json")
+        mlflow.log_dict({"segments": [asdict(s) for s in evaluation.segments]}, "segments.json")
+        mlflow.log_dict({"bins": [asdict(b) for b in evaluation.calibration]}, "calibration.json")
         mlflow.log_dict({"importances": dict(trained.importances)}, "importances.json")
         info = mlflow.spark.log_model(
             trained.model,
@@ -109,10 +110,10 @@ def render_report(model, data, trained, evaluation, record, store_description) -
         f"{evaluation.test.positive_rate:.1%} positive; threshold {trained.threshold:.3f} chosen on validation):",
         metrics,
     ]
-    flagged = [s for s in evaluation.segments if s["flagged"]]
+    flagged = [s for s in evaluation.segments if s.flagged]
     for s in flagged:
         lines.append(
-            f"segment {s['segment']}={s['value']}: AUC {s['auc_roc']:.3f} on {s['rows']:,} rows, flagged (overall "
+            f"segment {s.segment}={s.value}: AUC {s.auc_roc:.3f} on {s.rows:,} rows, flagged (overall "
             f"{evaluation.test.auc_roc:.3f})"
         )
     best = ", ".join(f"{k}={v}" for k, v in trained.params.items())

@@ -10,9 +10,7 @@ types are the model's logged signature. Only the feature tables' versions differ
 from __future__ import annotations
 
 import json
-import time
 
-from pyspark import StorageLevel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,65 +19,33 @@ from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
-from featurelake.core.summary import StageSummary
-from featurelake.featurestore.plan import PREDICTION_TIME, manifest_dir, prediction_columns
+from featurelake.core.spark import persisted
+from featurelake.core.summary import StageSummary, accounted
+from featurelake.featurestore.plan import PREDICTION_TIME, TrainingSetPlan, prediction_columns
 from featurelake.featurestore.training_set import join_features
-from featurelake.lake import delta, storage
+from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
+from featurelake.ml.predictions import (
+    DECISION,
+    INPUTS,
+    PROBABILITY,
+    model_inputs,
+    predictions_table,
+    scoring_plan,
+    training_manifest,
+)
 from featurelake.quality import gate
 from featurelake.quality.outcomes import Outcome
-
-PROBABILITY, DECISION = "probability", "decision"
-# The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring
-# compares with the training set, and what an audit of a decision needs.
-INPUTS = "inputs"
-
-
-def predictions_table(model: str) -> str:
-    return f"predictions.{model}"
-
-
-def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> dict:
-    training_set = settings.training_set(settings.model(registered.name).training_set)
-    path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
-    text = storage.read_text(spark, path)
-    if text is None:
-        raise FeaturelakeError(
-            f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "
-            f"manifest {path} is gone, so its features cannot be rebuilt; retrain the model."
-        )
-    return json.loads(text)
-
-
-def scoring_plan(spark: SparkSession, settings: Settings, trained_on: dict) -> dict:
-    """The training plan with every table at its current version: same groups, keys, TTLs and events."""
-    plan = json.loads(json.dumps(trained_on))
-    for group in plan["feature_groups"]:
-        group["version"] = delta.last_commit(spark, settings.table_path(group["table"])).version
-    plan["events"]["version"] = delta.last_commit(spark, settings.table_path(plan["events"]["table"])).version
-    return plan
+from featurelake.quality.suites import suite_for
 
 
 def features_as_of_prediction_time(
-    spark: SparkSession, settings: Settings, plan: dict, run_dates: DateRange
+    spark: SparkSession, settings: Settings, plan: TrainingSetPlan, run_dates: DateRange
 ) -> DataFrame:
     """Every event of the run dates with each feature group joined as of its prediction time."""
-    events = plan["events"]
-    raw = delta.read_table(spark, settings, events["table"], run_dates)
+    events = plan.events
+    raw = Catalog(spark, settings).read(events.table, run_dates)
     return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
-
-
-def model_inputs(schema: list[tuple[str, str]]):
-    """Cast the features to the model's signature (what it was trained on), keeping everything else."""
-
-    def cast(frame: DataFrame) -> DataFrame:
-        types = dict(schema)
-        return frame.select(
-            *[c for c in frame.columns if c not in types],
-            *[F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in schema],
-        )
-
-    return cast
 
 
 def score(
@@ -90,14 +56,45 @@ def score(
     run_id: str,
     model_uri: str | None = None,
 ) -> StageSummary:
-    started = time.monotonic()
+    """Score the events of the run dates with a registered model and replace their slice of predictions.<model>."""
+    catalog = Catalog(spark, settings)
     table = predictions_table(model)
     settings.table(table)  # declared in conf, like every table
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
-    plan = scoring_plan(spark, settings, manifest["plan"])
-    keys = plan["events"]["keys"]
+    plan = scoring_plan(spark, settings, manifest.plan)
     schema = tracking.input_schema(registered)
+    predictions = _predictions(spark, settings, model, registered, plan, schema, run_dates)
+    with accounted("score", table, run_dates) as summary, persisted(predictions) as rows:
+        summary.rows_in = catalog.read(plan.events.table, run_dates).count()
+        summary.published = rows.count()
+        one_per_event = Outcome(
+            "one prediction per event",
+            "featurelake.one_prediction_per_event",
+            json.dumps({"events": summary.rows_in}),
+            summary.published == summary.rows_in,
+            str(summary.published),
+            abs(summary.published - summary.rows_in),
+            None,
+            summary.published,
+        )
+        suite = suite_for(settings, table, rows.columns)
+        _, summary.gate = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
+        # a later model version may read other inputs: the struct's fields evolve with it
+        commit = catalog.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), table, run_dates, merge_schema=True)
+        decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
+        summary.delta_version = commit.version
+        summary.detail = (
+            f"{registered.uri} (trained on {manifest.table} v{registered.training_set_version}); "
+            f"{decided['positive'] or 0} predicted positive at threshold {registered.threshold:.3f}, "
+            f"mean probability {decided['mean'] or 0:.3f}"
+        )
+    return summary
+
+
+def _predictions(spark, settings, model: str, registered, plan: TrainingSetPlan, schema, run_dates) -> DataFrame:
+    """One row per event: its keys and prediction time, the probability and decision at the model's threshold,
+    the model and training-set versions, and the inputs as the model saw them."""
     features = features_as_of_prediction_time(spark, settings, plan, run_dates)
     missing = [c for c, _ in schema if c not in features.columns]
     if missing:
@@ -110,8 +107,8 @@ def score(
         .transform(features.transform(model_inputs(schema)))
         .withColumn(PROBABILITY, vector_to_array("probability").getItem(1))
     )
-    rows = scored.select(
-        *keys,
+    return scored.select(
+        *plan.events.keys,
         PREDICTION_TIME,
         F.col(PROBABILITY),
         (F.col(PROBABILITY) >= F.lit(registered.threshold)).cast("int").alias(DECISION),
@@ -120,45 +117,4 @@ def score(
         F.lit(registered.training_set_version).alias("training_set_version"),
         F.struct(*[F.col(c) for c, _ in schema]).alias(INPUTS),
         F.col(RUN_DATE),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        events = delta.read_table(spark, settings, plan["events"]["table"], run_dates).count()
-        predicted = rows.count()
-        report = None
-        if settings.tables[table].gate:
-            suite = gate.load_suite(settings, table, rows.columns)
-            one_per_event = Outcome(
-                "one prediction per event",
-                "featurelake.one_prediction_per_event",
-                json.dumps({"events": events}),
-                predicted == events,
-                str(predicted),
-                abs(predicted - events),
-                None,
-                predicted,
-            )
-            _, report = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
-        # a later model version may read other inputs: the struct's fields evolve with it
-        commit = delta.replace_slice(
-            rows.withColumn(RUN_ID, F.lit(run_id)), settings, table, run_dates, merge_schema=True
-        )
-        decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
-    finally:
-        rows.unpersist()
-    summary = StageSummary(
-        stage="score",
-        table=table,
-        run_dates=str(run_dates),
-        rows_in=events,
-        published=predicted,
-        delta_version=commit.version,
-        seconds=time.monotonic() - started,
-        detail=(
-            f"{registered.uri} (trained on {manifest['table']} v{registered.training_set_version}); "
-            f"{decided['positive'] or 0} predicted positive at threshold {registered.threshold:.3f}, "
-            f"mean probability {decided['mean'] or 0:.3f}"
-        ),
-        gate=report,
     )
-    summary.check_balance()
-    return summary

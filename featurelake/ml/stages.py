@@ -8,7 +8,8 @@ from featurelake.core.dates import DateRange
 from featurelake.core.schedule import after, on, training_window
 from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml import tracking
-from featurelake.ml.scoring import predictions_table, score
+from featurelake.ml.predictions import predictions_table
+from featurelake.ml.scoring import score
 from featurelake.ml.training import train_model
 
 MODEL_URI_HELP = "models:/<model>/<version> or models:/<model>@<alias>; default the champion"

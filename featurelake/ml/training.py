@@ -204,7 +204,7 @@ def train_model(
     record = log_and_register(spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id)
     rejected = {NOT_IN_A_SPLIT: evaluation.rows_in - evaluation.rows_used}
     baseline_text = ", ".join(f"{name} {s.auc_roc:.3f}" for name, s in evaluation.baselines.items())
-    flagged = [s for s in evaluation.segments if s["flagged"]]
+    flagged = [s for s in evaluation.segments if s.flagged]
     summary = StageSummary(
         stage="train",
         table=f"models.{model}",
@@ -225,5 +225,5 @@ def train_model(
 
 
 def _split_span(data: TrainingData) -> str:
-    spans = data.manifest["plan"]["splits"].values()
-    return f"{min(a for a, _ in spans)}..{max(b for _, b in spans)}"
+    span = data.manifest.plan.date_span
+    return f"{span.start}..{span.end}"

@@ -4,7 +4,6 @@ any fit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -14,8 +13,9 @@ from pyspark.sql.types import NumericType
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
 from featurelake.core.schema.ml import ModelConf
 from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import SPLIT, manifest_dir
-from featurelake.lake import delta, storage
+from featurelake.featurestore.plan import SPLIT, Manifest, manifest_dir, parse_manifest
+from featurelake.lake import storage
+from featurelake.lake.catalog import Catalog
 from featurelake.ml.estimators import (
     model_input,
 )
@@ -26,12 +26,12 @@ class TrainingData:
     name: str
     table: str
     version: int
-    manifest: dict
+    manifest: Manifest
     rows: DataFrame  # the model's input columns, spread and ordered for a reproducible fit
 
     @property
     def label(self) -> str:
-        return self.manifest["label"]
+        return self.manifest.label
 
 
 def read_training_data(
@@ -39,14 +39,14 @@ def read_training_data(
 ) -> TrainingData:
     """A version of the model's training set (the latest by default) with its manifest, checked against
     every column the model's conf names before anything is fitted."""
+    catalog = Catalog(spark, settings)
     training_set = settings.training_set(conf.training_set)
-    path = settings.table_path(training_set.table)
-    if not delta.table_exists(spark, path):
+    if not catalog.exists(training_set.table):
         raise NotReady(
-            f"Training set {conf.training_set} does not exist yet at {path}; build it first with "
-            f"`featurelake training-set --name {conf.training_set}`."
+            f"Training set {conf.training_set} does not exist yet at {catalog.path(training_set.table)}; build it "
+            f"first with `featurelake training-set --name {conf.training_set}`."
         )
-    latest = delta.last_commit(spark, path).version
+    latest = catalog.version(training_set.table)
     version = latest if version is None else version
     if not 0 <= version <= latest:
         raise FeaturelakeError(
@@ -59,12 +59,12 @@ def read_training_data(
             f"Training set {conf.training_set} v{version} has no manifest at {manifest_path}, so its lineage is "
             "unknown; train on a version built by `featurelake training-set`."
         )
-    manifest = json.loads(text)
-    rows = delta.read_version(spark, settings, training_set.table, version)
+    manifest = parse_manifest(text, manifest_path)
+    rows = catalog.read_version(training_set.table, version)
     check_columns(model, conf, conf.training_set, version, rows)
-    keys = manifest["plan"]["events"]["keys"]
+    keys = manifest.plan.events.keys
     ordered = (
-        rows.transform(model_input(conf, manifest["label"], keys))
+        rows.transform(model_input(conf, manifest.label, keys))
         .repartition(conf.partitions, *keys)
         .sortWithinPartitions(*keys)
     )

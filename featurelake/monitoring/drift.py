@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.schema.ml import MonitoringConf
-from featurelake.ml.scoring import PROBABILITY
+from featurelake.ml.predictions import PROBABILITY
 
 # A bin empty on one side would make the PSI infinite; shares are floored at this (a common convention).
 PSI_FLOOR = 1e-4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -12,19 +13,39 @@ from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import evaluation
-from featurelake.ml.scoring import PROBABILITY
+from featurelake.ml.evaluation import CalibrationBin
+from featurelake.ml.predictions import PROBABILITY
 from featurelake.quality.outcomes import ANOMALY
 
 MAX_ANOMALIES = 100
 
 
-def expected_calibration_error(calibration: list[dict]) -> float | None:
+@dataclass(frozen=True)
+class DailyMetric:
+    """The realized AUC of one run date's labelled predictions (None with one class only)."""
+
+    day: dt.date
+    rows: int
+    auc_roc: float | None
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """An anomaly the latest validation of a table and run date flagged."""
+
+    table: str
+    day: dt.date
+    expectation: str
+    observed_value: str | None
+
+
+def expected_calibration_error(calibration: list[CalibrationBin]) -> float | None:
     """The row-weighted mean distance between predicted and observed rates over the calibration bins."""
-    filled = [b for b in calibration if b["rows"]]
-    total = sum(b["rows"] for b in filled)
+    filled = [b for b in calibration if b.rows]
+    total = sum(b.rows for b in filled)
     if not total:
         return None
-    return sum(b["rows"] * abs(b["mean_predicted"] - b["observed_rate"]) for b in filled) / total
+    return sum(b.rows * abs(b.mean_predicted - b.observed_rate) for b in filled) / total
 
 
 @dataclass(frozen=True)
@@ -33,7 +54,7 @@ class Realized:
     predicted: int  # predictions of those days
     labelled: int  # with a label (the others: excluded by the label definition, or no label yet)
     scores: evaluation.Scores | None  # None: too few labelled rows, or one class only
-    calibration: list[dict]
+    calibration: list[CalibrationBin]
     calibration_error: float | None
 
 
@@ -59,17 +80,17 @@ def realized_quality(labelled: DataFrame, label: str, threshold: float, days: Da
     )
 
 
-def daily_auc(labelled: DataFrame, label: str) -> list[dict]:
+def daily_auc(labelled: DataFrame, label: str) -> list[DailyMetric]:
     """Per run date: labelled rows and the realized AUC (null with one class only)."""
     rows = (
         evaluation.auc_roc(labelled.where(F.col(label).isNotNull()), label, PROBABILITY, by=[RUN_DATE])
         .orderBy(RUN_DATE)
         .collect()  # bounded: one row per day of the history
     )
-    return [{"day": r[RUN_DATE], "rows": r["rows"], "auc_roc": r["auc_roc"]} for r in rows]
+    return [DailyMetric(r[RUN_DATE], r["rows"], r["auc_roc"]) for r in rows]
 
 
-def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str], days: DateRange) -> list[dict]:
+def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str], days: DateRange) -> list[Anomaly]:
     """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
     An older validation's flag does not count once the day was validated again."""
     catalog, results = Catalog(spark, settings), settings.project.quality.results_table
@@ -88,4 +109,4 @@ def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str],
         .limit(MAX_ANOMALIES)
         .collect()
     )
-    return [r.asDict() for r in rows]
+    return [Anomaly(r["table"], r["day"], r["expectation"], r["observed_value"]) for r in rows]

@@ -45,7 +45,7 @@ def render_text(m: Monitoring, report_path: str) -> str:
         )
     lines.append(
         f"  data anomalies in the tables the model reads: {len(m.anomalies)}"
-        + "".join(f"\n    {a['day']} {a['table']}: {a['expectation']} = {a['observed_value']}" for a in m.anomalies)
+        + "".join(f"\n    {a.day} {a.table}: {a.expectation} = {a.observed_value}" for a in m.anomalies)
     )
     lines += [f"  {m.verdict()}", f"  drift report: {report_path}"]
     return "\n".join(lines)
@@ -71,7 +71,7 @@ def _plots(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes
         axes.legend(loc="upper right")
 
     def realized_auc(axes):
-        points = [(d["day"], d["auc_roc"]) for d in m.daily if d["auc_roc"] is not None]
+        points = [(d.day, d.auc_roc) for d in m.daily if d.auc_roc is not None]
         if points:
             days, values = zip(*points, strict=True)
             axes.plot(days, values, marker="o", label="realized AUC")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schema.ml import MonitoringConf
-from featurelake.ml.scoring import PROBABILITY
+from featurelake.ml.predictions import PROBABILITY
 from featurelake.monitoring.drift import Drift
 from featurelake.monitoring.realized import Realized
 
@@ -108,8 +108,8 @@ def monitoring_rows(m: Monitoring) -> list[tuple]:
     ]
     rows += [(*base, REALIZED, name, None, value, limit, crossed, window) for name, value, limit, crossed in realized]
     for day in m.daily:
-        rows.append((*base, REALIZED_DAILY, "auc_roc", day["day"], day["auc_roc"], None, False, f"{day['rows']} rows"))
+        rows.append((*base, REALIZED_DAILY, "auc_roc", day.day, day.auc_roc, None, False, f"{day.rows} rows"))
     for a in m.anomalies:
-        name = f"{a['table']}: {a['expectation']}"
-        rows.append((*base, DATA_ANOMALY, name, a["day"], None, None, False, a["observed_value"]))
+        name = f"{a.table}: {a.expectation}"
+        rows.append((*base, DATA_ANOMALY, name, a.day, None, None, False, a.observed_value))
     return rows

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.config import load_settings
 from featurelake.core.spark import delta_coordinate
-from featurelake.lake.delta import read_table
+from featurelake.lake.catalog import Catalog
 from tests.conftest import PROJECT
 from tests.integration.conftest import BIN, JANUARY_OVERRIDES, JANUARY_SPLITS
 
@@ -184,15 +184,15 @@ def test_packaged_jobs_on_a_standalone_cluster_write_the_tables_of_a_local_run(
         *(local_settings.feature_table(g) for g in local_settings.feature_groups),
     ]
     for table in tables:
-        on_cluster = comparable(read_table(spark, cluster_settings, table))
-        local = comparable(read_table(spark, local_settings, table).where(window))
+        on_cluster = comparable(Catalog(spark, cluster_settings).read(table))
+        local = comparable(Catalog(spark, local_settings).read(table).where(window))
         assert on_cluster.count() == local.count() > 0, table
         assert on_cluster.exceptAll(local).isEmpty() and local.exceptAll(on_cluster).isEmpty(), table
-    on_cluster = comparable(read_table(spark, cluster_settings, "training_sets.flight_delay"))
-    local = comparable(read_table(spark, local_settings, "training_sets.flight_delay"))
+    on_cluster = comparable(Catalog(spark, cluster_settings).read("training_sets.flight_delay"))
+    local = comparable(Catalog(spark, local_settings).read("training_sets.flight_delay"))
     assert on_cluster.count() == local.count() > 5000
     assert on_cluster.exceptAll(local).isEmpty() and local.exceptAll(on_cluster).isEmpty()
-    ledger = read_table(spark, cluster_settings, "ops.run_ledger")
+    ledger = Catalog(spark, cluster_settings).read("ops.run_ledger")
     recorded = {
         (r["stage"], r["target"]): r["n"]
         for r in ledger.groupBy("stage", "target").agg(F.count("*").alias("n")).collect()

@@ -16,6 +16,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import GateFailed, SuiteError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
+from featurelake.lake.catalog import Catalog
 from featurelake.quality.gate import run_gate
 from featurelake.quality.suites import load_suite
 from tests.integration.conftest import dump_dom, require_chromium
@@ -223,9 +224,8 @@ def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, make_settings, dem
     assert message.startswith("The gate of silver.flights failed 1 expectation(s): ")
     assert re.search(r"expect_table_row_count_to_be_between on 2013-03-09 \(observed \d\d\)", message)
     assert message.endswith("nothing was published.")
-    from featurelake.lake.delta import table_exists
 
-    assert not table_exists(spark, settings.table_path("silver.flights"))
+    assert not Catalog(spark, settings).exists("silver.flights")
 
 
 def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_settings, demo_landing):
@@ -237,9 +237,8 @@ def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_setting
         refine(spark, settings, "silver.flights", day, "run-1")
     assert "expect_column_values_to_be_in_set(carrier) (observed 3 unexpected rows)" in str(failure.value)
     assert "expect_column_values_to_be_between(distance) (observed 1 unexpected rows)" in str(failure.value)
-    from featurelake.lake.delta import table_exists
 
-    assert not table_exists(spark, settings.table_path("silver.flights"))
+    assert not Catalog(spark, settings).exists("silver.flights")
     assert results(spark, settings).where(F.col("table") == "silver.flights").count() > 0
 
 

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
-from featurelake.lake import delta
+from featurelake.lake.catalog import Catalog
 from featurelake.testing import deliver
 from tests.conftest import UNGATED, deliver_real
 
@@ -145,7 +145,7 @@ def test_rows_of_another_date_refuse_the_file_with_nothing_committed(spark, sett
         InputError, match=r"flights_2013-01-02\.csv holds 1 rows dated other than its run date \(for example 2013-1-1\)"
     ):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 2)), "run-1")
-    assert not delta.table_exists(spark, settings.table_path("bronze.flights"))
+    assert not Catalog(spark, settings).exists("bronze.flights")
 
 
 def test_malformed_csv_lines_are_quarantined_with_raw_text_and_reasons(spark, settings):
@@ -212,7 +212,7 @@ def test_reordered_header_is_an_error(spark, settings):
         InputError, match=r"has its columns in another order .*column 4 is sched_dep_time, expected dep_time"
     ):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    assert not delta.table_exists(spark, settings.table_path("bronze.flights"))
+    assert not Catalog(spark, settings).exists("bronze.flights")
 
 
 def test_renamed_column_is_an_error(spark, settings):

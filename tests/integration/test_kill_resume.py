@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
-from featurelake.lake.delta import read_table
+from featurelake.lake.catalog import Catalog
 from tests.integration.conftest import JANUARY_DAYS
 from tests.integration.test_runner import assert_ledger_agrees, landing_rows
 
@@ -31,17 +31,17 @@ def test_a_run_killed_during_a_delta_write_resumes_and_lands_every_row_once(spar
     keys = settings.table("silver.flights").keys
     for day in JANUARY_DAYS.days():
         one_day = DateRange.single(day)
-        bronze = read_table(spark, settings, "bronze.flights", one_day)
+        bronze = Catalog(spark, settings).read("bronze.flights", one_day)
         assert bronze.count() == landing_rows(spark, settings, "flights", day), day
-        silver = read_table(spark, settings, "silver.flights", one_day)
+        silver = Catalog(spark, settings).read("silver.flights", one_day)
         distinct_keys = bronze.dropna(subset=keys).select(*keys).distinct().count()
         assert silver.count() == silver.select(*keys).distinct().count() == distinct_keys > 0, day
-    weather = read_table(spark, settings, "silver.weather")
+    weather = Catalog(spark, settings).read("silver.weather")
     assert weather.count() == weather.select("origin", "time_hour").distinct().count() > 0
-    days = {r[RUN_DATE] for r in read_table(spark, settings, "silver.flights").select(RUN_DATE).distinct().collect()}
+    days = {r[RUN_DATE] for r in Catalog(spark, settings).read("silver.flights").select(RUN_DATE).distinct().collect()}
     assert days == set(JANUARY_DAYS.days())
     # the killed run's ingest and the resumed run's refine: two run ids, each slice the one its ledger row names
     assert assert_ledger_agrees(spark, settings) >= 3 * 18
-    ledger = read_table(spark, settings, "ops.run_ledger")
+    ledger = Catalog(spark, settings).read("ops.run_ledger")
     assert ledger.select("run_id").distinct().count() == 2
     assert ledger.groupBy("stage", "target", "run_date").count().where(F.col("count") != 1).isEmpty(), "none twice"

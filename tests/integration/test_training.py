@@ -12,7 +12,8 @@ import pytest
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
-from featurelake.lake.delta import read_version
+from featurelake.featurestore.plan import Manifest, parse_manifest
+from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
 from featurelake.ml.training import train_model
 from tests.integration.conftest import decoded_images, require_chromium
@@ -41,8 +42,9 @@ def first_run(registry):
     return champion, registry.get_run(champion.run_id)
 
 
-def manifest(settings) -> dict:
-    return json.loads(Path(settings.lake_root, "training_sets", "_manifests", MODEL, "v0.json").read_text())
+def manifest(settings) -> Manifest:
+    path = Path(settings.lake_root, "training_sets", "_manifests", MODEL, "v0.json")
+    return parse_manifest(path.read_text(), str(path))
 
 
 def brute_force_auc(pairs: list[tuple[int, float]]) -> float:
@@ -58,12 +60,12 @@ def test_pipeline_trains_logs_and_registers_the_model_with_its_lineage(spark, ja
     assert int(champion.version) == 1
     recorded = manifest(settings)
     assert run.data.tags["training_set"] == MODEL and run.data.tags["training_set_version"] == "0"
-    assert run.data.tags["training_set_content_hash"] == recorded["content_hash"]
+    assert run.data.tags["training_set_content_hash"] == recorded.content_hash
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", run.data.tags["git_commit"])
     assert registry.get_model_version(MODEL, "1").tags["role"] == "champion"
     params, metrics = run.data.params, run.data.metrics
     assert params["algorithm"] == "gbt" and params["best_maxDepth"] in ("3", "5") and params["param_maxIter"] == "6"
-    assert metrics["rows_test"] == recorded["splits"]["test"]["rows"]
+    assert metrics["rows_test"] == recorded.splits["test"].rows
     assert metrics["baseline_majority_class_auc_roc"] == 0.5
     assert (
         0.55 < metrics["test_auc_roc"] < 0.95 and metrics["test_auc_roc"] > metrics["baseline_majority_class_auc_roc"]
@@ -89,7 +91,7 @@ def test_registered_model_reproduces_the_logged_test_auc(spark, january, first_r
     info = mlflow.models.get_model_info(f"models:/{MODEL}@{tracking.CHAMPION}")
     inputs = {spec.name: spec.type.name for spec in info.signature.inputs.inputs}
     assert inputs["carrier"] == "string" and inputs["hour"] == "double" and inputs["weather_visib"] == "double"
-    test = read_version(spark, settings, TABLE, 0).where(F.col("split") == "test")
+    test = Catalog(spark, settings).read_version(TABLE, 0).where(F.col("split") == "test")
     features = [F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in inputs.items()]
     scored = model.transform(test.select(*features, "is_delayed"))
     pairs = [
@@ -108,10 +110,10 @@ def test_model_card_shows_its_plots_and_lineage_in_a_browser(january, first_run,
         assert (card.parent / plot).read_bytes().startswith(b"\x89PNG")
     page = card.read_text()
     recorded = manifest(settings)
-    assert recorded["content_hash"] in page
+    assert recorded.content_hash in page
     assert "Training set <b>flight_delay</b> (training_sets.flight_delay) version 0" in page
-    for group in recorded["plan"]["feature_groups"]:
-        assert f"<td>{group['table']}</td><td>{group['version']}</td>" in page
+    for group in recorded.plan.feature_groups:
+        assert f"<td>{group.table}</td><td>{group.version}</td>" in page
     assert "features.labels:is_delayed" in page and "Intended use" in page and "Known limits" in page
     # the browser decodes every plot: a script appended to a copy reports each image's decoded width
     dom, images = decoded_images(page, tmp_path)
@@ -133,4 +135,4 @@ def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(spark
     assert int(registry.get_model_version_by_alias(MODEL, tracking.CHAMPION).version) == 1
     assert registry.get_model_version(MODEL, "2").tags["role"] == "challenger"
     assert "flight_delay v2 stays a challenger" in summary.detail
-    assert summary.published == summary.rows_in == manifest(settings)["rows"]
+    assert summary.published == summary.rows_in == manifest(settings).rows

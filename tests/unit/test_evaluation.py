@@ -70,24 +70,24 @@ def test_a_segment_exactly_the_drop_below_is_flagged(spark):
         drop=0.05,
         min_rows=1,
     )
-    assert table[0]["auc_roc"] == pytest.approx(0.55) and table[0]["flagged"]
+    assert table[0].auc_roc == pytest.approx(0.55) and table[0].flagged
 
 
 def test_segments_are_flagged_below_the_overall_auc(predictions):
     table = segment_table(predictions, "label", "score", ["segment"], overall_auc=0.95, drop=0.05, min_rows=2)
-    by_value = {row["value"]: row for row in table}
+    by_value = {row.value: row for row in table}
     # a: the positives 0.9 and 0.7 against the negative 0.8 -> 1/2; b: 0.6 against 0.7, 0.2, 0.1 -> 2/3
-    assert by_value["a"]["auc_roc"] == pytest.approx(0.5) and by_value["a"]["flagged"]
-    assert by_value["b"]["auc_roc"] == pytest.approx(2 / 3) and by_value["b"]["flagged"]
-    assert (by_value["a"]["rows"], by_value["b"]["rows"]) == (3, 4)
+    assert by_value["a"].auc_roc == pytest.approx(0.5) and by_value["a"].flagged
+    assert by_value["b"].auc_roc == pytest.approx(2 / 3) and by_value["b"].flagged
+    assert (by_value["a"].rows, by_value["b"].rows) == (3, 4)
     small = segment_table(predictions, "label", "score", ["segment"], overall_auc=0.75, drop=0.05, min_rows=4)
-    assert [(r["value"], r["auc_roc"], r["flagged"]) for r in small] == [("a", None, False), ("b", 2 / 3, True)]
+    assert [(r.value, r.auc_roc, r.flagged) for r in small] == [("a", None, False), ("b", 2 / 3, True)]
 
 
 def test_calibration_bins(predictions):
     table = calibration_table(predictions, "label", "score")
-    assert [b["bin"] for b in table] == [f"{i / 10:.1f}-{(i + 1) / 10:.1f}" for i in range(10)]
-    bins = {b["bin"]: b for b in table if b["rows"]}
+    assert [b.bin for b in table] == [f"{i / 10:.1f}-{(i + 1) / 10:.1f}" for i in range(10)]
+    bins = {b.bin: b for b in table if b.rows}
     assert set(bins) == {"0.1-0.2", "0.2-0.3", "0.6-0.7", "0.7-0.8", "0.8-0.9", "0.9-1.0"}
-    assert bins["0.7-0.8"]["rows"] == 2 and bins["0.7-0.8"]["observed_rate"] == 0.5
-    assert bins["0.7-0.8"]["mean_predicted"] == pytest.approx(0.7)
+    assert bins["0.7-0.8"].rows == 2 and bins["0.7-0.8"].observed_rate == 0.5
+    assert bins["0.7-0.8"].mean_predicted == pytest.approx(0.7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -11,15 +12,17 @@ from featurelake.core import html
 from featurelake.core.dates import DateRange
 from featurelake.core.schema.ml import ModelConf, MonitoringConf
 from featurelake.core.text import text_table
+from featurelake.featurestore.plan import parse_manifest
 from featurelake.ml import model_card
-from featurelake.ml.evaluation import Scores
+from featurelake.ml.evaluation import CalibrationBin, Scores, Segment
 from featurelake.ml.tracking import Promotion
 from featurelake.ml.training import Candidate, Evaluation, TrainedModel
 from featurelake.monitoring import report
 from featurelake.monitoring.drift import Drift
-from featurelake.monitoring.realized import Realized
+from featurelake.monitoring.realized import Anomaly, Realized
 from featurelake.monitoring.result import Monitoring
 from featurelake.quality.docs import _add_static_overview
+from tests.unit.manifests import on_disk_manifest
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -49,8 +52,8 @@ def test_model_card_escapes_every_value(no_plots):
     evaluation = Evaluation(
         test=scores(0.7123),
         baselines={"majority class": scores(0.5)},
-        calibration=[{"bin": "0.0-0.1", "rows": 1200, "mean_predicted": 0.05, "observed_rate": None}],
-        segments=[dict(segment="carrier", value=SCRIPT, rows=2345, positive_rate=0.25, auc_roc=0.6, flagged=True)],
+        calibration=[CalibrationBin("0.0-0.1", rows=1200, mean_predicted=0.05, observed_rate=None)],
+        segments=[Segment("carrier", value=SCRIPT, rows=2345, positive_rate=0.25, auc_roc=0.6, flagged=True)],
         curves={},
         split_rows={"test": 1234},
         train_positive_rate=0.21,
@@ -58,17 +61,10 @@ def test_model_card_escapes_every_value(no_plots):
         rows_used=1234,
     )
     trained = TrainedModel(None, {"maxDepth": SCRIPT}, [Candidate({"maxDepth": 3}, 0.70123)], 0.3, 0.71, [])
-    manifest = {
-        "content_hash": "c0ffee",
-        "created_at": "2013-12-31T00:00:00",
-        "git_commit": SCRIPT,
-        "plan": {
-            "label": {"name": "is_delayed", "definition": "features.labels:is_delayed", "params": {}},
-            "events": {"table": "silver.flights", "version": 3, "prediction_offset_minutes": -60, "event_time": "t"},
-            "feature_groups": [{"name": "w", "table": "features.w", "version": 2, "features": [SCRIPT, "wind"]}],
-        },
-        "splits": {"test": {"from": "2013-03-01", "to": "2013-03-31", "rows": 3000, "positive_rate": 0.2}},
-    }
+    recorded = on_disk_manifest() | {"git_commit": SCRIPT}
+    recorded["plan"]["feature_groups"][0] |= {"name": "w", "table": "features.w", "version": 2}
+    recorded["plan"]["feature_groups"][0]["features"] = {SCRIPT: "a feature", "wind": "wind speed"}
+    manifest = parse_manifest(json.dumps(recorded), "v4.json")
     data = SimpleNamespace(name="flight_delay", table="training_sets.flight_delay", version=0, manifest=manifest)
     promotion = Promotion(version=1, champion=True, previous_version=None, previous_auc=None)
 
@@ -90,7 +86,7 @@ def test_drift_report_escapes_every_value(no_plots):
     days = DateRange(dt.date(2013, 1, 12), dt.date(2013, 1, 18))
     features = [Drift(SCRIPT, 0.61, 0.25, True, [], [], []), Drift("dep_hour", 0.01, 0.25, False, [], [], [])]
     realized = Realized(days, 5000, 4000, None, [], None)
-    anomaly = {"day": "2013-01-15", "table": "silver.weather", "expectation": SCRIPT, "observed_value": 3}
+    anomaly = Anomaly(table="silver.weather", day="2013-01-15", expectation=SCRIPT, observed_value=3)
     m = Monitoring(
         "flight_delay", 1, dt.date(2013, 1, 18), days, "train", 9000, 5000, features,
         Drift("prediction", 0.05, 0.25, True, [], [], []), realized, [], {"test_auc_roc": 0.71}, [anomaly],

@@ -10,8 +10,8 @@ import pytest
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schema.ml import MonitoringConf
-from featurelake.lake import delta
-from featurelake.ml.evaluation import Scores
+from featurelake.lake.catalog import Catalog
+from featurelake.ml.evaluation import CalibrationBin, Scores
 from featurelake.monitoring.drift import (
     PSI_FLOOR,
     Drift,
@@ -21,7 +21,13 @@ from featurelake.monitoring.drift import (
     population_stability_index,
     reference_binnings,
 )
-from featurelake.monitoring.realized import Realized, expected_calibration_error, realized_quality, recent_anomalies
+from featurelake.monitoring.realized import (
+    Anomaly,
+    Realized,
+    expected_calibration_error,
+    realized_quality,
+    recent_anomalies,
+)
 from featurelake.monitoring.result import Monitoring
 from featurelake.quality.gate import RESULTS_SCHEMA
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC
@@ -91,12 +97,12 @@ def test_realized_metrics_by_hand_on_labelled_days_only(spark):
 
 def test_expected_calibration_error_weights_bins_by_rows():
     bins = [
-        {"rows": 3, "mean_predicted": 0.1, "observed_rate": 0.2},
-        {"rows": 0, "mean_predicted": None, "observed_rate": None},
-        {"rows": 1, "mean_predicted": 0.9, "observed_rate": 0.5},
+        CalibrationBin("0.1-0.2", rows=3, mean_predicted=0.1, observed_rate=0.2),
+        CalibrationBin("0.5-0.6", rows=0, mean_predicted=None, observed_rate=None),
+        CalibrationBin("0.9-1.0", rows=1, mean_predicted=0.9, observed_rate=0.5),
     ]
     assert expected_calibration_error(bins) == pytest.approx((3 * 0.1 + 1 * 0.4) / 4)
-    assert expected_calibration_error([{"rows": 0, "mean_predicted": None, "observed_rate": None}]) is None
+    assert expected_calibration_error([CalibrationBin("0.0-0.1", 0, None, None)]) is None
 
 
 def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, settings):
@@ -129,18 +135,11 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
         result("2013-01-04 06:00", "silver.weather", D(2013, 1, 3), ANOMALY, "anomaly: row_count", "1"),
         result("2013-01-09 06:00", "silver.flights", D(2013, 1, 8), ANOMALY, "anomaly: row_count", "5"),
     ]
-    delta.append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings, "quality.results")
+    Catalog(spark, settings).append(spark.createDataFrame(rows, RESULTS_SCHEMA), "quality.results")
     found = recent_anomalies(
         spark, settings, ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
     )
-    assert found == [
-        {
-            "table": "silver.flights",
-            "day": D(2013, 1, 3),
-            "expectation": "anomaly: null_fraction(dep_ts)",
-            "observed_value": "0.4",
-        }
-    ]
+    assert found == [Anomaly("silver.flights", D(2013, 1, 3), "anomaly: null_fraction(dep_ts)", "0.4")]
 
 
 def _monitoring(conf: MonitoringConf, features: list[Drift], prediction_psi: float, realized_auc, error) -> Monitoring:

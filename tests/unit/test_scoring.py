@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from featurelake.core.errors import ConfigError
+from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
 
 
@@ -40,16 +41,15 @@ def test_a_predictions_table_from_before_the_inputs_column_takes_it_on_the_next_
     import datetime as dt
 
     from featurelake.core.dates import DateRange
-    from featurelake.lake.delta import read_table, replace_slice
 
     table, old_day, new_day = "predictions.flight_delay", dt.date(2013, 12, 1), dt.date(2013, 12, 2)
     before = spark.createDataFrame([("UA", 0.2, old_day)], "carrier string, probability double, _run_date date")
-    replace_slice(before, settings, table, DateRange.single(old_day))
+    Catalog(spark, settings).replace_slice(before, table, DateRange.single(old_day))
     after = spark.createDataFrame(
         [("AA", 0.7, (12.5, "JFK"), new_day)],
         "carrier string, probability double, inputs struct<weather_temp: double, origin: string>, _run_date date",
     )
-    replace_slice(after, settings, table, DateRange.single(new_day), merge_schema=True)
-    rows = {r["carrier"]: r for r in read_table(spark, settings, table).collect()}
+    Catalog(spark, settings).replace_slice(after, table, DateRange.single(new_day), merge_schema=True)
+    rows = {r["carrier"]: r for r in Catalog(spark, settings).read(table).collect()}
     assert rows["UA"]["inputs"] is None and rows["UA"]["probability"] == 0.2
     assert rows["AA"]["inputs"]["weather_temp"] == 12.5 and rows["AA"]["inputs"]["origin"] == "JFK"

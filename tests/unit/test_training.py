@@ -71,7 +71,9 @@ def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
 
 def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(settings, spark):
     from featurelake.core.errors import FeaturelakeError
+    from featurelake.featurestore.plan import Manifest
     from featurelake.ml.training_data import TrainingData, split_counts
+    from tests.unit.manifests import on_disk_manifest
 
     conf = settings.model("flight_delay")
     numeric = conf.features.numeric
@@ -79,7 +81,8 @@ def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(sett
 
     def data(rows):
         frame = spark.createDataFrame(rows, schema)
-        return TrainingData("flight_delay", "training_sets.flight_delay", 4, {"label": "is_delayed"}, frame)
+        manifest = Manifest.model_validate(on_disk_manifest())  # its label: is_delayed
+        return TrainingData("flight_delay", "training_sets.flight_delay", 4, manifest, frame)
 
     values = [1.0] * len(numeric)
     one_class_test = [

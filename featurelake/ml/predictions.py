@@ -1,0 +1,56 @@
+"""What scoring writes and monitoring reads: the columns of ``predictions.<model>``, the model's inputs cast to its
+signature, and the training-set manifest and plan of a registered model. Shared through this module, so neither
+stage imports the other.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from featurelake.core.errors import FeaturelakeError
+from featurelake.core.settings import Settings
+from featurelake.featurestore.plan import Manifest, TrainingSetPlan, manifest_dir, parse_manifest
+from featurelake.lake import storage
+from featurelake.lake.catalog import Catalog
+from featurelake.ml import tracking
+
+PROBABILITY, DECISION = "probability", "decision"
+# The model's inputs as it saw them (cast to its signature), kept with each prediction: what monitoring
+# compares with the training set, and what an audit of a decision needs.
+INPUTS = "inputs"
+
+
+def predictions_table(model: str) -> str:
+    return f"predictions.{model}"
+
+
+def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> Manifest:
+    """The manifest of the training-set version a registered model was trained on, validated."""
+    training_set = settings.training_set(settings.model(registered.name).training_set)
+    path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
+    text = storage.read_text(spark, path)
+    if text is None:
+        raise FeaturelakeError(
+            f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "
+            f"manifest {path} is gone, so its features cannot be rebuilt; retrain the model."
+        )
+    return parse_manifest(text, path)
+
+
+def scoring_plan(spark: SparkSession, settings: Settings, trained_on: TrainingSetPlan) -> TrainingSetPlan:
+    """The training plan with every table at its current version: same groups, keys, TTLs and events."""
+    return trained_on.with_versions(Catalog(spark, settings).version)
+
+
+def model_inputs(schema: list[tuple[str, str]]):
+    """Cast the features to the model's signature (what it was trained on), keeping everything else."""
+
+    def cast(frame: DataFrame) -> DataFrame:
+        types = dict(schema)
+        return frame.select(
+            *[c for c in frame.columns if c not in types],
+            *[F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in schema],
+        )
+
+    return cast
