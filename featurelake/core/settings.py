@@ -117,7 +117,16 @@ class Settings:
         return [name for name, table in self.tables.items() if table.refine is not None]
 
     def resolve_conf_file(self, name: str) -> str:
-        return str((self.conf_dir / name).resolve())
+        """A file named by conf, relative to the conf directory; when that directory has no such file, the copy
+        featurelake ships (featurelake/resources: ivysettings.xml), so a conf dir of YAML alone works."""
+        own = (self.conf_dir / name).resolve()
+        shipped = Path(__file__).resolve().parents[1] / "resources" / name
+        return str(shipped if not own.exists() and shipped.exists() else own)
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment: mlflow.experiment, or one per pipeline, featurelake-<project directory>."""
+        return self.project.mlflow.experiment or f"featurelake-{self.project_dir.name}"
 
 
 def quarantine_table(table: str) -> str:

@@ -54,7 +54,7 @@ def activate(settings: Settings) -> tuple[Store, str]:
     configured = store(settings)
     mlflow.set_tracking_uri(configured.tracking_uri)
     mlflow.set_registry_uri(configured.registry_uri)
-    name = settings.project.mlflow.experiment
+    name = settings.experiment
     try:
         experiment = mlflow.get_experiment_by_name(name)
         experiment_id = (

@@ -108,3 +108,19 @@ def test_unresolvable_delta_jars_are_one_sentence(make_settings, tmp_path):
     assert last_line.startswith(f"featurelake: The Delta Lake JAR {delta_coordinate()} could not be resolved")
     assert f"--packages {delta_coordinate()}" in last_line and "spark.delta_jars_dir" in last_line
     assert "Traceback" not in result.stderr
+
+
+def test_a_conf_dir_without_ivysettings_uses_the_one_featurelake_ships(make_settings):
+    settings = make_settings()
+    own = settings.conf_dir / "ivysettings.xml"
+    assert _delta_jar_settings(settings)["spark.jars.ivySettings"] == str(own.resolve())
+    own.unlink()
+    shipped = _delta_jar_settings(settings)["spark.jars.ivySettings"]
+    assert shipped.endswith("featurelake/resources/ivysettings.xml")
+    assert "repo1.maven.org" in Path(shipped).read_text()  # Maven Central only, as the project's copy
+
+
+def test_one_mlflow_experiment_per_pipeline_unless_conf_names_one(make_settings):
+    assert make_settings().experiment == "featurelake"  # the demo's conf names it
+    unnamed = make_settings({"mlflow": {"experiment": ""}})
+    assert unnamed.experiment == f"featurelake-{unnamed.project_dir.name}"

@@ -22,7 +22,7 @@ class TrackingConf(Strict):
 
     tracking_uri: str = ""
     registry_uri: str = ""
-    experiment: str = "featurelake"
+    experiment: str = ""  # default: one per pipeline, featurelake-<project directory name>
     # Where runs' artifacts go when the store is the default one: relative to the lake root.
     artifacts: str = "mlflow/artifacts"
     store: str = "mlflow/mlflow.db"
