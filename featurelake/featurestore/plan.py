@@ -53,6 +53,7 @@ class EventsPlan(Contract):
     prediction_offset_minutes: int
     columns: list[str]
     version: int
+    noun: str = "event"  # what one event is called in reports (manifests before it: event)
 
     @property
     def known(self) -> list[str]:
@@ -64,6 +65,8 @@ class LabelPlan(Contract):
     name: str
     definition: str  # features.<module>:<function>, checked against DEFINITION when a manifest is read
     params: dict[str, Any]
+    description: str = ""  # what a positive label means, in the reports' words
+    positive: str = "positive"  # the word for a positive event
 
 
 class GroupPlan(Contract):

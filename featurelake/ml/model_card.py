@@ -36,7 +36,7 @@ def write(spark, settings: Settings, model: str, version: int, files: dict[str, 
 
 def render(model: str, conf: ModelConf, version: int, data, trained, evaluation, promotion) -> dict[str, bytes]:
     """The card's files: model_card.html and one PNG per plot."""
-    plots = _plots(evaluation, trained)
+    plots = _plots(evaluation, trained, data.manifest.plan.label.positive)
     page = _page(model, conf, version, data, trained, evaluation, promotion, plots)
     return {"model_card.html": page.encode("utf-8"), **plots}
 
@@ -44,7 +44,7 @@ def render(model: str, conf: ModelConf, version: int, data, trained, evaluation,
 # ---------------------------------------------------------------------------------------------- plots
 
 
-def _plots(evaluation, trained) -> dict[str, bytes]:
+def _plots(evaluation, trained, positive: str) -> dict[str, bytes]:
     def roc(axes):
         for name, curve in evaluation.curves.items():
             xs, ys = zip(*curve["roc"], strict=True)
@@ -68,7 +68,9 @@ def _plots(evaluation, trained) -> dict[str, bytes]:
         observed = [b.observed_rate for b in filled]
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
         axes.plot(predicted, observed, marker="o", label="model")
-        axes.set(xlabel="mean predicted probability", ylabel="observed delayed share", title="Calibration (10 bins)")
+        axes.set(
+            xlabel="mean predicted probability", ylabel=f"observed {positive} share", title="Calibration (10 bins)"
+        )
         axes.legend(loc="upper left")
 
     def importances(axes):

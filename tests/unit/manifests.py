@@ -35,11 +35,14 @@ def on_disk_manifest() -> dict:
                 "prediction_offset_minutes": -60,
                 "columns": ["carrier", "origin", "dest"],
                 "version": 3,
+                "noun": "flight",
             },
             "label": {
                 "name": "is_delayed",
                 "definition": "features.labels:is_delayed",
                 "params": {"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
+                "description": "arrived more than 15 minutes late, or diverted",
+                "positive": "delayed",
             },
             "splits": {
                 "train": ["2013-01-01", "2013-01-08"],

@@ -62,12 +62,15 @@ def test_an_existing_manifest_file_loads_into_a_manifest(spark, settings):
         prediction_offset_minutes=-60,
         columns=["carrier", "origin", "dest"],
         version=3,
+        noun="flight",
     )
     assert plan.events.known == ["dest"]
     assert plan.label == LabelPlan(
         name="is_delayed",
         definition="features.labels:is_delayed",
         params={"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
+        description="arrived more than 15 minutes late, or diverted",
+        positive="delayed",
     )
     assert plan.splits["validation"] == (dt.date(2013, 1, 9), dt.date(2013, 1, 10))
     assert plan.spans["test"] == DateRange(dt.date(2013, 1, 11), dt.date(2013, 1, 14))
@@ -196,11 +199,14 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
         "prediction_offset_minutes": -60,
         "columns": ["carrier", "origin", "dest", "tailnum", "hour", "distance"],
         "version": 3,
+        "noun": "flight",
     }
     assert recorded["label"] == {
         "name": "is_delayed",
         "definition": "features.labels:is_delayed",
         "params": {"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
+        "description": "arrived more than 15 minutes late, or diverted",
+        "positive": "delayed",
     }
     assert recorded["splits"] == {
         "train": ["2013-01-01", "2013-08-31"],
@@ -214,3 +220,12 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
     assert carrier["keys"] == ["carrier"] and carrier["ttl_seconds"] == 7 * 24 * 3600.0
     assert recorded["time_buckets"] == settings.project.features.time_buckets
     assert plan.input_versions["silver.flights"] == 3 and plan.input_versions["features.calendar"] == 0
+
+
+def test_a_manifest_written_before_the_report_words_loads_with_neutral_words():
+    recorded = on_disk_manifest()
+    del recorded["plan"]["events"]["noun"]
+    for word in ("description", "positive"):
+        del recorded["plan"]["label"][word]
+    plan = Manifest.model_validate(recorded).plan
+    assert (plan.events.noun, plan.label.positive, plan.label.description) == ("event", "positive", "")

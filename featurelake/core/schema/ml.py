@@ -57,12 +57,18 @@ class LabelEventsConf(Strict):
     prediction_offset_minutes: int = Field(le=0)
     # Event columns known at prediction time, kept as features and segments (e.g. the scheduled route).
     columns: list[Identifier] = Field(default_factory=list)
+    # What one event is called in the model card and the drift report (e.g. flight, order, visit).
+    noun: str = Field(default="event", min_length=1, max_length=60)
 
 
 class LabelConf(Strict):
     name: Identifier
     definition: Definition  # a function (events, **params) -> Column; null excludes the event
     params: dict[str, Any] = Field(default_factory=dict)
+    # The words of the reports: what a positive label means (e.g. "arrived more than 15 minutes late"), and
+    # the word for a positive event (e.g. delayed: "12.3 % delayed", "delayed share").
+    description: str = Field(default="", max_length=500)
+    positive: str = Field(default="positive", min_length=1, max_length=60)
 
 
 class TrainingSetConf(Strict):
