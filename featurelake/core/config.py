@@ -200,6 +200,7 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
         for table in (training_set.table, training_set.events.table):
             if table not in project.tables:
                 raise missing(loc, table)
+        _check_event_time(project, name, _origin(origins, loc))
     for name, model in project.models.items():
         if model.training_set not in project.training_sets:
             raise ConfigError(
@@ -221,3 +222,34 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
                 f"{_origin(origins, ('models', name))}: models.{name}.monitoring.report_only names {unknown[0]}, "
                 f"which is not a feature of the model; list features from models.{name}.features."
             )
+
+
+def _column_types(project: ProjectConf, table: str) -> dict[str, str] | None:
+    """The Spark type of every column conf declares for a table (a source's columns, refined columns and their
+    derivations), or None when conf does not say (a table written by the engine or a feature group)."""
+    for source in project.sources.values():
+        if source.table == table:
+            return {**source.columns, **dict.fromkeys(source.allow_evolution.new, "string")}
+    conf = project.tables.get(table)
+    if conf is None or conf.refine is None:
+        return None
+    upstream = _column_types(project, conf.refine.source)
+    return None if upstream is None else {**upstream, **{d.name: "timestamp" for d in conf.refine.derive}}
+
+
+def _check_event_time(project: ProjectConf, name: str, origin) -> None:
+    """A training set predicts at event_time + offset: the event time must be a TIMESTAMP column of its events."""
+    events = project.training_sets[name].events
+    types = _column_types(project, events.table)
+    if types is None:
+        return
+    key = f"training_sets.{name}.events.event_time"
+    found = types.get(events.event_time)
+    if found is None:
+        raise ConfigError(f"{origin}: {key} names {events.event_time}, which {events.table} does not have.")
+    if found != "timestamp":
+        raise ConfigError(
+            f"{origin}: {key} names {events.event_time}, which is {found} in {events.table}; it must be a timestamp "
+            "to predict at. Derive one in the silver table's refine.derive (local_clock from date parts, a clock "
+            "column and a time zone) and name that."
+        )

@@ -189,3 +189,14 @@ def test_every_problem_of_the_conf_is_reported_with_its_file_and_key(make_settin
     assert "zz_test.yaml: spark.shuffle_partitons is not a known key" in message
     assert "zz_test.yaml: spark.shuffle_partitions Input should be a valid integer" in message
     assert "zz_test.yaml: pipeline.batch_days Input should be greater than or equal to 1" in message
+
+
+def test_an_event_time_that_is_no_timestamp_names_the_key_and_the_derivation(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "sched_dep_time"}}}})
+    assert "training_sets.flight_delay.events.event_time names sched_dep_time, which is int in silver.flights" in str(
+        error.value
+    )
+    assert "refine.derive (local_clock" in str(error.value)
+    with pytest.raises(ConfigError, match="event_time names departure, which silver.flights does not have"):
+        make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "departure"}}}})
