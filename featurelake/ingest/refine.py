@@ -25,7 +25,10 @@ from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
 DUPLICATE_REASON = "duplicate key (a later delivery of the same key was kept)"
+SUPERSEDED_REASON = "superseded by a later snapshot of the same key in the same run"
 _RANK = "_key_rank"
+_RUN = "_unchanged_run"
+_LAST_RUN = "_last_run"
 
 
 # ------------------------------------------------------------------------------------- pure transforms
@@ -162,63 +165,95 @@ def _dates_without_rows(bronze: DataFrame, run_dates: DateRange, known_gaps: set
 def _refine_snapshots(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> list[StageSummary]:
-    """Apply each snapshot delivered in the range, oldest first, as a MERGE on the keys."""
+    """Apply every snapshot delivered in the range in one job: what applying them oldest first would leave
+    (``latest_of_each_key``; the rows a later snapshot replaced are counted as superseded), gated once, then
+    one MERGE on the keys. Its cost grows with rows, not with deliveries."""
     suite = _suite(settings, table)
     catalog = Catalog(spark, settings)
-    bronze_all = catalog.read(conf.refine.source, run_dates)
-    snapshot_dates = sorted(row[RUN_DATE] for row in bronze_all.select(RUN_DATE).distinct().collect())
-    if not snapshot_dates:
-        raise InputError(
-            f"{conf.refine.source} holds no snapshot between {run_dates.start} and {run_dates.end}; ingest one "
-            f"first. Nothing was written to {table}."
-        )
-    columns = _silver_columns(bronze_all, conf)
+    bronze = catalog.read(conf.refine.source, run_dates)
+    _refuse_duplicate_keys(bronze, conf.keys, conf.refine.source)
+    columns = _silver_columns(bronze, conf)
     business = [c for c in columns if c not in LINEAGE_COLUMNS]
-    summaries = []
-    for snapshot_date in snapshot_dates:
-        day = DateRange.single(snapshot_date)
-        snapshot = bronze_all.where(F.col(RUN_DATE) == F.lit(snapshot_date))
-        _refuse_duplicate_keys(snapshot, conf.keys, conf.refine.source, snapshot_date)
-        with_reasons = (
-            snapshot.transform(derive(conf.refine.derive))
-            .withColumn(RUN_ID, F.lit(run_id))
-            .withColumn(REASONS, null_key_reasons(conf.keys))
-            .select(*columns, REASONS)
-        )
-        with accounted("refine", table, snapshot_date) as summary, persisted(with_reasons) as marked:
-            counts = marked.agg(
-                F.count(F.lit(1)).alias("rows_in"), F.count_if(F.size(REASONS) > 0).alias("null_key")
-            ).first()
-            candidates = marked.where(F.size(REASONS) == 0)
-            gated, summary.gate = gate.run_gate(candidates, settings, table, suite, day, run_id)
-            summary.rows_in = counts["rows_in"]
+    with_reasons = (
+        bronze.transform(derive(conf.refine.derive))
+        .withColumn(RUN_ID, F.lit(run_id))
+        .withColumn(REASONS, null_key_reasons(conf.keys))
+        .select(*columns, REASONS)
+    )
+    with accounted("refine", table, run_dates) as summary, persisted(with_reasons) as marked:
+        counts = marked.agg(
+            F.count(F.lit(1)).alias("rows_in"),
+            F.count_if(F.size(REASONS) > 0).alias("null_key"),
+            F.count_distinct(RUN_DATE).alias("snapshots"),
+        ).first()
+        if not counts["snapshots"]:
+            raise InputError(
+                f"{conf.refine.source} holds no snapshot between {run_dates.start} and {run_dates.end}; ingest one "
+                f"first. Nothing was written to {table}."
+            )
+        candidates = marked.where(F.size(REASONS) == 0).transform(latest_of_each_key(conf.keys, business))
+        with persisted(candidates) as latest:
+            gated, summary.gate = gate.run_gate(latest, settings, table, suite, run_dates, run_id)
+            superseded = counts["rows_in"] - counts["null_key"] - latest.count()
+            summary.rows_in, summary.rejected = counts["rows_in"], {SUPERSEDED_REASON: superseded}
             summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
-            refused = marked.where(F.size(REASONS) > 0).unionByName(gated)
+            refused = marked.where(F.size(REASONS) > 0).unionByName(gated.where(F.size(REASONS) > 0))
             refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
-            quarantine.publish(catalog, table, day, refused_rows if summary.quarantined else None)
+            quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
             commit = catalog.merge_on_keys(published, table, conf.keys, newer_wins_on=RUN_DATE)
-            metrics = commit.metrics
-            summary.published, summary.delta_version = summary.rows_in - summary.quarantined, commit.version
-            summary.detail = (
-                f"merged: {metrics.get('numTargetRowsInserted', metrics.get('numOutputRows', 0))} inserted, "
-                f"{metrics.get('numTargetRowsUpdated', 0)} updated"
-            )
-        summaries.append(summary)
-    return summaries
+        metrics = commit.metrics
+        summary.published = summary.rows_in - summary.quarantined - superseded
+        summary.delta_version = commit.version
+        summary.detail = (
+            f"merged: {metrics.get('numTargetRowsInserted', metrics.get('numOutputRows', 0))} inserted, "
+            f"{metrics.get('numTargetRowsUpdated', 0)} updated"
+            + (f" from {counts['snapshots']} snapshots" if counts["snapshots"] > 1 else "")
+        )
+    return [summary]
 
 
-def _refuse_duplicate_keys(snapshot: DataFrame, keys: list[str], source: str, snapshot_date) -> None:
+def latest_of_each_key(keys: list[str], compared: list[str]):
+    """Per key, of several deliveries: the row applying them oldest first would leave — the latest values, as
+    first delivered in the last run of deliveries that kept them unchanged (so an unchanged row keeps the
+    lineage of the delivery that brought it)."""
+
+    def apply(frame: DataFrame) -> DataFrame:
+        order = [F.col(RUN_DATE), F.col(INGESTED_AT), F.col(SOURCE_FILE)]
+        ordered = Window.partitionBy(*keys).orderBy(*order)  # lag's frame is fixed by Spark: one row back
+        running = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        whole = Window.partitionBy(*keys).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+        unchanged = reduce(
+            Column.__and__,
+            [F.col(c).eqNullSafe(F.lag(c).over(ordered)) for c in compared],
+            F.lag(RUN_DATE).over(ordered).isNotNull(),
+        )
+        runs = frame.withColumn(_RUN, F.sum(F.when(unchanged, 0).otherwise(1)).over(running))
+        first_of_run = (
+            Window.partitionBy(*keys, _RUN).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        return (
+            runs.withColumn(_LAST_RUN, F.max(_RUN).over(whole))
+            .withColumn(_RANK, F.row_number().over(first_of_run))
+            .where((F.col(_RUN) == F.col(_LAST_RUN)) & (F.col(_RANK) == 1))
+            .drop(_RUN, _LAST_RUN, _RANK)
+        )
+
+    return apply
+
+
+def _refuse_duplicate_keys(bronze: DataFrame, keys: list[str], source: str) -> None:
+    """A snapshot holds one row per key: refuse the deliveries if any of them holds two (one aggregation)."""
     duplicated = (
-        snapshot.where(reduce(Column.__and__, [F.col(k).isNotNull() for k in keys]))
-        .groupBy(*keys)
+        bronze.where(reduce(Column.__and__, [F.col(k).isNotNull() for k in keys]))
+        .groupBy(RUN_DATE, *keys)
         .count()
         .where(F.col("count") > 1)
     )
-    example = duplicated.orderBy(F.col("count").desc(), *keys).first()
+    example = duplicated.orderBy(F.col("count").desc(), RUN_DATE, *keys).first()
     if example is not None:
         key_text = ", ".join(f"{k}={example[k]}" for k in keys)
         raise InputError(
-            f"The {source} snapshot of {snapshot_date} holds {example['count']} rows with {key_text}; a snapshot "
-            "must hold one row per key, so nothing was merged. Fix the delivery and ingest it again."
+            f"The {source} snapshot of {example[RUN_DATE]} holds {example['count']} rows with {key_text}; a "
+            "snapshot must hold one row per key, so nothing was merged. Fix the delivery and ingest it again."
         )

@@ -34,6 +34,7 @@ class IngestStage:
                     lambda span, run_id, s=source: [ingest(ctx.spark, ctx.settings, s, span, run_id)],
                     _delivered(ctx, source) if snapshot else every_day_except(gaps),
                     gaps=gaps,
+                    one_job=snapshot,
                 )
             )
         return steps
@@ -66,6 +67,7 @@ class RefineStage:
                     lambda span, run_id, t=table: refine(ctx.spark, settings, t, span, run_id),
                     _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_day_except(gaps),
                     gaps=gaps,
+                    one_job=snapshot,
                 )
             )
         return steps

@@ -68,15 +68,17 @@ def record(
     run_id: str,
     summaries: list[StageSummary],
     seconds: float,
+    days: list[dt.date] | None = None,
 ) -> dt.datetime:
-    """Append one row per run date of a finished step; returns the time recorded as its finish."""
+    """Append one row per run date a finished step was due on (default: every date of ``run_dates``, the span
+    its commits covered); returns the time recorded as its finish."""
     finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     outputs = {s.table: s.delta_version for s in summaries if s.delta_version is not None}
     rows_in = sum(s.rows_in for s in summaries)
     published = sum(s.published for s in summaries)
     rows = [
         (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at)
-        for day in run_dates.days()
+        for day in (days if days is not None else run_dates.days())
     ]
     catalog.append(catalog.spark.createDataFrame(rows, LEDGER_SCHEMA), catalog.settings.project.pipeline.ledger)
     return finished_at

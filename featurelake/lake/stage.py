@@ -49,6 +49,8 @@ class Step:
     reads: Callable[[dt.date], DateRange] = DateRange.single  # the run dates whose upstream results it reads
     waiting: Callable[[], str | None] = lambda: None  # why it cannot run yet (not a failure; retried next run)
     one_date_at_a_time: bool = False
+    # All due dates of a batch in one job (a snapshot history: one MERGE, whatever the deliveries).
+    one_job: bool = False
     # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
     gaps: frozenset[dt.date] = frozenset()
 

@@ -67,22 +67,39 @@ def run_pipeline(
             if reason:
                 report(f"{step.stage} {step.output} [{_span(due)}]: {reason}, skipped")
                 continue
-            spans = [DateRange.single(d) for d in due] if step.one_date_at_a_time else contiguous(due, step.gaps)
-            for span in spans:
-                result = run_step(spark, settings, step, span, run_id, report)
+            for span in _spans(step, due):
+                days = [d for d in due if span.start <= d <= span.end]
+                result = run_step(spark, settings, step, span, run_id, report, days)
                 summaries.extend(result.summaries)
                 if result.status == "committed":
                     recorded = ledger.Finished(run_id, result.finished_at)
-                    finished.update({(step.stage, step.target, day): recorded for day in span.days()})
+                    finished.update({(step.stage, step.target, day): recorded for day in days})
     if skipped:
         report(f"{skipped} step-dates had finished in earlier runs and were skipped (--force recomputes them)")
     return summaries
 
 
+def _spans(step: Step, due: list[dt.date]) -> list[DateRange]:
+    """The jobs of a step's due dates: one per date, one for all of them (snapshot histories: cost grows with
+    rows, not deliveries), or one per stretch of consecutive dates (running on across declared gaps)."""
+    if step.one_date_at_a_time:
+        return [DateRange.single(d) for d in due]
+    if step.one_job:
+        return [DateRange(due[0], due[-1])]
+    return contiguous(due, step.gaps)
+
+
 def run_step(
-    spark: SparkSession, settings: Settings, step: Step, span: DateRange, run_id: str, report=print
+    spark: SparkSession,
+    settings: Settings,
+    step: Step,
+    span: DateRange,
+    run_id: str,
+    report=print,
+    days: list[dt.date] | None = None,
 ) -> StepResult:
-    """Run one step over a span of run dates and record it in the ledger; retried on commit conflicts only."""
+    """Run one step over a span of run dates and record it in the ledger for its due ``days`` (default every date
+    of the span); retried on commit conflicts only."""
     conf = settings.project.pipeline
     wait = conf.retry_wait_seconds
     for attempt in range(1, conf.commit_attempts + 1):
@@ -111,7 +128,8 @@ def run_step(
         for summary in summaries:
             report(summary.line())
         seconds = time.monotonic() - started
-        finished_at = ledger.record(Catalog(spark, settings), step.stage, step.target, span, run_id, summaries, seconds)
+        catalog = Catalog(spark, settings)
+        finished_at = ledger.record(catalog, step.stage, step.target, span, run_id, summaries, seconds, days)
         return StepResult("committed", summaries, attempt, finished_at=finished_at)
     raise AssertionError("unreachable: the loop returns or raises")
 

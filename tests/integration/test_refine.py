@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 from pyspark.sql import functions as F
@@ -10,7 +11,7 @@ from pyspark.sql import functions as F
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
-from featurelake.ingest.refine import DUPLICATE_REASON, refine
+from featurelake.ingest.refine import DUPLICATE_REASON, SUPERSEDED_REASON, refine
 from featurelake.lake.catalog import Catalog
 from featurelake.testing import deliver
 from tests.conftest import UNGATED, deliver_real
@@ -153,3 +154,32 @@ def test_duplicate_key_in_a_snapshot_is_an_error(spark, settings):
         refine(spark, settings, "silver.airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
 
     assert not Catalog(spark, settings).exists("silver.airlines")
+
+
+def test_a_snapshot_history_in_one_job_leaves_what_applying_each_delivery_in_order_leaves(spark, settings):
+    """Three deliveries (AA renamed in March and back in June, UA unchanged, B6 new in June): one refine of the
+    whole range gives the same rows and lineage as three refines, one per delivery, oldest first."""
+    deliveries = {
+        "2013-01-01": "carrier,name\nAA,American Airlines Inc.\nUA,United Air Lines Inc.\n",
+        "2013-03-01": "carrier,name\nAA,American (renamed)\nUA,United Air Lines Inc.\n",
+        "2013-06-01": "carrier,name\nAA,American Airlines Inc.\nUA,United Air Lines Inc.\nB6,JetBlue Airways\n",
+    }
+    for day, text in deliveries.items():
+        deliver(settings, "airlines", day, text)
+    history = DateRange(dt.date(2013, 1, 1), dt.date(2013, 6, 1))
+    ingest(spark, settings, "airlines", history, "run-1")
+    for day in deliveries:
+        refine(spark, settings, "silver.airlines", DateRange.single(dt.date.fromisoformat(day)), "run-1")
+    lineage = ("carrier", "name", "_run_date", "_source_file", "_ingested_at")
+    one_by_one = sorted(table(spark, settings, "silver.airlines").select(*lineage).collect())
+    shutil.rmtree(settings.table_path("silver.airlines"))
+
+    [together] = refine(spark, settings, "silver.airlines", history, "run-2")
+    assert sorted(table(spark, settings, "silver.airlines").select(*lineage).collect()) == one_by_one
+    assert [(r["carrier"], r["name"], r["_run_date"]) for r in one_by_one] == [
+        ("AA", "American Airlines Inc.", dt.date(2013, 6, 1)),  # changed twice: the June delivery's row
+        ("B6", "JetBlue Airways", dt.date(2013, 6, 1)),
+        ("UA", "United Air Lines Inc.", dt.date(2013, 1, 1)),  # never changed: the row January brought
+    ]
+    assert (together.rows_in, together.published, together.rejected) == (7, 3, {SUPERSEDED_REASON: 4})
+    assert together.detail == "merged: 3 inserted, 0 updated from 3 snapshots"

@@ -27,3 +27,15 @@ def test_a_range_is_cut_into_batches_of_the_configured_size():
         DateRange.single(day(7)),
     ]
     assert list(batches(DateRange(day(1), day(7)), 3660)) == [DateRange(day(1), day(7))]
+
+
+def test_a_snapshot_history_runs_as_one_job_and_is_recorded_per_delivery(settings):
+    """The ingest and refine steps of a snapshot source are one job over all its deliveries in a batch."""
+    from featurelake.ops.runner import _spans, plan
+
+    steps = {s.key: s for s in plan(None, settings)}
+    planes, flights = steps["refine:silver.planes"], steps["refine:silver.flights"]
+    assert steps["ingest:planes"].one_job and planes.one_job and not flights.one_job
+    deliveries = [day(1), day(32), day(60)]
+    assert _spans(planes, deliveries) == [DateRange(day(1), day(60))]
+    assert _spans(flights, [day(1), day(2), day(4)]) == [DateRange(day(1), day(2)), DateRange.single(day(4))]
