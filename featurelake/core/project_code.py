@@ -45,13 +45,17 @@ def is_feature_group(value: Any) -> bool:
 
 
 def discover_feature_groups(project_dir: Path) -> dict[str, Any]:
-    """Every feature group defined in the project's features package, by name, in module order."""
-    package_dir = project_dir / FEATURES_PACKAGE
-    if not (package_dir / "__init__.py").exists():
-        return {}
+    """Every feature group defined in the project's features package, by name, in module order. The package
+    is the project directory's ``features/``, or the one on the path (a cluster ships it in --py-files)."""
     _on_path(project_dir)
+    try:
+        package = importlib.import_module(FEATURES_PACKAGE)
+    except ModuleNotFoundError as exc:
+        if exc.name != FEATURES_PACKAGE:
+            raise
+        return {}
     found: dict[str, Any] = {}
-    for module_info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{FEATURES_PACKAGE}.{module_info.name}")
         for value in vars(module).values():
             if not is_feature_group(value) or value.module != module.__name__:
