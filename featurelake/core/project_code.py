@@ -92,7 +92,7 @@ def bind_feature_groups(project: ProjectConf, project_dir: Path, where) -> tuple
             if group not in groups:
                 raise ConfigError(
                     f"{where(('training_sets', name))}: training_sets.{name}.feature_groups names {group}, which is "
-                    f"no enabled feature group of {project_dir / 'features'}; known: {', '.join(sorted(groups))}."
+                    f"no enabled feature group of the features package; known: {', '.join(sorted(groups)) or 'none'}."
                 )
     models = {
         name: model.model_copy(update={"features": _expanded(name, model.features, groups, where)})
@@ -112,7 +112,7 @@ def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], w
             if group not in groups:
                 raise ConfigError(
                     f"{where(('models', model))}: models.{model}.features.{kind} selects {name}, but there is no "
-                    f"enabled feature group {group}; known: {', '.join(sorted(groups))}."
+                    f"enabled feature group {group}; known: {', '.join(sorted(groups)) or 'none'}."
                 )
             wanted = (lambda t: t in NUMERIC_TYPES) if kind == "numeric" else (lambda t: t == "string")
             out += [f for f, t in groups[group].feature_types.items() if wanted(t) and f not in out]
