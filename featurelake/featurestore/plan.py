@@ -25,9 +25,10 @@ from featurelake.core.schema.data import DEFINITION
 from featurelake.core.settings import Settings, confine
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.lake import storage
-from featurelake.lake.catalog import Catalog
+from featurelake.lake.catalog import Catalog, run_date_condition
 
 PREDICTION_TIME = "prediction_time"
+LABEL_PENDING = "_label_pending"  # a label whose horizon has not landed yet (dropped before writing)
 SPLIT = "split"
 
 
@@ -67,6 +68,7 @@ class LabelPlan(Contract):
     params: dict[str, Any]
     description: str = ""  # what a positive label means, in the reports' words
     positive: str = "positive"  # the word for a positive event
+    horizon_days: int = 0  # run dates after an event's own that its label may read
 
 
 class GroupPlan(Contract):
@@ -232,6 +234,28 @@ def split_of(splits: dict[str, tuple[dt.date, dt.date]]) -> Column:
         lambda chosen, span: chosen.when(F.col(RUN_DATE).between(F.lit(span[1]), F.lit(span[2])), F.lit(span[0])),
         spans[1:],
         F.when(F.col(RUN_DATE).between(F.lit(spans[0][1]), F.lit(spans[0][2])), F.lit(spans[0][0])),
+    )
+
+
+def with_label(settings: Settings, plan: TrainingSetPlan, events: DataFrame, span: DateRange) -> DataFrame:
+    """The events of ``span`` with the plan's label, and ``_label_pending`` where it cannot be known yet.
+
+    The label function's contract: it gets the event rows of the span and of the ``label.horizon_days`` run
+    dates after it (so a next-day or next-period label may look ahead to them), returns a Column over those
+    rows, and null excludes an event. An event whose horizon reaches past the last run date the events table
+    holds gets no label: it is pending, not excluded, and counted as such."""
+    horizon = plan.label.horizon_days
+    seen = events.where(run_date_condition(DateRange(span.start, span.end + dt.timedelta(days=horizon))))
+    pending = F.lit(False)
+    if horizon:
+        landed = seen.agg(F.max(RUN_DATE).alias("landed")).first()["landed"]  # one row
+        pending = F.lit(True) if landed is None else F.date_add(F.col(RUN_DATE), horizon) > F.lit(landed)
+    label = plan.label.name
+    return (
+        seen.withColumn(label, label_of(settings, plan, seen))
+        .where(run_date_condition(span))
+        .withColumn(LABEL_PENDING, pending)
+        .withColumn(label, F.when(~F.col(LABEL_PENDING), F.col(label)))
     )
 
 

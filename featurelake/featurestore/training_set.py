@@ -29,17 +29,18 @@ from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.featurestore.plan import (
+    LABEL_PENDING,
     PREDICTION_TIME,
     SPLIT,
     Manifest,
     SplitSummary,
     TrainingSetPlan,
-    label_of,
     load_manifest,
     manifest_dir,
     plan_from_conf,
     prediction_columns,
     split_of,
+    with_label,
 )
 from featurelake.featurestore.point_in_time import as_of_join, as_of_range_of
 from featurelake.featurestore.statistics import (
@@ -50,12 +51,13 @@ from featurelake.featurestore.statistics import (
     statistics,
 )
 from featurelake.lake import storage
-from featurelake.lake.catalog import Catalog, run_date_condition
+from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
 LABEL_EXCLUDED = "label excluded by the label definition"
 NO_EVENT_TIME = "no event time to predict at"
+LABEL_PENDING_REASON = "label not landed yet (its horizon reaches past the events delivered)"
 
 
 # --------------------------------------------------------------------------------------------- the build
@@ -64,12 +66,14 @@ NO_EVENT_TIME = "no event time to predict at"
 def label_events(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
     """One row per event of the split ranges: keys, known columns, prediction time, label (null: excluded)."""
     events = plan.events
-    raw = Catalog(spark, settings).read_version(events.table, events.version).where(run_date_condition(plan.date_span))
-    return raw.select(
+    table = Catalog(spark, settings).read_version(events.table, events.version)
+    labelled = with_label(settings, plan, table, plan.date_span)
+    return labelled.select(
         *prediction_columns(events),
-        label_of(settings, plan, raw),
+        F.col(plan.label.name),
         split_of(plan.splits).alias(SPLIT),
         F.col(RUN_DATE),
+        F.col(LABEL_PENDING),
     ).where(F.col(SPLIT).isNotNull())
 
 
@@ -126,12 +130,15 @@ def build_training_set(
         counts = built.agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.count_if(F.col(PREDICTION_TIME).isNull()).alias("no_time"),
-            F.count_if(F.col(PREDICTION_TIME).isNotNull() & label.isNull()).alias("excluded"),
+            F.count_if(F.col(PREDICTION_TIME).isNotNull() & label.isNull() & ~F.col(LABEL_PENDING)).alias("excluded"),
+            F.count_if(F.col(PREDICTION_TIME).isNotNull() & F.col(LABEL_PENDING)).alias("pending"),
         ).first()
-        rows = built.where(label.isNotNull() & F.col(PREDICTION_TIME).isNotNull())
+        rows = built.where(label.isNotNull() & F.col(PREDICTION_TIME).isNotNull()).drop(LABEL_PENDING)
         summary.rows_in = counts["rows_in"]
-        summary.published = counts["rows_in"] - counts["excluded"] - counts["no_time"]
+        summary.published = counts["rows_in"] - counts["excluded"] - counts["no_time"] - counts["pending"]
         summary.rejected = {LABEL_EXCLUDED: counts["excluded"], NO_EVENT_TIME: counts["no_time"]}
+        if counts["pending"]:
+            summary.rejected[LABEL_PENDING_REASON] = counts["pending"]
         digest = content_hash(rows)
         if recorded:
             _verify(summary, recorded, digest, rebuild_from_manifest)

@@ -31,7 +31,7 @@ from featurelake.core.errors import FeaturelakeError
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
-from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, label_of
+from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, with_label
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import model_card, tracking
@@ -83,8 +83,8 @@ def labelled_predictions(
     """The predictions of these days with the label the training set's definition gives each event now
     (null: excluded by the definition, or not landed yet)."""
     keys = plan.events.keys
-    events = Catalog(spark, settings).read(plan.events.table, days)
-    labels = events.select(*keys, label_of(settings, plan, events))
+    events = with_label(settings, plan, Catalog(spark, settings).read(plan.events.table), days)
+    labels = events.select(*keys, plan.label.name)
     return (
         predictions.where(run_date_condition(days))
         .select(*keys, PROBABILITY, RUN_DATE)

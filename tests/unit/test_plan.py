@@ -207,6 +207,7 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
         "params": {"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
         "description": "arrived more than 15 minutes late, or diverted",
         "positive": "delayed",
+        "horizon_days": 0,
     }
     assert recorded["splits"] == {
         "train": ["2013-01-01", "2013-08-31"],
@@ -222,10 +223,11 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
     assert plan.input_versions["silver.flights"] == 3 and plan.input_versions["features.calendar"] == 0
 
 
-def test_a_manifest_written_before_the_report_words_loads_with_neutral_words():
+def test_a_manifest_written_before_the_report_words_and_horizons_loads_with_their_defaults():
     recorded = on_disk_manifest()
     del recorded["plan"]["events"]["noun"]
-    for word in ("description", "positive"):
+    for word in ("description", "positive", "horizon_days"):
         del recorded["plan"]["label"][word]
     plan = Manifest.model_validate(recorded).plan
     assert (plan.events.noun, plan.label.positive, plan.label.description) == ("event", "positive", "")
+    assert plan.label.horizon_days == 0

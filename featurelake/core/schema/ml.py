@@ -69,6 +69,10 @@ class LabelConf(Strict):
     # the word for a positive event (e.g. delayed: "12.3 % delayed", "delayed share").
     description: str = Field(default="", max_length=500)
     positive: str = Field(default="positive", min_length=1, max_length=60)
+    # How many run dates after an event's own the label may read (a next-day or next-period label): the label
+    # function sees the events of the span and of the horizon after it; an event whose horizon reaches past
+    # the last run date the events table holds is not labelled yet, and counted as such.
+    horizon_days: int = Field(default=0, ge=0, le=3660)
 
 
 class TrainingSetConf(Strict):
