@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
-from featurelake.core.schema.data import Derivation, TableConf
+from featurelake.core.schema.data import Derivation, PeriodTime, TableConf
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
@@ -57,6 +57,39 @@ def add_minutes(timestamp: str, minutes: str) -> Column:
     return F.timestamp_micros(F.unix_micros(F.col(timestamp)) + (F.col(minutes) * 60_000_000).cast("bigint"))
 
 
+def period_time_to_utc(spec: PeriodTime) -> Column:
+    """Local midnight at the start (or the end) of the period a row is dated by, shifted by the offset, in UTC.
+
+    The period is the row's DATE, or its (year, month[, day]): a month when there is no day. Its end is the
+    next period's start. The offset moves in local calendar time (months, then days, then hours), so a
+    delivery "on the 15th of the next month" is at start + 1 month + 14 days, whatever the daylight-saving
+    offset that day. Parts that make no date (month 13) give null rather than failing the job."""
+    if spec.date is not None:
+        first = F.col(spec.date).cast("date")
+    else:
+        first = F.try_make_timestamp(
+            years=F.col(spec.year),
+            months=F.col(spec.month),
+            days=F.col(spec.day) if spec.day else F.lit(1),
+            hours=F.lit(0),
+            mins=F.lit(0),
+            secs=F.lit(0),
+        ).cast("date")
+    monthly = spec.date is None and spec.day is None
+    if spec.at == "end":
+        first = F.add_months(first, 1) if monthly else F.date_add(first, 1)
+    local = F.date_add(F.add_months(first, spec.offset.months), spec.offset.days)
+    return F.try_make_timestamp(
+        years=F.year(local),
+        months=F.month(local),
+        days=F.dayofmonth(local),
+        hours=F.lit(spec.offset.hours),
+        mins=F.lit(0),
+        secs=F.lit(0),
+        timezone=F.lit(spec.timezone),
+    )
+
+
 def derive(derivations: list[Derivation]):
     """The transform that adds the declared derived columns, in order (a later one may use an earlier one)."""
 
@@ -65,6 +98,8 @@ def derive(derivations: list[Derivation]):
             if d.local_clock is not None:
                 c = d.local_clock
                 frame = frame.withColumn(d.name, local_clock_to_utc(c.year, c.month, c.day, c.hhmm, c.timezone))
+            elif d.period_time is not None:
+                frame = frame.withColumn(d.name, period_time_to_utc(d.period_time))
             else:
                 frame = frame.withColumn(d.name, add_minutes(d.add_minutes.timestamp, d.add_minutes.minutes))
         return frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -119,3 +120,41 @@ def test_classify_names_every_problem_of_a_row(spark, settings):
         ["day: missing, the row cannot be dated"],
         [MALFORMED_REASON],
     ]
+
+
+def test_period_time_from_date_parts_or_a_date_in_local_time_across_dst(spark):
+    """A monthly report known on the 15th of the next month; a day's start and end around the spring change."""
+    monthly = Derivation.model_validate(
+        {
+            "name": "known_at",
+            "period_time": {
+                "year": "year",
+                "month": "month",
+                "timezone": "America/New_York",
+                "offset": {"months": 1, "days": 14},
+            },
+        }
+    )
+    month_end = Derivation.model_validate(
+        {"name": "month_ends", "period_time": {"year": "year", "month": "month", "timezone": "UTC", "at": "end"}}
+    )
+    day_start = Derivation.model_validate(
+        {"name": "starts", "period_time": {"date": "day", "timezone": "America/New_York"}}
+    )
+    day_end = Derivation.model_validate(
+        {"name": "ends", "period_time": {"date": "day", "timezone": "America/New_York", "at": "end"}}
+    )
+    rows = spark.createDataFrame(
+        [(2013, 1, dt.date(2013, 3, 10)), (2013, 12, dt.date(2013, 11, 3)), (2013, 13, None)],
+        "year int, month int, day date",
+    )
+    got = rows.transform(derive([monthly, month_end, day_start, day_end])).collect()
+    assert [(r["known_at"], r["month_ends"]) for r in got] == [
+        (dt.datetime(2013, 2, 15, 5), dt.datetime(2013, 2, 1)),  # 15 February, New York midnight (EST)
+        (dt.datetime(2014, 1, 15, 5), dt.datetime(2014, 1, 1)),  # December's report: into the next year
+        (None, None),  # month 13 makes no date: null, not a failed job
+    ]
+    assert (got[0]["starts"], got[0]["ends"]) == (dt.datetime(2013, 3, 10, 5), dt.datetime(2013, 3, 11, 4))
+    assert (got[1]["starts"], got[1]["ends"]) == (dt.datetime(2013, 11, 3, 4), dt.datetime(2013, 11, 4, 5))
+    with pytest.raises(ValueError, match="period_time needs either date, or year and month"):
+        Derivation.model_validate({"name": "x", "period_time": {"year": "year", "timezone": "UTC"}})

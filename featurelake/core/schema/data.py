@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Spark types a source schema may declare; names as in Spark SQL DDL.
 SparkTypeName = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
@@ -124,6 +124,17 @@ class SourceConf(Strict):
         return self
 
 
+def _known_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value} is not an IANA time zone name such as America/New_York") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_timezone)]
+
+
 class LocalClock(Strict):
     """A local wall-clock time given as date parts and an HHMM integer, converted to a UTC timestamp."""
 
@@ -131,16 +142,40 @@ class LocalClock(Strict):
     month: Identifier
     day: Identifier
     hhmm: Identifier
-    timezone: str
+    timezone: TimeZone
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value} is not an IANA time zone name such as America/New_York") from None
-        return value
+
+class Offset(Strict):
+    """A shift in local calendar time: months, then days, then hours."""
+
+    months: int = Field(default=0, ge=-1200, le=1200)
+    days: int = Field(default=0, ge=-36600, le=36600)
+    hours: int = Field(default=0, ge=-8784, le=8784)
+
+
+class PeriodTime(Strict):
+    """A UTC timestamp from what a row has to date it: a DATE column, or date parts (year and month, and a day
+    when there is one), in a time zone, at the start or the end of that period (local midnight), shifted by an
+    offset, e.g. a monthly report delivered on the 15th of the next month: at start, offset months 1, days 14."""
+
+    date: Identifier | None = None
+    year: Identifier | None = None
+    month: Identifier | None = None
+    day: Identifier | None = None
+    timezone: TimeZone
+    at: Literal["start", "end"] = "start"
+    offset: Offset = Field(default_factory=Offset)
+
+    @model_validator(mode="after")
+    def _one_way_to_date(self) -> PeriodTime:
+        if (self.date is None) == (self.year is None or self.month is None):
+            raise ValueError("period_time needs either date, or year and month (and day when the rows have one)")
+        if self.date is not None and (self.year or self.month or self.day):
+            raise ValueError("period_time takes a date or date parts, not both")
+        return self
+
+    def inputs(self) -> list[str]:
+        return [c for c in (self.date, self.year, self.month, self.day) if c is not None]
 
 
 class AddMinutes(Strict):
@@ -154,15 +189,18 @@ class Derivation(Strict):
     name: Identifier
     local_clock: LocalClock | None = None
     add_minutes: AddMinutes | None = None
+    period_time: PeriodTime | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Derivation:
-        kinds = [k for k in ("local_clock", "add_minutes") if getattr(self, k) is not None]
+        kinds = [k for k in ("local_clock", "add_minutes", "period_time") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"derived column {self.name} needs exactly one of local_clock, add_minutes")
+            raise ValueError(f"derived column {self.name} needs exactly one of local_clock, add_minutes, period_time")
         return self
 
     def inputs(self) -> list[str]:
+        if self.period_time is not None:
+            return self.period_time.inputs()
         spec = self.local_clock or self.add_minutes
         fields = ("year", "month", "day", "hhmm") if self.local_clock else ("timestamp", "minutes")
         return [getattr(spec, f) for f in fields]
