@@ -6,7 +6,8 @@ Fixtures (a project's conftest.py may override any of them):
   partitions; built from the project's conf so it resolves Delta the way the project does;
 - ``make_settings(overrides=None)``: the project's conf/, expectations/ and features/ copied under the test's
   temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
-- ``settings``: ``make_settings()``.
+- ``settings``: ``make_settings()``;
+- ``deliver(source, day, text, name=None)``: a file in that lake's landing zone, as a source system delivers it.
 
 The project is the pytest root directory (where pytest.ini or pyproject.toml is), or the ini option
 ``featurelake_project``.
@@ -14,6 +15,7 @@ The project is the pytest root directory (where pytest.ini or pyproject.toml is)
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -68,3 +70,12 @@ def make_settings(tmp_path, monkeypatch, pytestconfig):
 @pytest.fixture
 def settings(make_settings):
     return make_settings()
+
+
+@pytest.fixture
+def deliver(settings):
+    """``deliver(source, day, text, name=None)``: one hand-made file in the test lake's landing zone, as a source
+    system would deliver it (featurelake.testing.deliver bound to ``settings``)."""
+    from featurelake import testing
+
+    return functools.partial(testing.deliver, settings)
