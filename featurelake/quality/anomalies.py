@@ -50,8 +50,9 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
 
 
 def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
-    """Flag a day whose row count or null fraction is more than max_sigma standard deviations from the
-    same metric over the trailing window_days (earlier runs' history plus the days of this run)."""
+    """Flag a day whose row count or null fraction is further from the same metric's mean over the trailing
+    window_days (earlier runs' history plus the days of this run) than max_sigma standard deviations and than
+    the floors (min_relative_deviation of the mean, min_absolute_deviation); the worst first."""
     import datetime as dt
     import statistics
 
@@ -78,7 +79,7 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     for day, values in metrics.items():
         for name, value in values.items():
             series.setdefault(name, {})[day] = float(value)
-    outcomes = []
+    flagged = []  # (how far past its limit, outcome)
     for day in sorted(metrics):
         for name, value in metrics[day].items():
             trailing = [v for d, v in series[name].items() if day - window <= d < day]
@@ -86,10 +87,14 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
                 continue
             mean, spread = statistics.fmean(trailing), statistics.pstdev(trailing)
             distance = abs(float(value) - mean)
-            sigmas = distance / spread if spread > 0 else (float("inf") if distance > 1e-12 else 0.0)
-            if sigmas > anomaly.max_sigma:
-                observed = (
-                    f"{float(value):.6g} against a trailing mean of {mean:.6g} ± {spread:.3g} ({sigmas:.1f} sigma)"
-                )
-                outcomes.append(Outcome(f"anomaly: {name}", ANOMALY, "{}", False, observed, None, None, None, day))
-    return outcomes
+            limit = max(
+                anomaly.max_sigma * spread,
+                anomaly.min_relative_deviation * abs(mean),
+                anomaly.min_absolute_deviation,
+            )
+            if distance > limit and distance > 1e-12:
+                sigmas = f"{distance / spread:.1f} sigma" if spread > 0 else "a constant history"
+                observed = f"{float(value):.6g} against a trailing mean of {mean:.6g} ± {spread:.3g} ({sigmas})"
+                outcome = Outcome(f"anomaly: {name}", ANOMALY, "{}", False, observed, None, None, None, day)
+                flagged.append((distance / limit if limit else float("inf"), outcome))
+    return [outcome for _, outcome in sorted(flagged, key=lambda pair: -pair[0])]  # the worst first

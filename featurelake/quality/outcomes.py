@@ -45,12 +45,12 @@ class GateReport:
         return [o for o in self.failed if o.expectation_type != ANOMALY]
 
     def line(self) -> str:
+        """One line: the counts, and the worst anomaly (the rest are in quality.results and the Data Docs)."""
         checked = len(self.outcomes) - len(self.anomalies)
-        flagged = "".join(
-            f"\n    anomaly on {o.run_date}: {o.expectation} = {o.observed_value}" for o in self.anomalies
-        )
+        worst = self.anomalies[0] if self.anomalies else None
         return (
             f"gate {self.table} ({self.policy}): {checked - len(self.expectations_failed)} passed, "
-            f"{len(self.expectations_failed)} failed, {len(self.anomalies)} anomalies, "
-            f"{self.quarantined} rows quarantined{flagged}"
+            f"{len(self.expectations_failed)} failed, {len(self.anomalies)} anomalies"
+            + (f" (worst on {worst.run_date}: {worst.expectation} = {worst.observed_value})" if worst else "")
+            + f", {self.quarantined} rows quarantined"
         )

@@ -355,7 +355,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
     [anomaly] = report.anomalies
     assert (anomaly.expectation, anomaly.run_date) == ("anomaly: row_count", dt.date(2013, 1, 11))
     assert anomaly.observed_value.startswith("10 against a trailing mean of 101")
-    assert "anomaly on 2013-01-11: anomaly: row_count = 10 against" in report.line()
+    assert "1 anomalies (worst on 2013-01-11: anomaly: row_count = 10 against a trailing mean" in report.line()
     flagged = results(spark, settings).where(F.col("expectation_type") == "featurelake.anomaly").collect()
     assert [(r["run_id"], r["success"]) for r in flagged] == [("collapsed", False)]
     metrics = results(spark, settings).where(F.col("expectation_type") == "featurelake.daily_metric")

@@ -244,11 +244,15 @@ class TableConf(Strict):
 
 class AnomalyConf(Strict):
     """A day's row count or null fraction further than max_sigma standard deviations from its trailing
-    window_days (with at least min_history days of history) is flagged."""
+    window_days (with at least min_history days of history) is flagged — and further than the floors too, so
+    a history that barely varies does not make a one-row change an anomaly of infinite sigma."""
 
     window_days: int = Field(default=28, ge=2)
     max_sigma: float = Field(default=4.0, gt=0)
     min_history: int = Field(default=7, ge=2)
+    # A deviation is anomalous only beyond this share of the trailing mean, and beyond this absolute amount.
+    min_relative_deviation: float = Field(default=0.1, ge=0)
+    min_absolute_deviation: float = Field(default=0.0, ge=0)
 
 
 class QualityConf(Strict):

@@ -1,0 +1,39 @@
+"""Anomalies against a trailing history: a history that barely varies does not make a one-row change one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from featurelake.quality.anomalies import anomaly_outcomes
+from featurelake.quality.outcomes import GateReport
+
+
+def history_then(last: float, days: int = 8) -> dict:
+    start = dt.date(2013, 12, 1)
+    metrics = {start + dt.timedelta(days=i): {"row_count": 72.0} for i in range(days - 1)}
+    metrics[start + dt.timedelta(days=days - 1)] = {"row_count": last}
+    return metrics
+
+
+def test_a_one_row_change_from_a_constant_history_is_no_anomaly(spark, settings):
+    assert anomaly_outcomes(spark, settings, "silver.weather", history_then(71.0)) == []
+
+
+def test_a_real_collapse_from_a_constant_history_is_one_named_plainly(spark, settings):
+    [flagged] = anomaly_outcomes(spark, settings, "silver.weather", history_then(57.0))
+    assert (flagged.run_date, flagged.expectation) == (dt.date(2013, 12, 8), "anomaly: row_count")
+    assert flagged.observed_value == "57 against a trailing mean of 72 ± 0 (a constant history)"
+
+
+def test_the_floors_come_from_conf_and_the_console_names_the_worst(spark, make_settings):
+    strict = make_settings({"quality": {"anomaly": {"min_relative_deviation": 0.0, "min_absolute_deviation": 0.5}}})
+    [one_row] = anomaly_outcomes(spark, strict, "silver.weather", history_then(71.0))
+    metrics = history_then(71.0) | {dt.date(2013, 12, 9): {"row_count": 30.0}}
+    worst, second = anomaly_outcomes(spark, strict, "silver.weather", metrics)
+    assert (worst.run_date, second.run_date) == (dt.date(2013, 12, 9), dt.date(2013, 12, 8))
+    line = GateReport("silver.weather", "quarantine", [worst, second]).line()
+    assert line == (
+        "gate silver.weather (quarantine): 0 passed, 0 failed, 2 anomalies (worst on 2013-12-09: anomaly: "
+        "row_count = 30 against a trailing mean of 71.875 ± 0.331 (126.6 sigma)), 0 rows quarantined"
+    )
+    assert one_row.run_date == dt.date(2013, 12, 8)
