@@ -15,6 +15,11 @@ from featurelake.ml.training import train_model
 MODEL_URI_HELP = "models:/<model>/<version> or models:/<model>@<alias>; default the champion"
 
 
+def model_windows(ctx: Context) -> list[tuple[str, DateRange]]:
+    """Every model of the conf with the window of the training set it is trained on."""
+    return [(m, training_window(ctx.settings, c.training_set)) for m, c in ctx.settings.project.models.items()]
+
+
 def no_champion(ctx: Context, model: str):
     """Why a model's scoring or monitoring has to wait: no version is the champion yet."""
 
@@ -30,19 +35,16 @@ class TrainStage:
     takes_run_dates = False
 
     def steps(self, ctx: Context) -> list[Step]:
-        steps = []
-        for model, conf in ctx.settings.project.models.items():
-            window = training_window(ctx.settings, conf.training_set)
-            steps.append(
-                Step(
-                    self.name,
-                    model,
-                    f"models:/{model}",
-                    lambda span, run_id, model=model: [train_model(ctx.spark, ctx.settings, model, run_id)],
-                    on(window.end),
-                )
+        return [
+            Step(
+                self.name,
+                model,
+                f"models:/{model}",
+                lambda span, run_id, model=model: [train_model(ctx.spark, ctx.settings, model, run_id)],
+                on(window.end),
             )
-        return steps
+            for model, window in model_windows(ctx)
+        ]
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--model", required=True, help="a model under models in conf")
@@ -60,20 +62,17 @@ class ScoreStage:
     takes_run_dates = True
 
     def steps(self, ctx: Context) -> list[Step]:
-        steps = []
-        for model, conf in ctx.settings.project.models.items():
-            window = training_window(ctx.settings, conf.training_set)
-            steps.append(
-                Step(
-                    self.name,
-                    model,
-                    predictions_table(model),
-                    lambda span, run_id, model=model: [score(ctx.spark, ctx.settings, model, span, run_id)],
-                    after(window.end),
-                    waiting=no_champion(ctx, model),
-                )
+        return [
+            Step(
+                self.name,
+                model,
+                predictions_table(model),
+                lambda span, run_id, model=model: [score(ctx.spark, ctx.settings, model, span, run_id)],
+                after(window.end),
+                waiting=no_champion(ctx, model),
             )
-        return steps
+            for model, window in model_windows(ctx)
+        ]
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--model", required=True, help="a model under models in conf")

@@ -6,9 +6,9 @@ import argparse
 
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
-from featurelake.core.schedule import monitored, trailing, training_window
+from featurelake.core.schedule import monitored, trailing
 from featurelake.lake.stage import CommandResult, Context, Step
-from featurelake.ml.stages import MODEL_URI_HELP, no_champion
+from featurelake.ml.stages import MODEL_URI_HELP, model_windows, no_champion
 from featurelake.monitoring.monitor import monitor, monitoring_table
 
 
@@ -18,24 +18,20 @@ class MonitorStage:
     takes_run_dates = False
 
     def steps(self, ctx: Context) -> list[Step]:
-        steps = []
-        for model, conf in ctx.settings.project.models.items():
-            window, monitoring = training_window(ctx.settings, conf.training_set), conf.monitoring
-            steps.append(
-                Step(
-                    self.name,
-                    model,
-                    monitoring_table(model),
-                    lambda span, run_id, model=model: [
-                        monitor(ctx.spark, ctx.settings, model, span.end, run_id).summary
-                    ],
-                    monitored(window.end, monitoring.every_days),
-                    reads=trailing(monitoring.window_days + monitoring.label_lag_days - 1),
-                    waiting=no_champion(ctx, model),
-                    one_date_at_a_time=True,
-                )
-            )
-        return steps
+        return [self._step(ctx, model, window) for model, window in model_windows(ctx)]
+
+    def _step(self, ctx: Context, model: str, window: DateRange) -> Step:
+        monitoring = ctx.settings.model(model).monitoring
+        return Step(
+            self.name,
+            model,
+            monitoring_table(model),
+            lambda span, run_id: [monitor(ctx.spark, ctx.settings, model, span.end, run_id).summary],
+            monitored(window.end, monitoring.every_days),
+            reads=trailing(monitoring.window_days + monitoring.label_lag_days - 1),
+            waiting=no_champion(ctx, model),
+            one_date_at_a_time=True,
+        )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--model", required=True, help="a model under models in conf")
