@@ -22,7 +22,7 @@ DAY_ENDS_AT = "day_ends_at"
 DAILY_STATISTICS = {
     "event_time": DAY_ENDS_AT,
     "availability_lag": dt.timedelta(hours=6),
-    "lookback_days": 27,
+    "lookback": "27 days",
     "inputs": {"flights": "silver.flights"},
 }
 

@@ -6,16 +6,19 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 
 from featurelake.core.dates import DateRange
+from featurelake.core.periods import DAILY, Grain, TimeWindow
 from featurelake.core.settings import Settings
+
+EACH = TimeWindow(1)  # every period
 
 # (batch, the whole range of the run) -> the run dates of the batch a step is due on
 Cadence = Callable[[DateRange, DateRange], list[dt.date]]
 
 
-def every_day_except(gaps: Iterable[dt.date]) -> Cadence:
-    """Every run date of the batch but the declared gaps."""
+def every_period(grain: Grain = DAILY, gaps: Iterable[dt.date] = ()) -> Cadence:
+    """The run date of every period that begins in the batch, but the declared gaps."""
     skipped = frozenset(gaps)
-    return lambda batch, run_dates: [d for d in batch.days() if d not in skipped]
+    return lambda batch, run_dates: [d for d in grain.starts(batch) if d not in skipped]
 
 
 def on(day: dt.date) -> Cadence:
@@ -23,28 +26,39 @@ def on(day: dt.date) -> Cadence:
     return lambda batch, run_dates: [day] if batch.start <= day <= batch.end else []
 
 
-def after(window_end: dt.date, every_days: int = 1) -> Cadence:
-    """Every every_days-th run date after a window (production days after the training window)."""
-    return lambda batch, run_dates: [
-        d for d in batch.days() if d > window_end and (d - window_end).days % every_days == 0
-    ]
-
-
-def monitored(window_end: dt.date, every_days: int) -> Cadence:
-    """Every every_days-th date after the window in a backfill, and the last date of every run."""
-    every = after(window_end, every_days)
-    latest = after(window_end, 1)
+def after(window_end: dt.date, grain: Grain = DAILY, every: TimeWindow = EACH) -> Cadence:
+    """The periods after a window, every ``every`` (production periods after the training window; every
+    "7 periods" is each seventh, every "1 month" of a daily model the day a month after the last)."""
 
     def due(batch: DateRange, run_dates: DateRange) -> list[dt.date]:
-        last = [batch.end] if batch.end == run_dates.end and latest(batch, run_dates)[-1:] == [batch.end] else []
-        return sorted({*every(batch, run_dates), *last})
+        found, k = [], 1
+        while True:
+            day = grain.start(TimeWindow(every.count * k, every.unit).ahead(window_end, grain))
+            if day > batch.end:
+                return sorted(set(found))
+            if day >= batch.start and day > window_end:
+                found.append(day)
+            k += 1
+
+    if every.count == 0:
+        raise ValueError("a cadence of 0 periods never ends")
+    return due
+
+
+def monitored(window_end: dt.date, grain: Grain, every: TimeWindow) -> Cadence:
+    """Every ``every`` after the window in a backfill, and the last period of every run."""
+    each, latest = after(window_end, grain, every), every_period(grain)
+
+    def due(batch: DateRange, run_dates: DateRange) -> list[dt.date]:
+        last = latest(batch, run_dates)[-1:] if batch.end == run_dates.end else []
+        return sorted({*each(batch, run_dates), *[d for d in last if d > window_end]})
 
     return due
 
 
-def trailing(days_before: int) -> Callable[[dt.date], DateRange]:
-    """The run dates a step of date D reads: D and the days_before before it."""
-    return lambda day: DateRange(day - dt.timedelta(days=days_before), day)
+def trailing(window: TimeWindow, grain: Grain = DAILY) -> Callable[[dt.date], DateRange]:
+    """The run dates a step of date D reads: D and the window before it."""
+    return lambda day: DateRange(window.back(day, grain), day)
 
 
 def training_window(settings: Settings, training_set: str) -> DateRange:
@@ -62,13 +76,14 @@ def batches(run_dates: DateRange, size: int) -> Iterator[DateRange]:
         start = end + dt.timedelta(days=1)
 
 
-def contiguous(days: list[dt.date], gaps: frozenset[dt.date] = frozenset()) -> list[DateRange]:
-    """Sorted dates as the fewest ranges of consecutive days, a range running on across gap days."""
+def contiguous(days: list[dt.date], grain: Grain = DAILY, gaps: frozenset[dt.date] = frozenset()) -> list[DateRange]:
+    """Sorted run dates as the fewest ranges of consecutive periods, a range running on across gap periods."""
     spans: list[DateRange] = []
     for day in days:
-        after_last = spans[-1].end + dt.timedelta(days=1) if spans else None
-        bridged = spans and all(after_last + dt.timedelta(days=i) in gaps for i in range((day - after_last).days))
-        if bridged:
+        following = grain.shift(spans[-1].end, 1) if spans else None
+        while following is not None and following < day and following in gaps:
+            following = grain.shift(following, 1)
+        if following == day:
             spans[-1] = DateRange(spans[-1].start, day)
         else:
             spans.append(DateRange.single(day))

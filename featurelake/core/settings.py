@@ -10,9 +10,13 @@ from urllib.parse import urlsplit
 
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.errors import ConfigError
+from featurelake.core.periods import DAILY, Grain
 from featurelake.core.schema.data import GateConf, SourceConf, SparkConf, TableConf
 from featurelake.core.schema.ml import ModelConf, TrainingSetConf
 from featurelake.core.schema.project import ProjectConf
+
+# Cadences from the finest to the coarsest.
+CADENCE_ORDER = ("hourly", "daily", "weekly", "monthly", "quarterly", "snapshot")
 
 
 class Settings:
@@ -77,9 +81,44 @@ class Settings:
         conf = self.source(source)
         return confine(self.landing_root, conf.landing_dir or source, f"sources.{source}.landing_dir")
 
+    def source_of(self, table: str) -> tuple[str, SourceConf] | None:
+        """The source a table is fed by, directly (bronze) or through refinement (silver); None for others."""
+        for name, source in self.sources.items():
+            if source.table == table:
+                return name, source
+        refine = self.tables[table].refine if table in self.tables else None
+        return self.source_of(refine.source) if refine is not None else None
+
+    def cadence(self, table: str) -> str:
+        """How often a table receives a period of data: its source's cadence; a feature table's is the finest of
+        its inputs with periods (snapshot when it reads snapshots only); daily for anything else."""
+        fed = self.source_of(table)
+        if fed is not None:
+            return fed[1].cadence
+        group = self.feature_groups.get(table.split(".", 1)[1]) if table.startswith("features.") else None
+        if group is not None:
+            cadences = {self.cadence(t) for t in group.tables} - {"snapshot"}
+            return min(cadences, key=CADENCE_ORDER.index) if cadences else "snapshot"
+        return "daily"
+
+    def grain(self, table: str) -> Grain:
+        """The periods of a table's run dates (days for snapshots and derived tables)."""
+        fed = self.source_of(table)
+        if fed is not None:
+            return Grain.of(fed[1].cadence, fed[1].week_starts)
+        group = self.feature_groups.get(table.split(".", 1)[1]) if table.startswith("features.") else None
+        if group is not None and self.cadence(table) != "snapshot":
+            return next(self.grain(t) for t in group.tables if self.cadence(t) == self.cadence(table))
+        return DAILY
+
+    def model_grain(self, model: str) -> Grain:
+        """The periods a model is scored and monitored in: those of its training set's events table."""
+        return self.grain(self.training_set(self.model(model).training_set).events.table)
+
     def known_gaps(self, table: str) -> set[dt.date]:
-        """Run dates on which the source feeding a bronze table delivers nothing, by its declaration."""
-        return {day for source in self.sources.values() if source.table == table for day in source.known_gaps}
+        """Run dates (periods) for which the source feeding a table delivers nothing, by its declaration."""
+        fed = self.source_of(table)
+        return set(fed[1].known_gaps) if fed is not None else set()
 
     def business_columns(self, table: str) -> list[str]:
         """The columns a table holds besides lineage, as conf declares them (known before any data is read)."""

@@ -12,7 +12,7 @@ A feature group is a pure function of its input tables, declared once with every
         event_time="day_ends_at",
         availability_lag=dt.timedelta(hours=6),
         ttl=dt.timedelta(days=7),
-        lookback_days=27,
+        lookback="27 days",
         features=[Feature("carrier_delayed_share_7d", "double", "share of arrivals more than 15 minutes late")],
     )
     def carrier_performance(flights: DataFrame, run_dates: DateRange) -> DataFrame:
@@ -25,7 +25,8 @@ A feature group is a pure function of its input tables, declared once with every
 - when the values could first be known: a ``created_time`` column, or an ``availability_lag`` after the
   event time (a day's statistics are known only once the day is over);
 - ``ttl``: how old a row may be and still be used (unset: any age);
-- ``lookback_days``: how many run dates before the first one the function needs (a 28-day rate: 27);
+- ``lookback``: how far before the first run date the function reads its inputs: "27 days" for a 28-day
+  rate, "2 periods" for a three-period rate whatever the cadence, "11 months"; a bare number counts periods;
 - ``features``: each feature with its Spark type and a description.
 
 Everything is checked when the module is imported, before any data is read: the parameters against the
@@ -47,6 +48,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from featurelake.core.errors import ConfigError
+from featurelake.core.periods import TimeWindow
 
 FeatureType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
 FEATURE_TYPES = get_args(FeatureType)
@@ -105,7 +107,7 @@ class FeatureGroup:
     created_time: str | None = None
     availability_lag: dt.timedelta = dt.timedelta(0)
     ttl: dt.timedelta | None = None
-    lookback_days: int = 0
+    lookback: TimeWindow = TimeWindow(0)
     description: str = ""
     module: str = ""
 
@@ -159,12 +161,18 @@ def feature_group(
     created_time: str | None = None,
     availability_lag: dt.timedelta = dt.timedelta(0),
     ttl: dt.timedelta | None = None,
-    lookback_days: int = 0,
+    lookback: str | int = 0,
     name: str | None = None,
 ):
     """Declare a function as a feature group (named after the function unless ``name`` says otherwise)."""
 
     def declare(function: Callable) -> FeatureGroup:
+        try:
+            window = TimeWindow.parse(lookback)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Feature group {name or function.__name__} ({function.__module__}): lookback {exc}."
+            ) from None
         group = FeatureGroup(
             name=name or function.__name__,
             function=function,
@@ -175,7 +183,7 @@ def feature_group(
             created_time=created_time,
             availability_lag=availability_lag,
             ttl=ttl,
-            lookback_days=lookback_days,
+            lookback=window,
             description=(function.__doc__ or "").strip().split("\n\n")[0],
             module=function.__module__,
         )
@@ -205,7 +213,5 @@ def _check_declaration(group: FeatureGroup) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(f"{where} declares {repeated[0]} twice (keys, event time and features must differ).")
-    if group.lookback_days < 0:
-        raise ConfigError(f"{where}: lookback_days is {group.lookback_days}; it counts days before, 0 or more.")
     if group.ttl is not None and group.ttl <= dt.timedelta(0):
         raise ConfigError(f"{where}: ttl must be positive (or None for any age).")

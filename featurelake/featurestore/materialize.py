@@ -10,7 +10,6 @@ and every declared feature, cast to the declared types; nothing else. The result
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,6 +18,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError
+from featurelake.core.periods import DAILY, Grain
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
@@ -36,18 +36,20 @@ SAFE_CASTS = {
 }
 
 
-def input_window(group: FeatureGroup, run_dates: DateRange) -> DateRange:
-    """The run dates of daily inputs the group reads for these run dates: the look-back before them too."""
-    return DateRange(run_dates.start - dt.timedelta(days=group.lookback_days), run_dates.end)
+def input_window(group: FeatureGroup, run_dates: DateRange, grain: Grain = DAILY) -> DateRange:
+    """The run dates of period inputs the group reads for these run dates: the look-back before them too (in
+    the periods of the group's grain)."""
+    return DateRange(group.lookback.back(run_dates.start, grain), run_dates.end)
 
 
 def read_inputs(catalog: Catalog, group: FeatureGroup, run_dates: DateRange) -> dict[str, DataFrame]:
     """Each input by its parameter: daily tables (partitioned by run date) for the run dates and the look-back,
     others (snapshots merged on keys) whole."""
     frames = {}
+    window = input_window(group, run_dates, catalog.settings.grain(catalog.settings.feature_table(group.name)))
     for parameter, table in group.inputs.items():
-        daily = RUN_DATE in catalog.settings.table(table).partition_by
-        frames[parameter] = catalog.read(table, input_window(group, run_dates) if daily else None)
+        periods = RUN_DATE in catalog.settings.table(table).partition_by
+        frames[parameter] = catalog.read(table, window if periods else None)
     return frames
 
 

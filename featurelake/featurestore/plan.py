@@ -20,8 +20,9 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, FeaturelakeError
+from featurelake.core.periods import TimeWindow
 from featurelake.core.project_code import import_definition
-from featurelake.core.schema.data import DEFINITION
+from featurelake.core.schema.data import DEFINITION, Window
 from featurelake.core.settings import Settings, confine
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.lake import storage
@@ -68,7 +69,7 @@ class LabelPlan(Contract):
     params: dict[str, Any]
     description: str = ""  # what a positive label means, in the reports' words
     positive: str = "positive"  # the word for a positive event
-    horizon_days: int = 0  # run dates after an event's own that its label may read
+    horizon: Window = TimeWindow(0)  # how far after an event's own run date its label may read
 
 
 class GroupPlan(Contract):
@@ -240,16 +241,16 @@ def split_of(splits: dict[str, tuple[dt.date, dt.date]]) -> Column:
 def with_label(settings: Settings, plan: TrainingSetPlan, events: DataFrame, span: DateRange) -> DataFrame:
     """The events of ``span`` with the plan's label, and ``_label_pending`` where it cannot be known yet.
 
-    The label function's contract: it gets the event rows of the span and of the ``label.horizon_days`` run
-    dates after it (so a next-day or next-period label may look ahead to them), returns a Column over those
-    rows, and null excludes an event. An event whose horizon reaches past the last run date the events table
-    holds gets no label: it is pending, not excluded, and counted as such."""
-    horizon = plan.label.horizon_days
-    seen = events.where(run_date_condition(DateRange(span.start, span.end + dt.timedelta(days=horizon))))
+    The label function's contract: it gets the event rows of the span and of the ``label.horizon`` after it
+    (in periods of the events table, so a next-day or next-period label may look ahead to them), returns a
+    Column over those rows, and null excludes an event. An event whose horizon reaches past the last run date
+    the events table holds gets no label: it is pending, not excluded, and counted as such."""
+    horizon, grain = plan.label.horizon, settings.grain(plan.events.table)
+    seen = events.where(run_date_condition(DateRange(span.start, horizon.ahead(span.end, grain))))
     pending = F.lit(False)
-    if horizon:
+    if horizon.count:
         landed = seen.agg(F.max(RUN_DATE).alias("landed")).first()["landed"]  # one row
-        pending = F.lit(True) if landed is None else F.date_add(F.col(RUN_DATE), horizon) > F.lit(landed)
+        pending = F.lit(True) if landed is None else F.col(RUN_DATE) > F.lit(horizon.back(landed, grain))
     label = plan.label.name
     return (
         seen.withColumn(label, label_of(settings, plan, seen))

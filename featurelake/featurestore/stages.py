@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from featurelake.core.dates import DateRange
-from featurelake.core.schedule import every_day_except, on, trailing, training_window
+from featurelake.core.schedule import every_period, on, trailing, training_window
 from featurelake.featurestore.materialize import materialize
 from featurelake.featurestore.training_set import build_training_set
 from featurelake.lake.stage import CommandResult, Context, Step
@@ -27,15 +27,17 @@ class FeaturesStage:
     def steps(self, ctx: Context) -> list[Step]:
         steps = []
         for name, group in ctx.settings.feature_groups.items():
+            grain = ctx.settings.grain(ctx.settings.feature_table(name))
             steps.append(
                 Step(
                     self.name,
                     name,
                     ctx.settings.feature_table(name),
                     lambda span, run_id, name=name: [materialize(ctx.spark, ctx.settings, name, span, run_id)],
-                    every_day_except(()),
-                    reads=trailing(group.lookback_days),
+                    every_period(grain),
+                    reads=trailing(group.lookback, grain),
                     waiting=_absent_inputs(ctx, group.tables),
+                    grain=grain,
                 )
             )
         return steps

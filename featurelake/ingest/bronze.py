@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,10 +22,13 @@ from pyspark.sql import types as T
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
+from featurelake.core.periods import Grain
 from featurelake.core.schema.data import SourceConf
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
+from featurelake.ingest import dating
+from featurelake.ingest.deliveries import find_deliveries
 from featurelake.lake import quarantine, storage
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
@@ -43,63 +47,6 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "date": T.DateType(),
     "timestamp": T.TimestampType(),
 }
-
-
-@dataclass(frozen=True)
-class Delivery:
-    run_date: dt.date
-    files: list[storage.FileInfo]
-
-
-def delivered_snapshot_dates(
-    spark: SparkSession, settings: Settings, source: str, run_dates: DateRange
-) -> list[dt.date]:
-    """The run dates in the range for which a snapshot source has a delivery folder."""
-    delivered = {_parse_folder_date(name) for name in storage.list_directories(spark, settings.landing_path(source))}
-    return sorted(d for d in delivered if d is not None and run_dates.start <= d <= run_dates.end)
-
-
-def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[Delivery]:
-    """The files delivered for each run date; every date of a daily source must have a delivery."""
-    conf = settings.source(source)
-    root = settings.landing_path(source)
-    if conf.cadence == "snapshot":
-        dates = delivered_snapshot_dates(spark, settings, source, run_dates)
-        if not dates:
-            raise InputError(
-                f"No {source} snapshot was delivered between {run_dates.start} and {run_dates.end} under {root}; "
-                "deliver one as <run date>/<file> or widen the range."
-            )
-    else:
-        dates = list(run_dates.days())
-    found = storage.list_files_in_folders(spark, root, [day.isoformat() for day in dates], conf.files)
-    deliveries = []
-    for day in dates:
-        folder = f"{root}/{day.isoformat()}"
-        files = found.get(day.isoformat(), [])
-        if not files and day in conf.known_gaps:
-            continue
-        if not files:
-            raise InputError(
-                f"No {source} delivery for {day}: no files matching {conf.files} in {folder}; deliver the files "
-                "or leave the date out of the range. Nothing was written."
-            )
-        empty = [f.path for f in files if f.size == 0]
-        if empty:
-            raise InputError(f"{empty[0]} is empty; a delivery must hold rows. Nothing was written.")
-        deliveries.append(Delivery(day, files))
-    if not deliveries:
-        raise InputError(
-            f"Every date of {run_dates} is listed in sources.{source}.known_gaps, so there is nothing to ingest."
-        )
-    return deliveries
-
-
-def _parse_folder_date(name: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(name)
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------------------- reading as text
@@ -222,11 +169,15 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
         does_not_parse = parsed_line & F.col(column).isNotNull() & typed[column].isNull()
         problems.append(F.when(does_not_parse, F.lit(f"{column}: {NOT_A} {type_name}")))
     if conf.date_columns is not None:
-        for part in ("year", "month", "day"):
-            column = getattr(conf.date_columns, part)
+        for column in conf.date_columns.columns.values():
             problems.append(
                 F.when(parsed_line & F.col(column).isNull(), F.lit(f"{column}: missing, the row cannot be dated"))
             )
+        dated = dating.row_date(conf.date_columns, typed.__getitem__)
+        given = [typed[c].isNotNull() for c in conf.date_columns.columns.values()]
+        no_date = parsed_line & reduce(lambda a, b: a & b, given) & dated.isNull()
+        names = ", ".join(conf.date_columns.columns.values())
+        problems.append(F.when(no_date, F.lit(f"{names}: not a date, the row cannot be dated")))
     reasons = F.filter(F.array(*problems), lambda p: p.isNotNull())
     source_columns = [c for c in raw.columns if c not in (CORRUPT, SOURCE_FILE, RUN_DATE)]
     raw_text = F.when(F.size(reasons) > 0, F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*source_columns))))
@@ -241,9 +192,9 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
     )
 
 
-def _row_date_matches(conf: SourceConf) -> Column:
-    year, month, day = (F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
-    return (year == F.year(RUN_DATE)) & (month == F.month(RUN_DATE)) & (day == F.dayofmonth(RUN_DATE))
+def _row_in_period(conf: SourceConf, grain: Grain) -> Column:
+    """The row falls in the period its folder names (its run date is that period's first day)."""
+    return dating.period_start(dating.row_date(conf.date_columns), grain) == F.col(RUN_DATE)
 
 
 @dataclass(frozen=True)
@@ -256,16 +207,14 @@ class FileProfile:
     unparsed_values: dict[str, tuple[int, str]]  # per column: values that did not, and one of those rows
 
 
-def profile_files(classified: DataFrame, conf: SourceConf) -> dict[str, FileProfile]:
+def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict[str, FileProfile]:
     """Per file: rows, refused rows, rows dated another day, and per column the values that parsed and those
     that did not. Two small aggregations; the result is bounded by files x columns."""
     good = F.size(REASONS) == 0
     aggregates = [F.count(F.lit(1)).alias("rows"), F.count_if(~good).alias("refused")]
     if conf.date_columns is not None:
-        off_date = good & ~_row_date_matches(conf)
-        date_text = F.format_string(
-            "%s-%s-%s", *(F.col(getattr(conf.date_columns, p)) for p in ("year", "month", "day"))
-        )
+        off_date = good & ~_row_in_period(conf, grain)
+        date_text = dating.row_text(conf.date_columns)
         aggregates += [F.count_if(off_date).alias("off_date"), F.min(F.when(off_date, date_text)).alias("example")]
     aggregates += [F.count(column).alias(f"parsed__{column}") for column in conf.columns]
     per_file = classified.groupBy(SOURCE_FILE).agg(*aggregates).collect()
@@ -293,15 +242,18 @@ def profile_files(classified: DataFrame, conf: SourceConf) -> dict[str, FileProf
     }
 
 
-def check_profiles(profiles: dict[str, FileProfile], conf: SourceConf, source: str, files: list[str]) -> None:
+def check_profiles(
+    profiles: dict[str, FileProfile], conf: SourceConf, source: str, files: list[str], grain: Grain
+) -> None:
     for file in files:
         if _as_uri(file) not in profiles and file not in profiles:
             raise InputError(f"{file} holds no rows; a delivery must hold rows. Nothing was written.")
     for file, profile in profiles.items():
         if profile.off_date:
             raise InputError(
-                f"{file} holds {profile.off_date} rows dated other than its run date (for example "
-                f"{profile.off_date_example}); deliver each day's rows in that day's folder. Nothing was written."
+                f"{file} holds {profile.off_date} rows dated outside the {grain.noun} of its folder (for example "
+                f"{profile.off_date_example}); deliver each {grain.noun}'s rows in the folder of its first day. "
+                "Nothing was written."
             )
         for column, (bad, example) in profile.unparsed_values.items():
             retyped = bad >= 2 and profile.parsed_values[column] == 0
@@ -312,6 +264,24 @@ def check_profiles(profiles: dict[str, FileProfile], conf: SourceConf, source: s
                     f"sources.{source}.columns, or list it in sources.{source}.allow_evolution.retyped to "
                     "quarantine those rows instead. Nothing was written."
                 )
+
+
+def check_hours(good: DataFrame, conf: SourceConf, source: str, days: list[dt.date]) -> None:
+    """Every hour of each delivered local day has rows: 24, or 23 and 25 when the clocks change."""
+    hour = F.date_trunc("hour", F.col(conf.date_columns.timestamp))
+    present = defaultdict(set)
+    for row in good.select(RUN_DATE, hour.alias("hour")).distinct().collect():  # bounded: 25 per day
+        present[row[RUN_DATE]].add(row["hour"])
+    timezone = conf.date_columns.timezone or "UTC"
+    for day in days:
+        hours = dating.hours_of_local_day(day, timezone)
+        missing = [h for h in hours if h not in present[day]]
+        if missing:
+            raise InputError(
+                f"The {source} delivery of {day} lacks {len(missing)} of the {len(hours)} hours of that day in "
+                f"{timezone} (the first: {dating.local_hour_text(missing[0], timezone)}); deliver the missing "
+                f"hours, or list the day under sources.{source}.known_gaps. Nothing was written."
+            )
 
 
 # ------------------------------------------------------------------------------------------- the stage
@@ -330,8 +300,11 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
     ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
     lineage = classify(raw, conf).withColumn(INGESTED_AT, ingested_at).withColumn(RUN_ID, F.lit(run_id))
     with accounted("ingest", conf.table, run_dates) as summary, persisted(lineage) as classified:
-        profiles = profile_files(classified, conf)
-        check_profiles(profiles, conf, source, files)
+        grain = settings.grain(conf.table)
+        profiles = profile_files(classified, conf, grain)
+        check_profiles(profiles, conf, source, files, grain)
+        if conf.cadence == "hourly":
+            check_hours(classified.where(F.size(REASONS) == 0), conf, source, [d.run_date for d in deliveries])
         summary.rows_in = sum(p.rows for p in profiles.values())
         unreadable = sum(p.refused for p in profiles.values())
         if summary.rows_in == unreadable:

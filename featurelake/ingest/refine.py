@@ -7,6 +7,7 @@ wins) and the duplicates dropped are counted as rejected, so the numbers always 
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -19,6 +20,7 @@ from featurelake.core.schema.data import Derivation, PeriodTime, TableConf
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
+from featurelake.ingest.dating import iso_week_start
 from featurelake.lake import quarantine
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
@@ -60,12 +62,15 @@ def add_minutes(timestamp: str, minutes: str) -> Column:
 def period_time_to_utc(spec: PeriodTime) -> Column:
     """Local midnight at the start (or the end) of the period a row is dated by, shifted by the offset, in UTC.
 
-    The period is the row's DATE, or its (year, month[, day]): a month when there is no day. Its end is the
+    The period is the row's DATE, its (year, month[, day]) (a month when there is no day), or its ISO
+    (year, week). Its end is the
     next period's start. The offset moves in local calendar time (months, then days, then hours), so a
     delivery "on the 15th of the next month" is at start + 1 month + 14 days, whatever the daylight-saving
     offset that day. Parts that make no date (month 13) give null rather than failing the job."""
     if spec.date is not None:
         first = F.col(spec.date).cast("date")
+    elif spec.week is not None:
+        first = iso_week_start(F.col(spec.year), F.col(spec.week))
     else:
         first = F.try_make_timestamp(
             years=F.col(spec.year),
@@ -75,9 +80,9 @@ def period_time_to_utc(spec: PeriodTime) -> Column:
             mins=F.lit(0),
             secs=F.lit(0),
         ).cast("date")
-    monthly = spec.date is None and spec.day is None
+    monthly = spec.date is None and spec.day is None and spec.week is None
     if spec.at == "end":
-        first = F.add_months(first, 1) if monthly else F.date_add(first, 1)
+        first = F.add_months(first, 1) if monthly else F.date_add(first, 7 if spec.week is not None else 1)
     local = F.date_add(F.add_months(first, spec.offset.months), spec.offset.days)
     return F.try_make_timestamp(
         years=F.year(local),
@@ -139,8 +144,8 @@ def refine(
     conf = settings.table(table)
     if conf.refine is None:
         raise InputError(f"Table {table} has no refine section in conf/base/tables.yaml, so it is not refined.")
-    if conf.refine.kind == "daily":
-        return [_refine_daily(spark, settings, table, conf, run_dates, run_id)]
+    if settings.cadence(table) != "snapshot":
+        return [_refine_periods(spark, settings, table, conf, run_dates, run_id)]
     return _refine_snapshots(spark, settings, table, conf, run_dates, run_id)
 
 
@@ -152,13 +157,13 @@ def _suite(settings: Settings, table: str):
     return suite_for(settings, table, [*settings.business_columns(table), *LINEAGE_COLUMNS])
 
 
-def _refine_daily(
+def _refine_periods(
     spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
 ) -> StageSummary:
     suite = _suite(settings, table)
     catalog = Catalog(spark, settings)
     bronze = catalog.read(conf.refine.source, run_dates)
-    missing_dates = _dates_without_rows(bronze, run_dates, settings.known_gaps(conf.refine.source))
+    missing_dates = _dates_without_rows(bronze, settings.grain(table).starts(run_dates), settings.known_gaps(table))
     if missing_dates:
         raise InputError(
             f"{conf.refine.source} has no rows for {missing_dates[0]}"
@@ -192,9 +197,9 @@ def _refine_daily(
     return summary
 
 
-def _dates_without_rows(bronze: DataFrame, run_dates: DateRange, known_gaps: set) -> list:
-    present = {row[RUN_DATE] for row in bronze.select(RUN_DATE).distinct().collect()}  # bounded: one per date
-    return [d for d in run_dates.days() if d not in present and d not in known_gaps]
+def _dates_without_rows(bronze: DataFrame, periods: list[dt.date], known_gaps: set) -> list:
+    present = {row[RUN_DATE] for row in bronze.select(RUN_DATE).distinct().collect()}  # bounded: one per period
+    return [d for d in periods if d not in present and d not in known_gaps]
 
 
 def _refine_snapshots(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from featurelake.core.dates import DateRange
-from featurelake.core.schedule import Cadence, every_day_except
-from featurelake.ingest.bronze import delivered_snapshot_dates, ingest
+from featurelake.core.schedule import Cadence, every_period
+from featurelake.ingest.bronze import ingest
+from featurelake.ingest.deliveries import delivered_snapshot_dates
 from featurelake.ingest.refine import refine
 from featurelake.lake.stage import CommandResult, Context, Step
 
@@ -26,15 +27,17 @@ class IngestStage:
         for source, conf in ctx.settings.sources.items():
             snapshot = conf.cadence == "snapshot"
             gaps = frozenset() if snapshot else frozenset(conf.known_gaps)
+            grain = ctx.settings.grain(conf.table)
             steps.append(
                 Step(
                     self.name,
                     source,
                     conf.table,
                     lambda span, run_id, s=source: [ingest(ctx.spark, ctx.settings, s, span, run_id)],
-                    _delivered(ctx, source) if snapshot else every_day_except(gaps),
+                    _delivered(ctx, source) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
                     one_job=snapshot,
+                    grain=grain,
                 )
             )
         return steps
@@ -59,15 +62,17 @@ class RefineStage:
             bronze = settings.tables[table].refine.source
             snapshot = bronze in snapshot_sources
             gaps = frozenset() if snapshot else frozenset(settings.known_gaps(bronze))
+            grain = settings.grain(table)
             steps.append(
                 Step(
                     self.name,
                     table,
                     table,
                     lambda span, run_id, t=table: refine(ctx.spark, settings, t, span, run_id),
-                    _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_day_except(gaps),
+                    _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
                     one_job=snapshot,
+                    grain=grain,
                 )
             )
         return steps

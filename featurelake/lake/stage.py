@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import EXIT_OK
+from featurelake.core.periods import DAILY, Grain
 from featurelake.core.schedule import Cadence
 from featurelake.core.settings import Settings
 from featurelake.core.summary import StageSummary
@@ -53,6 +54,7 @@ class Step:
     one_job: bool = False
     # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
     gaps: frozenset[dt.date] = frozenset()
+    grain: Grain = DAILY  # the periods of its run dates: consecutive periods run as one job
 
     @property
     def key(self) -> str:

@@ -68,8 +68,9 @@ class ScoreStage:
                 model,
                 predictions_table(model),
                 lambda span, run_id, model=model: [score(ctx.spark, ctx.settings, model, span, run_id)],
-                after(window.end),
+                after(window.end, ctx.settings.model_grain(model)),
                 waiting=no_champion(ctx, model),
+                grain=ctx.settings.model_grain(model),
             )
             for model, window in model_windows(ctx)
         ]

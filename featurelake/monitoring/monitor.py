@@ -3,12 +3,12 @@ it still right where the answers are known?
 
 - **Drift**: the population stability index (PSI) of every model input and of the predicted probability,
   between the reference split of the training-set version the model was trained on and the predictions of
-  the last ``window_days`` run dates (the inputs are stored with each prediction, exactly as the model saw
+  the last ``window`` run dates (the inputs are stored with each prediction, exactly as the model saw
   them). Numeric inputs are cut at the reference's quantiles, categorical ones by the reference's most
   frequent values; nulls, and values the reference never had, get bins of their own.
 - **Realized quality**: AUC, log loss, Brier score and calibration of the predictions whose labels have
-  landed (``label_lag_days`` after their run date), labelled by the training set's own label definition;
-  the daily AUC over ``history_days``.
+  landed (``label_lag`` after their run date), labelled by the training set's own label definition;
+  the daily AUC over ``history``.
 - **Data anomalies** that the quality gates recorded in ``quality.results`` for the tables the model reads.
 
 Everything lands in ``monitoring.<model>`` (one slice per run date) and in an HTML drift report next to the
@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
+from featurelake.core.periods import Grain, TimeWindow
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
@@ -92,9 +93,9 @@ def labelled_predictions(
     )
 
 
-def _days_before(day: dt.date, lag: int, count: int) -> DateRange:
-    end = day - dt.timedelta(days=lag)
-    return DateRange(end - dt.timedelta(days=count - 1), end)
+def _landed(day: dt.date, lag: TimeWindow, length: TimeWindow, grain: Grain) -> DateRange:
+    """The ``length`` of run dates whose labels have landed by ``day``: up to ``lag`` before it."""
+    return length.last(lag.back(day, grain), grain)
 
 
 def monitor(
@@ -108,12 +109,13 @@ def monitor(
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
     plan = scoring_plan(spark, settings, manifest.plan)
-    drift_days = DateRange(run_date - dt.timedelta(days=conf.window_days - 1), run_date)
+    grain = settings.model_grain(model)
+    drift_days = conf.window.last(run_date, grain)
     predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
     with accounted("monitor", table, run_date) as summary:
         drift = _drift(spark, settings, registered, manifest, predictions, drift_days, conf)
-        labelled_days = _days_before(run_date, conf.label_lag_days, conf.window_days)
-        history_days = _days_before(run_date, conf.label_lag_days, conf.history_days)
+        labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
+        history_days = _landed(run_date, conf.label_lag, conf.history, grain)
         with persisted(labelled_predictions(spark, settings, plan, predictions, history_days)) as labelled:
             realized = realized_quality(
                 labelled, manifest.label, registered.threshold, labelled_days, conf.min_labelled_rows

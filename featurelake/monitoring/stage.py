@@ -6,7 +6,7 @@ import argparse
 
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
-from featurelake.core.schedule import monitored, trailing
+from featurelake.core.schedule import monitored
 from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml.stages import MODEL_URI_HELP, model_windows, no_champion
 from featurelake.monitoring.monitor import monitor, monitoring_table
@@ -22,13 +22,14 @@ class MonitorStage:
 
     def _step(self, ctx: Context, model: str, window: DateRange) -> Step:
         monitoring = ctx.settings.model(model).monitoring
+        grain = ctx.settings.model_grain(model)
         return Step(
             self.name,
             model,
             monitoring_table(model),
             lambda span, run_id: [monitor(ctx.spark, ctx.settings, model, span.end, run_id).summary],
-            monitored(window.end, monitoring.every_days),
-            reads=trailing(monitoring.window_days + monitoring.label_lag_days - 1),
+            monitored(window.end, grain, monitoring.every),
+            reads=lambda day: DateRange(monitoring.window.back(monitoring.label_lag.back(day, grain), grain), day),
             waiting=no_champion(ctx, model),
             one_date_at_a_time=True,
         )

@@ -81,12 +81,12 @@ def run_pipeline(
 
 def _spans(step: Step, due: list[dt.date]) -> list[DateRange]:
     """The jobs of a step's due dates: one per date, one for all of them (snapshot histories: cost grows with
-    rows, not deliveries), or one per stretch of consecutive dates (running on across declared gaps)."""
+    rows, not deliveries), or one per stretch of consecutive periods (running on across declared gaps)."""
     if step.one_date_at_a_time:
         return [DateRange.single(d) for d in due]
     if step.one_job:
         return [DateRange(due[0], due[-1])]
-    return contiguous(due, step.gaps)
+    return contiguous(due, step.grain, step.gaps)
 
 
 def run_step(

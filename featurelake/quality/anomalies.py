@@ -50,16 +50,21 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
 
 
 def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
-    """Flag a day whose row count or null fraction is further from the same metric's mean over the trailing
-    window_days (earlier runs' history plus the days of this run) than max_sigma standard deviations and than
-    the floors (min_relative_deviation of the mean, min_absolute_deviation); the worst first."""
+    """Flag a period whose row count or null fraction is further from the same metric's mean over the trailing
+    window, in periods of the table's cadence (earlier runs' history plus the periods of this run), than
+    max_sigma standard deviations and than the floors (min_relative_deviation of the mean,
+    min_absolute_deviation); the worst first."""
     import datetime as dt
     import statistics
 
     anomaly = settings.project.quality.anomaly
     if not metrics:
         return []
-    window = dt.timedelta(days=anomaly.window_days)
+    grain = settings.grain(table)
+
+    def window_start(day: dt.date) -> dt.date:
+        return anomaly.window.back(day, grain)
+
     series: dict[str, dict] = {}
     catalog, results = Catalog(spark, settings), settings.project.quality.results_table
     if catalog.exists(results):
@@ -68,7 +73,7 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
             .where(
                 (F.col("table") == table)
                 & (F.col("expectation_type") == DAILY_METRIC)
-                & F.col("run_date_from").between(F.lit(min(metrics) - window), F.lit(max(metrics)))
+                & F.col("run_date_from").between(F.lit(window_start(min(metrics))), F.lit(max(metrics)))
             )
             .groupBy("run_date_from", "expectation")
             .agg(F.max_by("observed_value", "validated_at").alias("value"))
@@ -82,7 +87,7 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     flagged = []  # (how far past its limit, outcome)
     for day in sorted(metrics):
         for name, value in metrics[day].items():
-            trailing = [v for d, v in series[name].items() if day - window <= d < day]
+            trailing = [v for d, v in series[name].items() if window_start(day) <= d < day]
             if len(trailing) < anomaly.min_history:
                 continue
             mean, spread = statistics.fmean(trailing), statistics.pstdev(trailing)

@@ -55,7 +55,7 @@ JANUARY_MODEL = {
     "segment_min_rows": 50,
     # the four production days against the eight of the train split: a few days of weather fill ten quantile
     # bins of eight days' weather unevenly (PSI > 1 between any two real weeks), four bins evenly enough
-    "monitoring": {"window_days": 4, "psi_bins": 4, "history_days": 10},
+    "monitoring": {"window": "4 days", "psi_bins": 4, "history": "10 days"},
 }
 
 

@@ -43,7 +43,7 @@ def on_disk_manifest() -> dict:
                 "params": {"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
                 "description": "arrived more than 15 minutes late, or diverted",
                 "positive": "delayed",
-                "horizon_days": 0,
+                "horizon": "0 periods",
             },
             "splits": {
                 "train": ["2013-01-01", "2013-01-08"],

@@ -143,9 +143,7 @@ def test_bad_timezone_is_refused(make_settings):
         }
     ]
     with pytest.raises(ConfigError, match="America/NewYork is not an IANA time zone name"):
-        make_settings(
-            {"tables": {"silver.flights": {"refine": {"source": "bronze.flights", "kind": "daily", "derive": derive}}}}
-        )
+        make_settings({"tables": {"silver.flights": {"refine": {"source": "bronze.flights", "derive": derive}}}})
 
 
 def test_overlapping_splits_are_refused(make_settings):

@@ -27,8 +27,7 @@ def plan_with_horizon(horizon: int):
     module = types.ModuleType("features.look_ahead")
     module.next_reading_higher = next_reading_higher
     sys.modules["features.look_ahead"] = module  # a label module of the project's features package
-    label = LabelPlan(name="higher", definition="features.look_ahead:next_reading_higher", params={})
-    label = label.model_copy(update={"horizon_days": horizon})
+    label = LabelPlan(name="higher", definition="features.look_ahead:next_reading_higher", params={}, horizon=horizon)
     return Manifest.model_validate(on_disk_manifest()).plan.model_copy(update={"label": label})
 
 

@@ -207,7 +207,7 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
         "params": {"threshold_minutes": 15, "cancelled": "exclude", "diverted": "positive"},
         "description": "arrived more than 15 minutes late, or diverted",
         "positive": "delayed",
-        "horizon_days": 0,
+        "horizon": "0 periods",
     }
     assert recorded["splits"] == {
         "train": ["2013-01-01", "2013-08-31"],
@@ -226,8 +226,8 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
 def test_a_manifest_written_before_the_report_words_and_horizons_loads_with_their_defaults():
     recorded = on_disk_manifest()
     del recorded["plan"]["events"]["noun"]
-    for word in ("description", "positive", "horizon_days"):
+    for word in ("description", "positive", "horizon"):
         del recorded["plan"]["label"][word]
     plan = Manifest.model_validate(recorded).plan
     assert (plan.events.noun, plan.label.positive, plan.label.description) == ("event", "positive", "")
-    assert plan.label.horizon_days == 0
+    assert plan.label.horizon.count == 0

@@ -13,7 +13,7 @@ def day(n: int) -> dt.date:
 def test_due_dates_run_as_the_fewest_spans_and_a_span_runs_on_across_declared_gaps():
     assert contiguous([day(1), day(2), day(4)]) == [DateRange(day(1), day(2)), DateRange.single(day(4))]
     gaps = frozenset({day(3), day(5)})
-    assert contiguous([day(1), day(2), day(4), day(6), day(9)], gaps) == [
+    assert contiguous([day(1), day(2), day(4), day(6), day(9)], gaps=gaps) == [
         DateRange(day(1), day(6)),
         DateRange.single(day(9)),
     ]

@@ -6,7 +6,18 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from featurelake.core.periods import Grain, TimeWindow
 
 # Spark types a source schema may declare; names as in Spark SQL DDL.
 SparkTypeName = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
@@ -40,6 +51,15 @@ Definition = Annotated[str, Field(pattern=DEFINITION)]
 TableName = Annotated[str, Field(pattern=TABLE_NAME)]
 
 
+def _window(value: Any) -> TimeWindow:
+    return TimeWindow.parse(value)
+
+
+# A length of time in conf: "3 periods" (of the table it applies to), "12 months", "90 days"; a bare number
+# counts periods.
+Window = Annotated[TimeWindow, BeforeValidator(_window), PlainSerializer(str, return_type=str)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,12 +86,70 @@ class SparkConf(Strict):
         return value
 
 
-class DateColumns(Strict):
-    """Columns that date a row; a daily delivery must hold only rows of its run date."""
+def _known_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value} is not an IANA time zone name such as America/New_York") from None
+    return value
 
-    year: Identifier
-    month: Identifier
-    day: Identifier
+
+TimeZone = Annotated[str, AfterValidator(_known_timezone)]
+
+
+DATE_PARTS = ("year", "month", "week", "day", "date", "timestamp")
+# The ways a row may be dated, by the parts given, and the shape each is known by.
+DATE_SHAPES = {
+    ("year", "month", "day"): "day",
+    ("year", "month"): "month",
+    ("year", "week"): "week",
+    ("date",): "date",
+    ("timestamp",): "timestamp",
+}
+# Which shapes can tell the period of each cadence: a month's rows cannot be placed in a week.
+CADENCE_SHAPES = {
+    "hourly": ("timestamp",),
+    "daily": ("day", "date", "timestamp"),
+    "weekly": ("week", "day", "date", "timestamp"),
+    "monthly": ("month", "day", "date", "timestamp"),
+    "quarterly": ("month", "day", "date", "timestamp"),
+}
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class DateColumns(Strict):
+    """The columns that date a row, so that it can be checked against the period of its delivery: (year, month,
+    day), (year, month), ISO (year, week), a DATE column, or a TIMESTAMP column read in a time zone."""
+
+    year: Identifier | None = None
+    month: Identifier | None = None
+    week: Identifier | None = None
+    day: Identifier | None = None
+    date: Identifier | None = None
+    timestamp: Identifier | None = None
+    timezone: TimeZone | None = None  # the local calendar a timestamp's day and hour are read in (default UTC)
+
+    @model_validator(mode="after")
+    def _one_way_to_date(self) -> DateColumns:
+        given = tuple(p for p in DATE_PARTS if getattr(self, p) is not None)
+        if given not in DATE_SHAPES:
+            raise ValueError(
+                f"date_columns gives {', '.join(given) or 'nothing'}; give one of: year, month, day | year, month | "
+                "year, week | date | timestamp"
+            )
+        if self.timezone is not None and self.timestamp is None:
+            raise ValueError("date_columns.timezone applies to a timestamp column only")
+        return self
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Each given part and the column it names."""
+        return {p: getattr(self, p) for p in DATE_PARTS if getattr(self, p) is not None}
+
+    @property
+    def unit(self) -> str:
+        """The finest period these columns can date: a day, a week or a month (a timestamp: an hour)."""
+        return {"month": "month", "week": "week", "timestamp": "hour"}.get(DATE_SHAPES[tuple(self.columns)], "day")
 
 
 class Evolution(Strict):
@@ -84,14 +162,18 @@ class Evolution(Strict):
 
 class SourceConf(Strict):
     format: Literal["csv", "jsonl"]
-    cadence: Literal["daily", "snapshot"]
+    # How often the source delivers: each delivery holds one period, and its folder is named by the period's
+    # first day (featurelake.core.periods); a snapshot delivers the whole current state instead.
+    cadence: Literal["hourly", "daily", "weekly", "monthly", "quarterly", "snapshot"]
+    week_starts: Weekday = "monday"  # the first day of a weekly source's week
     table: TableName
     files: str = "*"
     landing_dir: str | None = None
     columns: dict[Identifier, SparkTypeName]
     date_columns: DateColumns | None = None
     allow_evolution: Evolution = Field(default_factory=Evolution)
-    # Run dates on which the source is known to deliver nothing (a real gap, not a failed delivery).
+    # Periods (by their run date, the first day) for which the source is known to deliver nothing: a real
+    # gap, not a failed delivery.
     known_gaps: list[dt.date] = Field(default_factory=list)
     options: dict[str, str] = Field(default_factory=dict)
 
@@ -110,13 +192,44 @@ class SourceConf(Strict):
 
     @model_validator(mode="after")
     def _check_columns(self) -> SourceConf:
-        if self.cadence == "daily" and self.date_columns is None:
-            raise ValueError("a daily source needs date_columns (year, month, day) to check rows against the run date")
-        if self.date_columns is not None:
-            for part in ("year", "month", "day"):
-                column = getattr(self.date_columns, part)
+        if self.cadence == "snapshot":
+            if self.date_columns is not None:
+                raise ValueError("a snapshot holds the whole current state, not a period's rows; remove date_columns")
+        elif self.date_columns is None:
+            raise ValueError(
+                f"a {self.cadence} source needs date_columns to check its rows against their period: "
+                f"{' | '.join(_SHAPE_WORDS[s] for s in CADENCE_SHAPES[self.cadence])}"
+            )
+        else:
+            shape = DATE_SHAPES[tuple(self.date_columns.columns)]
+            if shape not in CADENCE_SHAPES[self.cadence]:
+                raise ValueError(
+                    f"date_columns {_SHAPE_WORDS[shape]} cannot place a row in a {self.cadence} period; give "
+                    f"{' | '.join(_SHAPE_WORDS[s] for s in CADENCE_SHAPES[self.cadence])}"
+                )
+            if shape == "week" and self.week_starts != "monday":
+                raise ValueError(
+                    f"date_columns (year, week) are ISO weeks, which start on Monday, but week_starts is "
+                    f"{self.week_starts}; date the rows by day or date instead"
+                )
+            for part, column in self.date_columns.columns.items():
                 if column not in self.columns:
                     raise ValueError(f"date_columns.{part} names {column}, which is not in columns")
+                wanted = {"date": ("date",), "timestamp": ("timestamp",)}.get(part, ("int", "bigint"))
+                if self.columns[column] not in wanted:
+                    raise ValueError(
+                        f"date_columns.{part} names {column}, declared {self.columns[column]}; it must be "
+                        f"{' or '.join(wanted)}"
+                    )
+        grain = Grain.of(self.cadence, self.week_starts)
+        for gap in self.known_gaps:
+            if self.cadence != "snapshot" and not grain.is_start(gap):
+                raise ValueError(
+                    f"known_gaps lists {gap}, which is not the first day of a {grain.noun}; a {self.cadence} "
+                    f"period is named by its first day: {grain.start(gap)}"
+                )
+        if self.week_starts != "monday" and self.cadence != "weekly":
+            raise ValueError(f"week_starts applies to a weekly source only, and this one is {self.cadence}")
         for change in ("missing", "retyped"):
             for column in getattr(self.allow_evolution, change):
                 if column not in self.columns:
@@ -124,15 +237,13 @@ class SourceConf(Strict):
         return self
 
 
-def _known_timezone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value} is not an IANA time zone name such as America/New_York") from None
-    return value
-
-
-TimeZone = Annotated[str, AfterValidator(_known_timezone)]
+_SHAPE_WORDS = {
+    "day": "(year, month, day)",
+    "month": "(year, month)",
+    "week": "(year, week)",
+    "date": "a date column",
+    "timestamp": "a timestamp column",
+}
 
 
 class LocalClock(Strict):
@@ -155,12 +266,14 @@ class Offset(Strict):
 
 class PeriodTime(Strict):
     """A UTC timestamp from what a row has to date it: a DATE column, or date parts (year and month, and a day
-    when there is one), in a time zone, at the start or the end of that period (local midnight), shifted by an
-    offset, e.g. a monthly report delivered on the 15th of the next month: at start, offset months 1, days 14."""
+    when there is one; or year and ISO week), in a time zone, at the start or the end of that period (local
+    midnight), shifted by an offset, e.g. a monthly report delivered on the 15th of the next month: at start,
+    offset months 1, days 14."""
 
     date: Identifier | None = None
     year: Identifier | None = None
     month: Identifier | None = None
+    week: Identifier | None = None
     day: Identifier | None = None
     timezone: TimeZone
     at: Literal["start", "end"] = "start"
@@ -168,14 +281,16 @@ class PeriodTime(Strict):
 
     @model_validator(mode="after")
     def _one_way_to_date(self) -> PeriodTime:
-        if (self.date is None) == (self.year is None or self.month is None):
-            raise ValueError("period_time needs either date, or year and month (and day when the rows have one)")
-        if self.date is not None and (self.year or self.month or self.day):
-            raise ValueError("period_time takes a date or date parts, not both")
+        given = tuple(p for p in ("date", "year", "month", "week", "day") if getattr(self, p) is not None)
+        if given not in (("date",), ("year", "month"), ("year", "month", "day"), ("year", "week")):
+            raise ValueError(
+                f"period_time gives {', '.join(given) or 'nothing'}; give date, or year and month (and day when "
+                "the rows have one), or year and (ISO) week"
+            )
         return self
 
     def inputs(self) -> list[str]:
-        return [c for c in (self.date, self.year, self.month, self.day) if c is not None]
+        return [c for c in (self.date, self.year, self.month, self.week, self.day) if c is not None]
 
 
 class AddMinutes(Strict):
@@ -207,8 +322,10 @@ class Derivation(Strict):
 
 
 class RefineConf(Strict):
+    """Bronze -> silver. A period source's table is refined one slice per period; a snapshot source's is merged
+    on its keys, the latest delivery of each key winning (the kind follows the source's cadence)."""
+
     source: TableName
-    kind: Literal["daily", "snapshot"]
     derive: list[Derivation] = Field(default_factory=list)
 
 
@@ -243,13 +360,14 @@ class TableConf(Strict):
 
 
 class AnomalyConf(Strict):
-    """A day's row count or null fraction further than max_sigma standard deviations from its trailing
-    window_days (with at least min_history days of history) is flagged — and further than the floors too, so
-    a history that barely varies does not make a one-row change an anomaly of infinite sigma."""
+    """A period's row count or null fraction further than max_sigma standard deviations from its trailing
+    window (with at least min_history earlier periods in it) is flagged — and further than the floors too, so
+    a history that barely varies does not make a one-row change an anomaly of infinite sigma. The window
+    counts periods of each table's own cadence by default, so monthly data has its anomalies too."""
 
-    window_days: int = Field(default=28, ge=2)
+    window: Window = TimeWindow(28)
     max_sigma: float = Field(default=4.0, gt=0)
-    min_history: int = Field(default=7, ge=2)
+    min_history: int = Field(default=7, ge=2)  # earlier periods with values
     # A deviation is anomalous only beyond this share of the trailing mean, and beyond this absolute amount.
     min_relative_deviation: float = Field(default=0.1, ge=0)
     min_absolute_deviation: float = Field(default=0.0, ge=0)

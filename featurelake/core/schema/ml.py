@@ -7,11 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from featurelake.core.periods import TimeWindow
 from featurelake.core.schema.data import (
     Definition,
     Identifier,
     Strict,
     TableName,
+    Window,
 )
 
 FeatureSelector = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.\*)?$")]
@@ -69,10 +71,10 @@ class LabelConf(Strict):
     # the word for a positive event (e.g. delayed: "12.3 % delayed", "delayed share").
     description: str = Field(default="", max_length=500)
     positive: str = Field(default="positive", min_length=1, max_length=60)
-    # How many run dates after an event's own the label may read (a next-day or next-period label): the label
-    # function sees the events of the span and of the horizon after it; an event whose horizon reaches past
-    # the last run date the events table holds is not labelled yet, and counted as such.
-    horizon_days: int = Field(default=0, ge=0, le=3660)
+    # How far after an event's own run date the label may read (a next-day or next-period label: "1 period"):
+    # the label function sees the events of the span and of the horizon after it; an event whose horizon
+    # reaches past the last run date the events table holds is not labelled yet, and counted as such.
+    horizon: Window = TimeWindow(0)
 
 
 class TrainingSetConf(Strict):
@@ -130,14 +132,15 @@ class ModelCardConf(Strict):
 
 
 class MonitoringConf(Strict):
-    """How `featurelake monitor` judges a model on a run date D: the drift of the last window_days of
-    predictions against the training set's reference split, and the realized quality of the last
-    window_days whose labels have landed (label_lag_days after the run date)."""
+    """How `featurelake monitor` judges a model on a run date D: the drift of the predictions of the last
+    ``window`` against the training set's reference split, and the realized quality of the last ``window``
+    whose labels have landed (``label_lag`` after the run date). Lengths count periods of the model's events
+    table ("7 periods": seven days of a daily model, seven months of a monthly one) or a unit ("90 days")."""
 
-    window_days: int = Field(default=7, ge=1, le=366)
-    label_lag_days: int = Field(default=1, ge=0, le=366)
-    # The daily realized AUC is plotted over this many labelled days.
-    history_days: int = Field(default=30, ge=1, le=3660)
+    window: Window = TimeWindow(7)
+    label_lag: Window = TimeWindow(1)
+    # The realized AUC of each period is plotted over this long.
+    history: Window = TimeWindow(30)
     reference_split: Identifier = "train"
     # Numeric features are cut at the reference's quantiles into this many bins (plus one for nulls).
     psi_bins: int = Field(default=10, ge=2, le=100)
@@ -154,9 +157,16 @@ class MonitoringConf(Strict):
     # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
     # short window and a long training period by construction.
     report_only: list[Identifier] = Field(default_factory=list)
-    # `featurelake run` monitors the last run date of each run and, in a backfill, every every_days-th run
-    # date after the training window (1: daily).
-    every_days: int = Field(default=7, ge=1, le=366)
+    # `featurelake run` monitors the last period of each run and, in a backfill, every `every` after the
+    # training window ("1 period": each one).
+    every: Window = TimeWindow(7)
+
+    @model_validator(mode="after")
+    def _positive_lengths(self) -> MonitoringConf:
+        for name in ("window", "history", "every"):
+            if getattr(self, name).count < 1:
+                raise ValueError(f"monitoring.{name} must be at least 1 period")
+        return self
 
 
 class ModelConf(Strict):

@@ -1,0 +1,103 @@
+"""The landing zone's layout: ``<landing>/<source>/<run date>/<files>``, one folder per delivery.
+
+A source with a cadence delivers one period per folder, named by the period's first day (a monthly source's
+March 2014 is ``2014-03-01``; featurelake.core.periods); every period of a range must be delivered unless it
+is a known gap, and a folder named by another day of a period is refused rather than left out. A snapshot
+source delivers its whole state in a folder named by the delivery day, as often as it likes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import InputError
+from featurelake.core.settings import Settings
+from featurelake.lake import storage
+
+
+@dataclass(frozen=True)
+class Delivery:
+    run_date: dt.date
+    files: list[storage.FileInfo]
+
+
+def delivered_snapshot_dates(
+    spark: SparkSession, settings: Settings, source: str, run_dates: DateRange
+) -> list[dt.date]:
+    """The run dates in the range for which a snapshot source has a delivery folder."""
+    delivered = {_parse_folder_date(name) for name in storage.list_directories(spark, settings.landing_path(source))}
+    return sorted(d for d in delivered if d is not None and run_dates.start <= d <= run_dates.end)
+
+
+def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[Delivery]:
+    """The files delivered for each period of the range (by the folder of its first day); every period of a
+    source with a cadence must have a delivery, unless it is a known gap."""
+    conf = settings.source(source)
+    root = settings.landing_path(source)
+    if conf.cadence == "snapshot":
+        dates = delivered_snapshot_dates(spark, settings, source, run_dates)
+        if not dates:
+            raise InputError(
+                f"No {source} snapshot was delivered between {run_dates.start} and {run_dates.end} under {root}; "
+                "deliver one as <run date>/<file> or widen the range."
+            )
+    else:
+        dates = _periods(spark, settings, source, run_dates)
+    found = storage.list_files_in_folders(spark, root, [day.isoformat() for day in dates], conf.files)
+    grain = settings.grain(conf.table)
+    deliveries = []
+    for day in dates:
+        folder = f"{root}/{day.isoformat()}"
+        files = found.get(day.isoformat(), [])
+        if not files and day in conf.known_gaps:
+            continue
+        if not files:
+            period = "" if grain.unit == "day" else f" ({grain.label(day)}, delivered in the folder of its first day)"
+            raise InputError(
+                f"No {source} delivery for {day}{period}: no files matching {conf.files} in {folder}; deliver the "
+                f"files, list {day} under sources.{source}.known_gaps if the source has no data for it, or leave "
+                "it out of the range. Nothing was written."
+            )
+        empty = [f.path for f in files if f.size == 0]
+        if empty:
+            raise InputError(f"{empty[0]} is empty; a delivery must hold rows. Nothing was written.")
+        deliveries.append(Delivery(day, files))
+    if not deliveries:
+        raise InputError(
+            f"Every period of {run_dates} is listed in sources.{source}.known_gaps, so there is nothing to ingest."
+        )
+    return deliveries
+
+
+def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[dt.date]:
+    """The periods that begin in the range; a delivery folder in it named other than a period's first day is
+    refused, so that no delivery is silently left out."""
+    conf = settings.source(source)
+    grain = settings.grain(conf.table)
+    periods = grain.starts(run_dates)
+    if grain.unit != "day":
+        folders = {_parse_folder_date(n) for n in storage.list_directories(spark, settings.landing_path(source))}
+        stray = sorted(d for d in folders if d is not None and d in run_dates and not grain.is_start(d))
+        if stray:
+            raise InputError(
+                f"{settings.landing_path(source)}/{stray[0]} is not the first day of a {grain.noun}: sources.{source} "
+                f"is {conf.cadence}, so the delivery of {grain.label(stray[0])} goes in the folder "
+                f"{grain.start(stray[0])}. Nothing was written."
+            )
+    if not periods:
+        raise InputError(
+            f"No {grain.noun} of sources.{source} ({conf.cadence}) begins in {run_dates}; a period's run date is its "
+            f"first day, so run {grain.start(run_dates.start)} or a range that holds it."
+        )
+    return periods
+
+
+def _parse_folder_date(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None

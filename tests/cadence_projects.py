@@ -1,0 +1,386 @@
+"""Projects of other shapes than the demo's, written as a new user would: conf, a features package, and real
+files in a landing zone. Each runs through every stage with `featurelake run --conf-dir`:
+
+- ``monthly``: a market report per city, dated only by (year, month), missing values written NA, each month's
+  report known on the 15th of the next month; the label (next month's price is higher) looks one period ahead;
+- ``weekly``: sales per store and ISO (year, week), known when the week is over;
+- ``hourly``: a reading per station and hour, stamped in UTC, delivered per Berlin day (23 hours on the day
+  the clocks go forward, 25 on the day they go back).
+
+The values follow a seeded random walk, so a test can recompute any of them; bench/cadences.py writes a
+monthly one of 15 years.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import textwrap
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from featurelake.core.dates import DateRange
+from featurelake.core.periods import Grain
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str  # the source
+    cadence: str
+    run_dates: DateRange  # what `featurelake run --from --to` covers
+    splits: dict[str, tuple[str, str]]
+    entities: int
+
+    @property
+    def periods(self) -> list[dt.date]:
+        return Grain.of(self.cadence).starts(self.run_dates)
+
+
+def monthly(years: int = 4, cities: int = 12) -> Shape:
+    end = dt.date(2009 + years, 12, 31)
+    test_end = dt.date(end.year, 6, 30)
+    return Shape(
+        "market",
+        "monthly",
+        DateRange(dt.date(2010, 1, 1), end),
+        {
+            "train": ("2010-01-01", f"{end.year - 1}-06-30"),
+            "validation": (f"{end.year - 1}-07-01", f"{end.year - 1}-12-31"),
+            "test": (f"{end.year}-01-01", test_end.isoformat()),
+        },
+        cities,
+    )
+
+
+WEEKLY = Shape(
+    "sales",
+    "weekly",
+    DateRange(dt.date(2012, 1, 2), dt.date(2013, 12, 29)),
+    {"train": ("2012-01-02", "2013-03-31"), "validation": ("2013-04-01", "2013-06-30"), "test": ("2013-07-01", "2013-09-29")},
+    8,
+)
+HOURLY = Shape(
+    "readings",
+    "hourly",
+    DateRange(dt.date(2014, 3, 20), dt.date(2014, 4, 9)),
+    {"train": ("2014-03-20", "2014-03-31"), "validation": ("2014-04-01", "2014-04-03"), "test": ("2014-04-04", "2014-04-06")},
+    2,
+)
+
+
+# ------------------------------------------------------------------------------------------ the rows
+
+
+def market_rows(shape: Shape) -> dict[dt.date, list[dict]]:
+    """Per month: one report per city; one value in 40 is missing (NA)."""
+    rng, rows = random.Random(7), {}
+    prices = {f"city_{i:02d}": 100_000.0 + 5_000 * i for i in range(shape.entities)}
+    for month in shape.periods:
+        rows[month] = []
+        for city in prices:
+            prices[city] *= 1 + rng.gauss(0.002, 0.02)
+            listings = rng.randint(50, 500)
+            rows[month].append(
+                {
+                    "year": month.year,
+                    "month": month.month,
+                    "city": city,
+                    "listings": None if rng.random() < 0.025 else listings,
+                    "median_price": round(prices[city], 2),
+                }
+            )
+    return rows
+
+
+def sales_rows(shape: Shape) -> dict[dt.date, list[dict]]:
+    rng, rows = random.Random(11), {}
+    for week in shape.periods:
+        year, number, _ = week.isocalendar()
+        rows[week] = [
+            {"year": year, "week": number, "store": f"store_{s}", "units": rng.randint(40, 160), "price": round(rng.uniform(1, 3), 2)}
+            for s in range(shape.entities)
+        ]
+    return rows
+
+
+def berlin_hours(day: dt.date) -> list[dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(), BERLIN).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(dt.UTC)
+    return [start + dt.timedelta(hours=h) for h in range(int((end - start).total_seconds() // 3600))]
+
+
+def reading_rows(shape: Shape) -> dict[dt.date, list[dict]]:
+    rng, rows = random.Random(13), {}
+    temperature = {f"station_{s}": 12.0 + 3 * s for s in range(shape.entities)}
+    for day in shape.periods:
+        rows[day] = []
+        for hour in berlin_hours(day):
+            for station in temperature:
+                temperature[station] += rng.gauss(0, 1.0)
+                rows[day].append(
+                    {
+                        "station": station,
+                        "measured_at": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "temperature": round(temperature[station], 2),
+                    }
+                )
+    return rows
+
+
+ROWS = {"market": market_rows, "sales": sales_rows, "readings": reading_rows}
+
+
+def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]]) -> None:
+    """Each period's rows in the folder of its first day: CSV (NA for a missing value) or JSON Lines."""
+    for period, period_rows in rows.items():
+        folder = landing / shape.name / period.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        if shape.name == "readings":
+            text = "".join(json.dumps(r) + "\n" for r in period_rows)
+            (folder / f"readings_{period}.jsonl").write_text(text)
+        else:
+            columns = list(period_rows[0])
+            lines = [",".join(columns)] + [",".join("NA" if r[c] is None else str(r[c]) for c in columns) for r in period_rows]
+            (folder / f"{shape.name}_{period}.csv").write_text("\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------------------------------ the conf
+
+
+SOURCES = {
+    "market": {
+        "format": "csv",
+        "cadence": "monthly",
+        "files": "*.csv",
+        "table": "bronze.market",
+        "date_columns": {"year": "year", "month": "month"},
+        "options": {"nullValue": "NA"},
+        "columns": {"year": "int", "month": "int", "city": "string", "listings": "int", "median_price": "double"},
+    },
+    "sales": {
+        "format": "csv",
+        "cadence": "weekly",
+        "files": "*.csv",
+        "table": "bronze.sales",
+        "date_columns": {"year": "year", "week": "week"},
+        "columns": {"year": "int", "week": "int", "store": "string", "units": "int", "price": "double"},
+    },
+    "readings": {
+        "format": "jsonl",
+        "cadence": "hourly",
+        "files": "*.jsonl",
+        "table": "bronze.readings",
+        "date_columns": {"timestamp": "measured_at", "timezone": "Europe/Berlin"},
+        "columns": {"station": "string", "measured_at": "timestamp", "temperature": "double"},
+    },
+}
+TABLES = {
+    "market": {
+        "keys": ["city", "year", "month"],
+        # the report of a month is known on the 15th of the next, at midnight in Chicago
+        "derive": [
+            {
+                "name": "reported_at",
+                "period_time": {"year": "year", "month": "month", "timezone": "America/Chicago", "offset": {"months": 1, "days": 14}},
+            }
+        ],
+    },
+    "sales": {
+        "keys": ["store", "year", "week"],
+        "derive": [{"name": "week_ends_at", "period_time": {"year": "year", "week": "week", "timezone": "UTC", "at": "end"}}],
+    },
+    "readings": {"keys": ["station", "measured_at"], "derive": []},
+}
+EVENTS = {
+    "market": {"keys": ["city", "year", "month"], "event_time": "reported_at", "columns": ["city"], "noun": "report"},
+    "sales": {"keys": ["store", "year", "week"], "event_time": "week_ends_at", "columns": ["store"], "noun": "store-week"},
+    "readings": {"keys": ["station", "measured_at"], "event_time": "measured_at", "columns": ["station"], "noun": "reading"},
+}
+LABELS = {
+    "market": {
+        "name": "price_up",
+        "definition": "features.labels:next_period_higher",
+        "params": {"entity": "city", "order": ["year", "month"], "value": "median_price"},
+        "description": "the next month's median price is higher",
+        "positive": "rising",
+        "horizon": "1 period",
+    },
+    "sales": {
+        "name": "busy",
+        "definition": "features.labels:above",
+        "params": {"value": "units", "threshold": 110},
+        "description": "sold more than 110 units",
+        "positive": "busy",
+    },
+    "readings": {
+        "name": "warm",
+        "definition": "features.labels:above",
+        "params": {"value": "temperature", "threshold": 14},
+        "description": "warmer than 14 degrees",
+        "positive": "warm",
+    },
+}
+GROUPS = {"market": "city_trend", "sales": "store_trend", "readings": "station_trend"}
+
+FEATURES = {
+    "labels.py": '''
+        """Labels of the cadence projects."""
+
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+
+        def next_period_higher(events, entity, order, value):
+            """1 when the entity's next row has a higher value: a label that looks one period ahead."""
+            following = Window.partitionBy(entity).orderBy(*order).rowsBetween(1, 1)
+            return (F.max(value).over(following) > F.col(value)).cast("int")
+
+
+        def above(events, value, threshold):
+            return (F.col(value) > threshold).cast("int")
+    ''',
+    "trends.py": '''
+        """One feature group per source: the entity's mean over its last rows, known when the row is."""
+
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from featurelake import Entity, Feature, feature_group
+
+        city = Entity("city", join_keys={"city": "string"})
+        store = Entity("store", join_keys={"store": "string"})
+        station = Entity("station", join_keys={"station": "string"})
+
+
+        def trailing_mean(frame, key, order, value, rows):
+            window = Window.partitionBy(key).orderBy(*order).rowsBetween(-rows, Window.currentRow)
+            return F.avg(value).over(window)
+
+
+        @feature_group(
+            entity=city,
+            inputs={"market": "silver.market"},
+            event_time="reported_at",
+            lookback="2 periods",
+            features=[Feature("price_3m", "double", "mean median price of the last three reports"),
+                      Feature("listings", "double", "listings of the month")],
+        )
+        def city_trend(market):
+            return market.select(
+                "city", "reported_at", "_run_date",
+                trailing_mean(market, "city", ["year", "month"], "median_price", 2).alias("price_3m"),
+                F.col("listings").cast("double").alias("listings"),
+            )
+
+
+        @feature_group(
+            entity=store,
+            inputs={"sales": "silver.sales"},
+            event_time="week_ends_at",
+            lookback="3 periods",
+            features=[Feature("units_4w", "double", "mean units of the last four weeks")],
+        )
+        def store_trend(sales):
+            return sales.select(
+                "store", "week_ends_at", "_run_date",
+                trailing_mean(sales, "store", ["year", "week"], "units", 3).alias("units_4w"),
+            )
+
+
+        @feature_group(
+            entity=station,
+            inputs={"readings": "silver.readings"},
+            event_time="measured_at",
+            lookback="1 period",
+            features=[Feature("temperature_3h", "double", "mean of the last three readings")],
+        )
+        def station_trend(readings):
+            return readings.select(
+                "station", "measured_at", "_run_date",
+                trailing_mean(readings, "station", ["measured_at"], "temperature", 2).alias("temperature_3h"),
+            )
+    ''',
+}
+
+
+def conf(shape: Shape) -> dict[str, dict]:
+    """The conf files of a project of this shape, by file name under conf/base."""
+    name, group = shape.name, GROUPS[shape.name]
+    feature = {"market": "price_3m", "sales": "units_4w", "readings": "temperature_3h"}[name]
+    events = {"table": f"silver.{name}", "prediction_offset_minutes": -60 if name == "readings" else 0, **EVENTS[name]}
+    return {
+        "lake.yaml": {"lake": {"root": "${FEATURELAKE_LAKE_ROOT:lakehouse}"}},
+        "sources.yaml": {"sources": {name: SOURCES[name]}},
+        "tables.yaml": {
+            "tables": {
+                f"bronze.{name}": {"partition_by": ["_run_date"]},
+                f"silver.{name}": {
+                    "keys": TABLES[name]["keys"],
+                    "partition_by": ["_run_date"],
+                    "refine": {"source": f"bronze.{name}", "derive": TABLES[name]["derive"]},
+                },
+                f"training_sets.{name}": {},
+                f"predictions.{name}": {"partition_by": ["_run_date"]},
+                f"monitoring.{name}": {},
+                "quality.results": {},
+                "ops.run_ledger": {},
+            }
+        },
+        "training_sets.yaml": {
+            "training_sets": {
+                name: {
+                    "table": f"training_sets.{name}",
+                    "events": events,
+                    "label": LABELS[name],
+                    "feature_groups": [group],
+                    "splits": {split: {"from": a, "to": b} for split, (a, b) in shape.splits.items()},
+                }
+            }
+        },
+        "models.yaml": {
+            "models": {
+                name: {
+                    "training_set": name,
+                    "algorithm": "logistic_regression",
+                    "features": {"categorical": [EVENTS[name]["columns"][0]], "numeric": [f"{group}.*"]},
+                    "grid": {"regParam": [0.01]},
+                    "partitions": 2,
+                    "baselines": {"logistic_regression": [feature]},
+                    "segment_min_rows": 10,
+                    "card": {"intended_use": f"A test of a {shape.cadence} source through every stage."},
+                    "monitoring": {"window": "3 periods", "every": "2 periods", "psi_bins": 4, "min_labelled_rows": 10},
+                }
+            }
+        },
+    }
+
+
+SPARK_LOCAL = {
+    "spark": {
+        "master": "local[2]",
+        "shuffle_partitions": 2,
+        "settings": {"spark.ui.enabled": False, "spark.driver.memory": "2g", "spark.databricks.delta.snapshotPartitions": 2},
+    }
+}
+
+
+def write_project(root: Path, shape: Shape) -> Path:
+    """The project directory of a shape under ``root``, its conf, features and every period delivered."""
+    project = root / f"{shape.cadence}_project"
+    (project / "conf" / "base").mkdir(parents=True, exist_ok=True)
+    (project / "conf" / "local").mkdir(exist_ok=True)
+    for file, content in conf(shape).items():
+        (project / "conf" / "base" / file).write_text(yaml.safe_dump(content, sort_keys=False))
+    (project / "conf" / "local" / "spark.yaml").write_text(yaml.safe_dump(SPARK_LOCAL))
+    (project / "features").mkdir(exist_ok=True)
+    (project / "features" / "__init__.py").write_text("")
+    for file, text in FEATURES.items():
+        (project / "features" / file).write_text(textwrap.dedent(text).lstrip())
+    deliver(project / "lakehouse" / "landing", shape, ROWS[shape.name](shape))
+    return project
