@@ -42,17 +42,26 @@ class Shape:
         return Grain.of(self.cadence).starts(self.run_dates)
 
 
-def monthly(years: int = 4, cities: int = 12) -> Shape:
-    end = dt.date(2009 + years, 12, 31)
-    test_end = dt.date(end.year, 6, 30)
+def monthly(periods: int = 48, cities: int = 12) -> Shape:
+    """Months from January 2010: the last six are scored after the training window, the six before them are
+    the test split, the six before those validation, the rest train."""
+    grain = Grain.of("monthly")
+    first = dt.date(2010, 1, 1)
+
+    def month(k: int) -> dt.date:
+        return grain.shift(first, k)
+
+    def until(k: int) -> str:  # the last day of the month before month k
+        return (month(k) - dt.timedelta(days=1)).isoformat()
+
     return Shape(
         "market",
         "monthly",
-        DateRange(dt.date(2010, 1, 1), end),
+        DateRange(first, grain.end(month(periods - 1))),
         {
-            "train": ("2010-01-01", f"{end.year - 1}-06-30"),
-            "validation": (f"{end.year - 1}-07-01", f"{end.year - 1}-12-31"),
-            "test": (f"{end.year}-01-01", test_end.isoformat()),
+            "train": (first.isoformat(), until(periods - 18)),
+            "validation": (month(periods - 18).isoformat(), until(periods - 12)),
+            "test": (month(periods - 12).isoformat(), until(periods - 6)),
         },
         cities,
     )
@@ -62,14 +71,22 @@ WEEKLY = Shape(
     "sales",
     "weekly",
     DateRange(dt.date(2012, 1, 2), dt.date(2013, 12, 29)),
-    {"train": ("2012-01-02", "2013-03-31"), "validation": ("2013-04-01", "2013-06-30"), "test": ("2013-07-01", "2013-09-29")},
+    {
+        "train": ("2012-01-02", "2013-03-31"),
+        "validation": ("2013-04-01", "2013-06-30"),
+        "test": ("2013-07-01", "2013-09-29"),
+    },
     8,
 )
 HOURLY = Shape(
     "readings",
     "hourly",
     DateRange(dt.date(2014, 3, 20), dt.date(2014, 4, 9)),
-    {"train": ("2014-03-20", "2014-03-31"), "validation": ("2014-04-01", "2014-04-03"), "test": ("2014-04-04", "2014-04-06")},
+    {
+        "train": ("2014-03-20", "2014-03-31"),
+        "validation": ("2014-04-01", "2014-04-03"),
+        "test": ("2014-04-04", "2014-04-06"),
+    },
     2,
 )
 
@@ -103,7 +120,13 @@ def sales_rows(shape: Shape) -> dict[dt.date, list[dict]]:
     for week in shape.periods:
         year, number, _ = week.isocalendar()
         rows[week] = [
-            {"year": year, "week": number, "store": f"store_{s}", "units": rng.randint(40, 160), "price": round(rng.uniform(1, 3), 2)}
+            {
+                "year": year,
+                "week": number,
+                "store": f"store_{s}",
+                "units": rng.randint(40, 160),
+                "price": round(rng.uniform(1, 3), 2),
+            }
             for s in range(shape.entities)
         ]
     return rows
@@ -146,7 +169,9 @@ def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]]) -> Non
             (folder / f"readings_{period}.jsonl").write_text(text)
         else:
             columns = list(period_rows[0])
-            lines = [",".join(columns)] + [",".join("NA" if r[c] is None else str(r[c]) for c in columns) for r in period_rows]
+            lines = [",".join(columns)] + [
+                ",".join("NA" if r[c] is None else str(r[c]) for c in columns) for r in period_rows
+            ]
             (folder / f"{shape.name}_{period}.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -187,20 +212,37 @@ TABLES = {
         "derive": [
             {
                 "name": "reported_at",
-                "period_time": {"year": "year", "month": "month", "timezone": "America/Chicago", "offset": {"months": 1, "days": 14}},
+                "period_time": {
+                    "year": "year",
+                    "month": "month",
+                    "timezone": "America/Chicago",
+                    "offset": {"months": 1, "days": 14},
+                },
             }
         ],
     },
     "sales": {
         "keys": ["store", "year", "week"],
-        "derive": [{"name": "week_ends_at", "period_time": {"year": "year", "week": "week", "timezone": "UTC", "at": "end"}}],
+        "derive": [
+            {"name": "week_ends_at", "period_time": {"year": "year", "week": "week", "timezone": "UTC", "at": "end"}}
+        ],
     },
     "readings": {"keys": ["station", "measured_at"], "derive": []},
 }
 EVENTS = {
     "market": {"keys": ["city", "year", "month"], "event_time": "reported_at", "columns": ["city"], "noun": "report"},
-    "sales": {"keys": ["store", "year", "week"], "event_time": "week_ends_at", "columns": ["store"], "noun": "store-week"},
-    "readings": {"keys": ["station", "measured_at"], "event_time": "measured_at", "columns": ["station"], "noun": "reading"},
+    "sales": {
+        "keys": ["store", "year", "week"],
+        "event_time": "week_ends_at",
+        "columns": ["store"],
+        "noun": "store-week",
+    },
+    "readings": {
+        "keys": ["station", "measured_at"],
+        "event_time": "measured_at",
+        "columns": ["station"],
+        "noun": "reading",
+    },
 }
 LABELS = {
     "market": {
@@ -226,6 +268,8 @@ LABELS = {
         "positive": "warm",
     },
 }
+# How often `featurelake run` monitors each model after its training window (and on the last period of a run).
+EVERY = {"market": "3 periods", "sales": "1 month", "readings": "7 periods"}
 GROUPS = {"market": "city_trend", "sales": "store_trend", "readings": "station_trend"}
 
 FEATURES = {
@@ -245,67 +289,65 @@ FEATURES = {
         def above(events, value, threshold):
             return (F.col(value) > threshold).cast("int")
     ''',
-    "trends.py": '''
-        """One feature group per source: the entity's mean over its last rows, known when the row is."""
+}
+HEADER = """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        from featurelake import Entity, Feature, feature_group
-
-        city = Entity("city", join_keys={"city": "string"})
-        store = Entity("store", join_keys={"store": "string"})
-        station = Entity("station", join_keys={"station": "string"})
+    from featurelake import Entity, Feature, feature_group
 
 
-        def trailing_mean(frame, key, order, value, rows):
-            window = Window.partitionBy(key).orderBy(*order).rowsBetween(-rows, Window.currentRow)
-            return F.avg(value).over(window)
-
-
-        @feature_group(
-            entity=city,
-            inputs={"market": "silver.market"},
-            event_time="reported_at",
-            lookback="2 periods",
-            features=[Feature("price_3m", "double", "mean median price of the last three reports"),
-                      Feature("listings", "double", "listings of the month")],
+    def trailing_mean(key, order, value, rows):
+        \"\"\"The mean of the entity's value over this row and the ``rows`` before it.\"\"\"
+        window = Window.partitionBy(key).orderBy(*order).rowsBetween(-rows, Window.currentRow)
+        return F.avg(value).over(window)
+"""
+GROUP_CODE = {
+    "market": """
+    @feature_group(
+        entity=Entity("city", join_keys={"city": "string"}),
+        inputs={"market": "silver.market"},
+        event_time="reported_at",
+        lookback="2 periods",
+        features=[
+            Feature("price_3m", "double", "mean median price of the last three reports"),
+            Feature("listings", "double", "listings of the month"),
+        ],
+    )
+    def city_trend(market):
+        return market.select(
+            "city",
+            "reported_at",
+            "_run_date",
+            trailing_mean("city", ["year", "month"], "median_price", 2).alias("price_3m"),
+            F.col("listings").cast("double").alias("listings"),
         )
-        def city_trend(market):
-            return market.select(
-                "city", "reported_at", "_run_date",
-                trailing_mean(market, "city", ["year", "month"], "median_price", 2).alias("price_3m"),
-                F.col("listings").cast("double").alias("listings"),
-            )
-
-
-        @feature_group(
-            entity=store,
-            inputs={"sales": "silver.sales"},
-            event_time="week_ends_at",
-            lookback="3 periods",
-            features=[Feature("units_4w", "double", "mean units of the last four weeks")],
+""",
+    "sales": """
+    @feature_group(
+        entity=Entity("store", join_keys={"store": "string"}),
+        inputs={"sales": "silver.sales"},
+        event_time="week_ends_at",
+        lookback="3 periods",
+        features=[Feature("units_4w", "double", "mean units of the last four weeks")],
+    )
+    def store_trend(sales):
+        return sales.select(
+            "store", "week_ends_at", "_run_date", trailing_mean("store", ["year", "week"], "units", 3).alias("units_4w")
         )
-        def store_trend(sales):
-            return sales.select(
-                "store", "week_ends_at", "_run_date",
-                trailing_mean(sales, "store", ["year", "week"], "units", 3).alias("units_4w"),
-            )
-
-
-        @feature_group(
-            entity=station,
-            inputs={"readings": "silver.readings"},
-            event_time="measured_at",
-            lookback="1 period",
-            features=[Feature("temperature_3h", "double", "mean of the last three readings")],
-        )
-        def station_trend(readings):
-            return readings.select(
-                "station", "measured_at", "_run_date",
-                trailing_mean(readings, "station", ["measured_at"], "temperature", 2).alias("temperature_3h"),
-            )
-    ''',
+""",
+    "readings": """
+    @feature_group(
+        entity=Entity("station", join_keys={"station": "string"}),
+        inputs={"readings": "silver.readings"},
+        event_time="measured_at",
+        lookback="1 period",
+        features=[Feature("temperature_3h", "double", "mean of the last three readings")],
+    )
+    def station_trend(readings):
+        mean = trailing_mean("station", ["measured_at"], "temperature", 2)
+        return readings.select("station", "measured_at", "_run_date", mean.alias("temperature_3h"))
+""",
 }
 
 
@@ -354,7 +396,7 @@ def conf(shape: Shape) -> dict[str, dict]:
                     "baselines": {"logistic_regression": [feature]},
                     "segment_min_rows": 10,
                     "card": {"intended_use": f"A test of a {shape.cadence} source through every stage."},
-                    "monitoring": {"window": "3 periods", "every": "2 periods", "psi_bins": 4, "min_labelled_rows": 10},
+                    "monitoring": {"window": "3 periods", "every": EVERY[name], "psi_bins": 4, "min_labelled_rows": 10},
                 }
             }
         },
@@ -365,7 +407,11 @@ SPARK_LOCAL = {
     "spark": {
         "master": "local[2]",
         "shuffle_partitions": 2,
-        "settings": {"spark.ui.enabled": False, "spark.driver.memory": "2g", "spark.databricks.delta.snapshotPartitions": 2},
+        "settings": {
+            "spark.ui.enabled": False,
+            "spark.driver.memory": "2g",
+            "spark.databricks.delta.snapshotPartitions": 2,
+        },
     }
 }
 
@@ -380,7 +426,8 @@ def write_project(root: Path, shape: Shape) -> Path:
     (project / "conf" / "local" / "spark.yaml").write_text(yaml.safe_dump(SPARK_LOCAL))
     (project / "features").mkdir(exist_ok=True)
     (project / "features" / "__init__.py").write_text("")
-    for file, text in FEATURES.items():
-        (project / "features" / file).write_text(textwrap.dedent(text).lstrip())
+    (project / "features" / "labels.py").write_text(textwrap.dedent(FEATURES["labels.py"]).lstrip())
+    code = textwrap.dedent(HEADER).lstrip() + "\n\n" + textwrap.dedent(GROUP_CODE[shape.name]).lstrip()
+    (project / "features" / f"{GROUPS[shape.name]}.py").write_text(code)
     deliver(project / "lakehouse" / "landing", shape, ROWS[shape.name](shape))
     return project

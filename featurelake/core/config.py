@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from featurelake.core.columns import RUN_DATE
 from featurelake.core.errors import ConfigError
 from featurelake.core.project_code import bind_feature_groups
 from featurelake.core.schema.project import ProjectConf
@@ -244,12 +245,14 @@ def _check_event_time(project: ProjectConf, name: str, origin) -> None:
     if types is None:
         return
     key = f"training_sets.{name}.events.event_time"
-    found = types.get(events.event_time)
+    found = "date" if events.event_time == RUN_DATE else types.get(events.event_time)
     if found is None:
         raise ConfigError(f"{origin}: {key} names {events.event_time}, which {events.table} does not have.")
     if found != "timestamp":
         raise ConfigError(
             f"{origin}: {key} names {events.event_time}, which is {found} in {events.table}; it must be a timestamp "
-            "to predict at. Derive one in the silver table's refine.derive (local_clock from date parts, a clock "
-            "column and a time zone) and name that."
+            f"to predict at. Derive one in tables.{events.table}.refine.derive and name that: period_time from a "
+            "DATE or from (year, month[, day]) or (year, week) in a time zone, at the period's start or end or an "
+            "offset (a report known on the 15th of the next month), or local_clock from date parts, an HHMM "
+            "column and a time zone."
         )

@@ -81,7 +81,7 @@ def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: Da
     periods = grain.starts(run_dates)
     if grain.unit != "day":
         folders = {_parse_folder_date(n) for n in storage.list_directories(spark, settings.landing_path(source))}
-        stray = sorted(d for d in folders if d is not None and d in run_dates and not grain.is_start(d))
+        stray = sorted(d for d in folders if d and run_dates.start <= d <= run_dates.end and not grain.is_start(d))
         if stray:
             raise InputError(
                 f"{settings.landing_path(source)}/{stray[0]} is not the first day of a {grain.noun}: sources.{source} "

@@ -14,6 +14,7 @@ project's conf on a fresh lake under a temporary directory) and ``deliver`` (a f
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pyspark.sql import DataFrame
@@ -58,8 +59,10 @@ def assert_rows(actual: DataFrame, expected: list[dict], columns: list[str] | No
     assert_df_equality(chosen, wanted, ignore_row_order=True, ignore_nullable=True, underline_cells=True)
 
 
-def deliver(settings: Settings, source: str, day: str, text: str, name: str | None = None) -> Path:
-    """Write one hand-made file into the landing zone, as a source system would deliver it."""
+def deliver(settings: Settings, source: str, day: str | dt.date, text: str, name: str | None = None) -> Path:
+    """Write one hand-made file into the landing zone, as a source system would deliver it: in the folder of
+    its run date (a period's first day), named ``name`` or <source>_<run date>.<csv|jsonl>."""
+    day = str(day)
     suffix = "jsonl" if settings.source(source).format == "jsonl" else "csv"
     target = Path(settings.landing_path(source)) / day / (name or f"{source}_{day}.{suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)

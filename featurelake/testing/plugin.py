@@ -60,7 +60,7 @@ def make_settings(tmp_path, monkeypatch, pytestconfig):
 
     def factory(overrides: dict | None = None):
         conf = copy_project(project_dir(pytestconfig), tmp_path)
-        (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}))
+        (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}, sort_keys=False))
         monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
         return load_settings("local", conf)
 

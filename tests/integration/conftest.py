@@ -42,6 +42,8 @@ JANUARY_READERS = {
         "test_cluster",
     )
 }
+# Reads the lakes of the monthly, weekly and hourly projects, which run in the background meanwhile.
+CADENCE_READER = "tests.integration.test_cadences"
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
     "validation": {"from": "2013-01-09", "to": "2013-01-10"},
@@ -185,8 +187,67 @@ def january_pipeline(spark, demo_landing, tmp_path_factory):
     job.stop()
 
 
+class CadenceRuns:
+    """`featurelake run --conf-dir` of each project of tests/cadence_projects.py over its whole range, one
+    after another in the background, each in its own process (a project brings its own features package)."""
+
+    def __init__(self, root: Path):
+        from tests.cadence_projects import HOURLY, WEEKLY, monthly, write_project
+
+        self.projects = {s.cadence: (write_project(root, s), s) for s in (monthly(), WEEKLY, HOURLY)}
+        self.results: dict[str, tuple[int, str]] = {}
+        self.process: subprocess.Popen | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run_all, daemon=True)
+        self._thread.start()
+
+    def _run_all(self) -> None:
+        for cadence, (project, shape) in self.projects.items():
+            if self._stopped:
+                return
+            lake = project / "lakehouse"
+            env = {**os.environ, "FEATURELAKE_LAKE_ROOT": str(lake), "PYSPARK_PYTHON": sys.executable}
+            span = ["--from", str(shape.run_dates.start), "--to", str(shape.run_dates.end)]
+            command = [str(BIN / "featurelake"), "run", "--conf-dir", str(project / "conf"), *span]
+            log = project / "run.log"
+            with log.open("w") as sink:
+                self.process = subprocess.Popen(
+                    command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=project, start_new_session=True
+                )
+                code = self.process.wait(timeout=900)
+            self.results[cadence] = (code, log.read_text(errors="replace"))
+
+    def __call__(self, cadence: str) -> tuple[Path, str]:
+        """The lake of a project once its run has finished (the run must have exited 0), and its output."""
+        self._thread.join(timeout=1800)
+        code, output = self.results[cadence]
+        problems = [line for line in output.splitlines() if line.startswith("featurelake")]
+        assert code == 0, "\n".join(problems) or output[-3000:]
+        return self.projects[cadence][0] / "lakehouse", output
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def cadence_runs(spark, tmp_path_factory):
+    runs = CadenceRuns(tmp_path_factory.mktemp("cadences"))
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_cadence_runs_early(request):
+    if any(item.module.__name__ == CADENCE_READER for item in request.session.items):
+        request.getfixturevalue("cadence_runs")
+
+
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.module.__name__ in JANUARY_READERS)  # stable: readers last
+    late = {*JANUARY_READERS, CADENCE_READER}
+    items.sort(key=lambda item: item.module.__name__ in late)  # stable: readers last
 
 
 @pytest.fixture(scope="session", autouse=True)

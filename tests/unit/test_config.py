@@ -198,6 +198,8 @@ def test_an_event_time_that_is_no_timestamp_names_the_key_and_the_derivation(mak
     assert "training_sets.flight_delay.events.event_time names sched_dep_time, which is int in silver.flights" in str(
         error.value
     )
-    assert "refine.derive (local_clock" in str(error.value)
+    assert "tables.silver.flights.refine.derive and name that: period_time from a DATE" in str(error.value)
     with pytest.raises(ConfigError, match="event_time names departure, which silver.flights does not have"):
         make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "departure"}}}})
+    with pytest.raises(ConfigError, match="event_time names _run_date, which is date in silver.flights; it must be"):
+        make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "_run_date"}}}})

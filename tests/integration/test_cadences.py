@@ -1,0 +1,126 @@
+"""A monthly, a weekly and an hourly project of their own (tests/cadence_projects.py), each run by
+`featurelake run --conf-dir` on a fresh lake through every stage: a period is ingested, refined, materialized
+and scored once, the label looks one period ahead, scoring and monitoring follow the model's periods, and the
+reports speak of the project's own nouns and labels. The runs start in the background with the session
+(conftest.py) and these tests read their lakes last."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+
+import pytest
+from pyspark.sql import functions as F
+
+from tests.cadence_projects import HOURLY, WEEKLY, berlin_hours, market_rows, monthly, reading_rows, sales_rows
+
+pytestmark = pytest.mark.integration
+
+D = dt.date
+
+
+def table(spark, lake, name: str):
+    layer, short = name.split(".")
+    return spark.read.format("delta").load(str(lake / layer / short))
+
+
+def dates(frame, column: str = "_run_date") -> list[dt.date]:
+    return sorted({r[0] for r in frame.select(column).distinct().collect()})
+
+
+def ledger_dates(spark, lake, stage: str) -> list[dt.date]:
+    ledger = table(spark, lake, "ops.run_ledger").where(F.col("stage") == stage)
+    return dates(ledger, "run_date")
+
+
+def test_a_monthly_report_runs_once_per_month_through_every_stage(spark, cadence_runs):
+    lake, output = cadence_runs("monthly")
+    shape = monthly()
+    months = shape.periods
+    for stage in ("ingest", "refine", "features"):
+        assert ledger_dates(spark, lake, stage) == months, stage
+    delivered = market_rows(shape)
+    bronze = table(spark, lake, "bronze.market")
+    expected = sorted(
+        (r["city"], r["year"], r["month"], r["listings"], r["median_price"]) for m in months for r in delivered[m]
+    )
+    assert (
+        sorted(tuple(r) for r in bronze.select("city", "year", "month", "listings", "median_price").collect())
+        == expected
+    )
+    assert any(r[3] is None for r in expected)  # NA arrived as null
+
+    # The label looks one month ahead: the next report's price is higher. Every training month has its next.
+    training = {
+        (r["city"], r["year"], r["month"]): r["price_up"] for r in table(spark, lake, "training_sets.market").collect()
+    }
+    prices = {(r["city"], m): r["median_price"] for m in months for r in delivered[m]}
+    test_end = D(*map(int, shape.splits["test"][1].split("-")))
+    labelled = [m for m in months if m <= test_end]
+    assert len(training) == len(labelled) * shape.entities
+    for (city, year, month), label in training.items():
+        this = D(year, month, 1)
+        following = months[months.index(this) + 1]
+        assert label == int(prices[(city, following)] > prices[(city, this)]), (city, this)
+
+    predicted = dates(table(spark, lake, "predictions.market"))
+    assert predicted == [m for m in months if m > test_end]
+    # monitored every 3 periods after the window, and on the run's last period
+    assert dates(table(spark, lake, "monitoring.market"), "run_date") == [
+        D(test_end.year, 9, 1),
+        D(test_end.year, 12, 1),
+    ]
+    card = (lake / "models" / "market" / "v1" / "model_card.html").read_text()
+    assert "rising" in card and "report" in card and "flight" not in card and "delayed" not in card
+
+
+def test_a_weekly_source_dated_by_iso_year_and_week_runs_on_mondays(spark, cadence_runs):
+    lake, _ = cadence_runs("weekly")
+    weeks = WEEKLY.periods
+    assert all(w.weekday() == 0 for w in weeks) and ledger_dates(spark, lake, "features") == weeks
+    silver = table(spark, lake, "silver.sales")
+    # ISO week 1 of 2013 began on Monday 31 December 2012; its rows are in that week's folder
+    first_of_2013 = (
+        silver.where((F.col("year") == 2013) & (F.col("week") == 1)).select("_run_date", "week_ends_at").distinct()
+    )
+    assert [tuple(r) for r in first_of_2013.collect()] == [(D(2012, 12, 31), dt.datetime(2013, 1, 7))]
+    delivered = sales_rows(WEEKLY)
+    units = {(r["store"], w): r["units"] for w in weeks for r in delivered[w]}
+    features = table(spark, lake, "features.store_trend").where(F.col("_run_date") == D(2013, 3, 4)).collect()
+    for row in features:  # the mean of the week and the three before it
+        window = [units[(row["store"], D(2013, 3, 4) - dt.timedelta(weeks=k))] for k in range(4)]
+        assert row["units_4w"] == pytest.approx(statistics.fmean(window))
+    training = table(spark, lake, "training_sets.sales").select("store", "year", "week", "busy").collect()
+    for r in training:  # busy: more than 110 units in the week
+        assert r["busy"] == int(units[(r["store"], D.fromisocalendar(r["year"], r["week"], 1))] > 110)
+    assert len(training) == WEEKLY.entities * len([w for w in weeks if w <= D(2013, 9, 29)])
+    test_end = D(2013, 9, 29)
+    assert dates(table(spark, lake, "predictions.sales")) == [w for w in weeks if w > test_end]
+    # "every: 1 month" on weekly periods: the week a month after the window's end, and so on, and the last
+    assert dates(table(spark, lake, "monitoring.sales"), "run_date") == [
+        D(2013, 10, 28),
+        D(2013, 11, 25),
+        D(2013, 12, 23),
+    ]
+
+
+def test_an_hourly_source_delivered_per_berlin_day_has_23_hours_when_the_clocks_go_forward(spark, cadence_runs):
+    lake, _ = cadence_runs("hourly")
+    days = HOURLY.periods
+    silver = table(spark, lake, "silver.readings")
+    per_day = {r["_run_date"]: r["n"] for r in silver.groupBy("_run_date").agg(F.count(F.lit(1)).alias("n")).collect()}
+    assert per_day == {d: len(berlin_hours(d)) * HOURLY.entities for d in days}
+    assert per_day[D(2014, 3, 30)] == 23 * HOURLY.entities
+    delivered = reading_rows(HOURLY)
+    readings = {(r["station"], r["measured_at"]): r["temperature"] for d in days for r in delivered[d]}
+    # across the change: the mean of the reading at 01:00 UTC (03:00 summer time) and the two before it
+    at = dt.datetime(2014, 3, 30, 1)
+    [row] = (
+        table(spark, lake, "features.station_trend")
+        .where((F.col("station") == "station_0") & (F.col("measured_at") == F.lit(at)))
+        .collect()
+    )
+    before = [f"{at - dt.timedelta(hours=h):%Y-%m-%dT%H:%M:%SZ}" for h in range(3)]
+    assert row["temperature_3h"] == pytest.approx(statistics.fmean(readings[("station_0", t)] for t in before))
+    assert dates(table(spark, lake, "predictions.readings")) == [D(2014, 4, 7), D(2014, 4, 8), D(2014, 4, 9)]
+    assert dates(table(spark, lake, "monitoring.readings"), "run_date") == [D(2014, 4, 9)]
