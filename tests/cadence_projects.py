@@ -175,6 +175,18 @@ def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]]) -> Non
             (folder / f"{shape.name}_{period}.csv").write_text("\n".join(lines) + "\n")
 
 
+CORRECTED_PRICE = 999_999.0  # city_00's report of the month before the last, re-delivered
+
+
+def redeliver_corrected(project: Path, shape: Shape) -> dt.date:
+    """Deliver the month before the last again, with city_00's price corrected (the same file, replaced)."""
+    month = shape.periods[-2]
+    rows = market_rows(shape)[month]
+    rows = [{**r, "median_price": CORRECTED_PRICE} if r["city"] == "city_00" else r for r in rows]
+    deliver(project / "lakehouse" / "landing", shape, {month: rows})
+    return month
+
+
 # ------------------------------------------------------------------------------------------ the conf
 
 
@@ -269,7 +281,7 @@ LABELS = {
     },
 }
 # How often `featurelake run` monitors each model after its training window (and on the last period of a run).
-EVERY = {"market": "3 periods", "sales": "1 month", "readings": "7 periods"}
+EVERY = {"market": "3 periods", "sales": "2 months", "readings": "7 periods"}
 GROUPS = {"market": "city_trend", "sales": "store_trend", "readings": "station_trend"}
 
 FEATURES = {
@@ -351,6 +363,16 @@ GROUP_CODE = {
 }
 
 
+def period_conf(name: str) -> dict:
+    """The sources and tables entries of one source and its bronze and silver tables, as conf overrides."""
+    silver = {"keys": TABLES[name]["keys"], "partition_by": ["_run_date"]}
+    silver["refine"] = {"source": f"bronze.{name}", "derive": TABLES[name]["derive"]}
+    return {
+        "sources": {name: SOURCES[name]},
+        "tables": {f"bronze.{name}": {"partition_by": ["_run_date"]}, f"silver.{name}": silver},
+    }
+
+
 def conf(shape: Shape) -> dict[str, dict]:
     """The conf files of a project of this shape, by file name under conf/base."""
     name, group = shape.name, GROUPS[shape.name]
@@ -358,15 +380,10 @@ def conf(shape: Shape) -> dict[str, dict]:
     events = {"table": f"silver.{name}", "prediction_offset_minutes": -60 if name == "readings" else 0, **EVENTS[name]}
     return {
         "lake.yaml": {"lake": {"root": "${FEATURELAKE_LAKE_ROOT:lakehouse}"}},
-        "sources.yaml": {"sources": {name: SOURCES[name]}},
+        "sources.yaml": {"sources": period_conf(name)["sources"]},
         "tables.yaml": {
             "tables": {
-                f"bronze.{name}": {"partition_by": ["_run_date"]},
-                f"silver.{name}": {
-                    "keys": TABLES[name]["keys"],
-                    "partition_by": ["_run_date"],
-                    "refine": {"source": f"bronze.{name}", "derive": TABLES[name]["derive"]},
-                },
+                **period_conf(name)["tables"],
                 f"training_sets.{name}": {},
                 f"predictions.{name}": {"partition_by": ["_run_date"]},
                 f"monitoring.{name}": {},
@@ -409,6 +426,7 @@ SPARK_LOCAL = {
         "shuffle_partitions": 2,
         "settings": {
             "spark.ui.enabled": False,
+            "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
             "spark.databricks.delta.snapshotPartitions": 2,
         },

@@ -43,3 +43,12 @@ def iso_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from None
+
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+def utc_from_micros(micros: int) -> dt.datetime:
+    """A TIMESTAMP read as microseconds since the epoch (``F.unix_micros``), as a naive UTC datetime: collecting
+    the TIMESTAMP itself would give the Python process's local time."""
+    return EPOCH + dt.timedelta(microseconds=micros)

@@ -9,7 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from featurelake.core.columns import RUN_DATE
-from featurelake.core.errors import ConfigError
+from featurelake.core.dates import DateRange
+from featurelake.core.errors import ConfigError, InputError
 from featurelake.core.periods import DAILY, Grain
 from featurelake.core.schema.data import GateConf, SourceConf, SparkConf, TableConf
 from featurelake.core.schema.ml import ModelConf, TrainingSetConf
@@ -110,6 +111,18 @@ class Settings:
         if group is not None and self.cadence(table) != "snapshot":
             return next(self.grain(t) for t in group.tables if self.cadence(t) == self.cadence(table))
         return DAILY
+
+    def periods(self, table: str, run_dates: DateRange, what: str) -> list[dt.date]:
+        """The run dates of the table's periods that begin in the range; none is one sentence naming the run
+        date that would be (``what`` says which step asked, e.g. "refine silver.market")."""
+        grain = self.grain(table)
+        periods = grain.starts(run_dates)
+        if not periods:
+            raise InputError(
+                f"No {grain.noun} of {table} ({self.cadence(table)}) begins in {run_dates}; a period's run date is "
+                f"its first day, so {what} {grain.start(run_dates.start)} or a range that holds it."
+            )
+        return periods
 
     def model_grain(self, model: str) -> Grain:
         """The periods a model is scored and monitored in: those of its training set's events table."""

@@ -93,6 +93,8 @@ def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: D
     catalog = Catalog(spark, settings)
     group = settings.feature_group(name)
     table = settings.feature_table(name)
+    if settings.cadence(table) != "snapshot":
+        settings.periods(table, run_dates, f"features --group {name}")
     gate_conf = settings.table(table).gate
     if gate_conf is not None and gate_conf.policy == "quarantine":
         raise ConfigError(

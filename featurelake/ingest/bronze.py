@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
-from featurelake.core.dates import DateRange
+from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import InputError
 from featurelake.core.periods import Grain
 from featurelake.core.schema.data import SourceConf
@@ -250,10 +250,10 @@ def check_profiles(
             raise InputError(f"{file} holds no rows; a delivery must hold rows. Nothing was written.")
     for file, profile in profiles.items():
         if profile.off_date:
+            folder = "that day's folder" if grain.unit == "day" else "the folder of its first day"
             raise InputError(
                 f"{file} holds {profile.off_date} rows dated outside the {grain.noun} of its folder (for example "
-                f"{profile.off_date_example}); deliver each {grain.noun}'s rows in the folder of its first day. "
-                "Nothing was written."
+                f"{profile.off_date_example}); deliver each {grain.noun}'s rows in {folder}. Nothing was written."
             )
         for column, (bad, example) in profile.unparsed_values.items():
             retyped = bad >= 2 and profile.parsed_values[column] == 0
@@ -268,10 +268,11 @@ def check_profiles(
 
 def check_hours(good: DataFrame, conf: SourceConf, source: str, days: list[dt.date]) -> None:
     """Every hour of each delivered local day has rows: 24, or 23 and 25 when the clocks change."""
-    hour = F.date_trunc("hour", F.col(conf.date_columns.timestamp))
+    # as seconds since the epoch: a collected TIMESTAMP would be in the process's local time
+    hour = F.unix_micros(F.date_trunc("hour", F.col(conf.date_columns.timestamp)))
     present = defaultdict(set)
     for row in good.select(RUN_DATE, hour.alias("hour")).distinct().collect():  # bounded: 25 per day
-        present[row[RUN_DATE]].add(row["hour"])
+        present[row[RUN_DATE]].add(utc_from_micros(row["hour"]))
     timezone = conf.date_columns.timezone or "UTC"
     for day in days:
         hours = dating.hours_of_local_day(day, timezone)
@@ -297,7 +298,8 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
     raw = _read_csv(spark, conf, source, files) if conf.format == "csv" else _read_jsonl(spark, conf, source, files)
     # The folder a file was delivered in names its run date: <landing>/<source>/<run date>/<file>.
     raw = raw.withColumn(RUN_DATE, F.to_date(F.element_at(F.split(F.col(SOURCE_FILE), "/"), -2)))
-    ingested_at = F.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).cast(T.TimestampType())
+    # aware: Spark stores this instant whatever the process's time zone (a naive value would be read as local)
+    ingested_at = F.lit(dt.datetime.now(dt.UTC)).cast(T.TimestampType())
     lineage = classify(raw, conf).withColumn(INGESTED_AT, ingested_at).withColumn(RUN_ID, F.lit(run_id))
     with accounted("ingest", conf.table, run_dates) as summary, persisted(lineage) as classified:
         grain = settings.grain(conf.table)

@@ -9,6 +9,7 @@ source delivers its whole state in a folder named by the delivery day, as often 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -78,7 +79,6 @@ def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: Da
     refused, so that no delivery is silently left out."""
     conf = settings.source(source)
     grain = settings.grain(conf.table)
-    periods = grain.starts(run_dates)
     if grain.unit != "day":
         folders = {_parse_folder_date(n) for n in storage.list_directories(spark, settings.landing_path(source))}
         stray = sorted(d for d in folders if d and run_dates.start <= d <= run_dates.end and not grain.is_start(d))
@@ -88,12 +88,24 @@ def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: Da
                 f"is {conf.cadence}, so the delivery of {grain.label(stray[0])} goes in the folder "
                 f"{grain.start(stray[0])}. Nothing was written."
             )
-    if not periods:
-        raise InputError(
-            f"No {grain.noun} of sources.{source} ({conf.cadence}) begins in {run_dates}; a period's run date is its "
-            f"first day, so run {grain.start(run_dates.start)} or a range that holds it."
-        )
-    return periods
+    return settings.periods(conf.table, run_dates, f"ingest --source {source}")
+
+
+def fingerprints(spark: SparkSession, settings: Settings, source: str, days: list[dt.date]) -> dict[dt.date, str]:
+    """What each run date's delivery is, as a short hash of its files' names, sizes and modification times: a
+    file replaced, added or removed changes it, so a corrected re-delivery is noticed (days with no files are
+    left out)."""
+    conf = settings.source(source)
+    found = storage.list_files_in_folders(
+        spark, settings.landing_path(source), [d.isoformat() for d in days], conf.files
+    )
+    prints = {}
+    for day in days:
+        files = found.get(day.isoformat())
+        if files:
+            listing = "\n".join(f"{f.path.rsplit('/', 1)[-1]}|{f.size}|{f.modified}" for f in files)
+            prints[day] = hashlib.sha256(listing.encode()).hexdigest()[:16]
+    return prints
 
 
 def _parse_folder_date(name: str) -> dt.date | None:

@@ -163,13 +163,8 @@ def _refine_periods(
     suite = _suite(settings, table)
     catalog = Catalog(spark, settings)
     bronze = catalog.read(conf.refine.source, run_dates)
-    grain = settings.grain(table)
-    if not grain.starts(run_dates):
-        raise InputError(
-            f"No {grain.noun} of {table} begins in {run_dates}; a period's run date is its first day, so refine "
-            f"{grain.start(run_dates.start)} or a range that holds it."
-        )
-    missing_dates = _dates_without_rows(bronze, grain.starts(run_dates), settings.known_gaps(table))
+    periods = settings.periods(table, run_dates, f"refine --table {table}")
+    missing_dates = _dates_without_rows(bronze, periods, settings.known_gaps(table))
     if missing_dates:
         raise InputError(
             f"{conf.refine.source} has no rows for {missing_dates[0]}"

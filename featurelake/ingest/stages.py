@@ -7,7 +7,7 @@ import argparse
 from featurelake.core.dates import DateRange
 from featurelake.core.schedule import Cadence, every_period
 from featurelake.ingest.bronze import ingest
-from featurelake.ingest.deliveries import delivered_snapshot_dates
+from featurelake.ingest.deliveries import delivered_snapshot_dates, fingerprints
 from featurelake.ingest.refine import refine
 from featurelake.lake.stage import CommandResult, Context, Step
 
@@ -38,6 +38,7 @@ class IngestStage:
                     gaps=gaps,
                     one_job=snapshot,
                     grain=grain,
+                    inputs=lambda days, s=source: fingerprints(ctx.spark, ctx.settings, s, days),
                 )
             )
         return steps

@@ -100,9 +100,11 @@ class Catalog:
             return None
         return self.replace_slice(self.spark.createDataFrame([], schema), name, run_dates)
 
-    def append(self, frame: DataFrame, name: str) -> Commit:
-        """Append rows to a history table (a log, where every run adds its own rows)."""
-        return self._save(frame.write.format("delta").mode("append"), name)
+    def append(self, frame: DataFrame, name: str, merge_schema: bool = False) -> Commit:
+        """Append rows to a history table (a log, where every run adds its own rows); ``merge_schema`` lets
+        the rows add columns the table does not have yet."""
+        writer = frame.write.format("delta").mode("append")
+        return self._save(writer.option("mergeSchema", "true") if merge_schema else writer, name)
 
     def overwrite(self, frame: DataFrame, name: str, metadata: dict | None = None) -> Commit:
         """Replace the whole table, schema included, in one commit; ``metadata`` joins the commit's userMetadata."""

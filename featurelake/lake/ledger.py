@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurelake.core.dates import DateRange
+from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.summary import StageSummary
 from featurelake.lake.catalog import Catalog
 
@@ -30,6 +30,8 @@ LEDGER_SCHEMA = T.StructType(
         T.StructField("published", T.LongType(), False),
         T.StructField("seconds", T.DoubleType(), False),
         T.StructField("finished_at", T.TimestampType(), False),
+        # What the step read, where it can tell (an ingest: its delivery's files); null otherwise.
+        T.StructField("inputs", T.StringType(), True),
     ]
 )
 
@@ -37,7 +39,8 @@ LEDGER_SCHEMA = T.StructType(
 @dataclass(frozen=True)
 class Finished:
     run_id: str
-    finished_at: dt.datetime
+    finished_at: dt.datetime  # naive UTC
+    inputs: str | None = None  # the fingerprint of what it read (featurelake.ingest.deliveries.fingerprints)
 
 
 StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
@@ -48,14 +51,21 @@ def finished_steps(catalog: Catalog, dates: DateRange) -> dict[StepDate, Finishe
     name = catalog.settings.project.pipeline.ledger
     if not catalog.exists(name):
         return {}
+    rows = catalog.read(name)
+    inputs = F.col("inputs") if "inputs" in rows.columns else F.lit(None).cast("string")  # older ledgers: none
     latest = (
-        catalog.read(name)
-        .where(F.col("run_date").between(F.lit(dates.start), F.lit(dates.end)))
+        rows.where(F.col("run_date").between(F.lit(dates.start), F.lit(dates.end)))
         .groupBy("stage", "target", "run_date")
-        .agg(F.max_by("run_id", "finished_at").alias("run_id"), F.max("finished_at").alias("finished_at"))
+        .agg(
+            F.max_by("run_id", "finished_at").alias("run_id"),
+            F.unix_micros(F.max("finished_at")).alias("finished_at"),
+            F.max_by(inputs, "finished_at").alias("inputs"),
+        )
     )
     return {
-        (row["stage"], row["target"], row["run_date"]): Finished(row["run_id"], row["finished_at"])
+        (row["stage"], row["target"], row["run_date"]): Finished(
+            row["run_id"], utc_from_micros(row["finished_at"]), row["inputs"]
+        )
         for row in latest.collect()
     }
 
@@ -69,16 +79,21 @@ def record(
     summaries: list[StageSummary],
     seconds: float,
     days: list[dt.date] | None = None,
+    inputs: dict[dt.date, str] | None = None,
 ) -> dt.datetime:
     """Append one row per run date a finished step was due on (default: every date of ``run_dates``, the span
-    its commits covered); returns the time recorded as its finish."""
-    finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    its commits covered), with the fingerprint of what it read on that date when known; returns the time
+    recorded as its finish."""
+    finished_at = dt.datetime.now(dt.UTC)  # aware: stored as this instant whatever the process's time zone
     outputs = {s.table: s.delta_version for s in summaries if s.delta_version is not None}
     rows_in = sum(s.rows_in for s in summaries)
     published = sum(s.published for s in summaries)
     rows = [
-        (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at)
+        (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at, seen)
         for day in (days if days is not None else run_dates.days())
+        for seen in [(inputs or {}).get(day)]
     ]
-    catalog.append(catalog.spark.createDataFrame(rows, LEDGER_SCHEMA), catalog.settings.project.pipeline.ledger)
-    return finished_at
+    # a ledger written before the inputs column gains it
+    frame = catalog.spark.createDataFrame(rows, LEDGER_SCHEMA)
+    catalog.append(frame, catalog.settings.project.pipeline.ledger, merge_schema=True)
+    return finished_at.replace(tzinfo=None)

@@ -55,6 +55,9 @@ class Step:
     # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
     gaps: frozenset[dt.date] = frozenset()
     grain: Grain = DAILY  # the periods of its run dates: consecutive periods run as one job
+    # What the step would read on each date, as a fingerprint (an ingest: its delivery's files); a date whose
+    # fingerprint differs from the one the ledger recorded is due again.
+    inputs: Callable[[list[dt.date]], dict[dt.date, str]] | None = None
 
     @property
     def key(self) -> str:

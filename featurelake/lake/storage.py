@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 class FileInfo:
     path: str
     size: int
+    modified: int = 0  # milliseconds since the epoch, as the file system reports it
 
 
 def _filesystem(spark, path: str):
@@ -32,7 +33,9 @@ def list_files_in_folders(spark, directory: str, folders: list[str], pattern: st
     for status in fs.globStatus(glob) or []:
         if status.isFile():
             path = status.getPath()
-            found.setdefault(path.getParent().getName(), []).append(FileInfo(path.toString(), status.getLen()))
+            found.setdefault(path.getParent().getName(), []).append(
+                FileInfo(path.toString(), status.getLen(), status.getModificationTime())
+            )
     return {folder: sorted(files, key=lambda f: f.path) for folder, files in found.items()}
 
 

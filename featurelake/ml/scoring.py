@@ -60,6 +60,7 @@ def score(
     catalog = Catalog(spark, settings)
     table = predictions_table(model)
     settings.table(table)  # declared in conf, like every table
+    settings.periods(settings.training_set(settings.model(model).training_set).events.table, run_dates, "score")
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
     plan = scoring_plan(spark, settings, manifest.plan)

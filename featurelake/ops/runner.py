@@ -6,7 +6,9 @@ Then score the run dates after the window with the champion, and monitor on the 
 
 A step is one stage for one target (a source, a table, a group, a training set, a model). It is due on the
 run dates its cadence names (snapshot sources on the dates they were delivered) unless the ledger says it
-finished them and no step before it has finished a date it reads since. Each due span runs as one job,
+finished them, reading the same inputs (an ingest: the same delivery files, by name, size and modification
+time, so a corrected re-delivery is ingested again), and no step before it has finished a date it reads
+since (so everything downstream of a re-ingested date runs again too). Each due span runs as one job,
 retried only on Delta's commit conflicts; when the conflict is another run's commit of the same step and
 run dates, there is nothing left to do and the step is skipped.
 """
@@ -57,8 +59,15 @@ def run_pipeline(
     for batch in batches(run_dates, settings.project.pipeline.batch_days):
         for step in chosen:
             dates = step.due(batch, run_dates)
-            due = [d for d in dates if force or is_due(step, d, steps, finished)]
+            inputs = step.inputs(dates) if step.inputs is not None and dates else {}
+            changed = [d for d in dates if _changed(step, d, finished, inputs)]
+            due = [d for d in dates if force or d in changed or is_due(step, d, steps, finished)]
             skipped += len(dates) - len(due)
+            if changed and not force:
+                report(
+                    f"{step.stage} {step.output}: {_count(changed, 'delivery', 'deliveries')} changed since "
+                    f"{'it was' if len(changed) == 1 else 'they were'} last run ({_listed(changed)}), running again"
+                )
             if not due:
                 if dates:
                     report(f"{step.stage} {step.output} [{batch}]: finished earlier, skipped")
@@ -69,14 +78,33 @@ def run_pipeline(
                 continue
             for span in _spans(step, due):
                 days = [d for d in due if span.start <= d <= span.end]
-                result = run_step(spark, settings, step, span, run_id, report, days)
+                result = run_step(spark, settings, step, span, run_id, report, days, inputs)
                 summaries.extend(result.summaries)
                 if result.status == "committed":
-                    recorded = ledger.Finished(run_id, result.finished_at)
-                    finished.update({(step.stage, step.target, day): recorded for day in days})
+                    finished.update(
+                        {
+                            (step.stage, step.target, day): ledger.Finished(run_id, result.finished_at, inputs.get(day))
+                            for day in days
+                        }
+                    )
     if skipped:
         report(f"{skipped} step-dates had finished in earlier runs and were skipped (--force recomputes them)")
     return summaries
+
+
+def _changed(step: Step, day: dt.date, finished: dict, inputs: dict[dt.date, str]) -> bool:
+    """The step finished this date reading other inputs than are there now (a corrected re-delivery)."""
+    done = finished.get((step.stage, step.target, day))
+    return done is not None and done.inputs is not None and day in inputs and inputs[day] != done.inputs
+
+
+def _count(items: list, one: str, many: str) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many}"
+
+
+def _listed(days: list[dt.date], shown: int = 3) -> str:
+    more = f" and {len(days) - shown} more" if len(days) > shown else ""
+    return ", ".join(d.isoformat() for d in days[:shown]) + more
 
 
 def _spans(step: Step, due: list[dt.date]) -> list[DateRange]:
@@ -97,9 +125,10 @@ def run_step(
     run_id: str,
     report=print,
     days: list[dt.date] | None = None,
+    inputs: dict[dt.date, str] | None = None,
 ) -> StepResult:
     """Run one step over a span of run dates and record it in the ledger for its due ``days`` (default every date
-    of the span); retried on commit conflicts only."""
+    of the span), with the fingerprints of what it read; retried on commit conflicts only."""
     conf = settings.project.pipeline
     wait = conf.retry_wait_seconds
     for attempt in range(1, conf.commit_attempts + 1):
@@ -129,7 +158,7 @@ def run_step(
             report(summary.line())
         seconds = time.monotonic() - started
         catalog = Catalog(spark, settings)
-        finished_at = ledger.record(catalog, step.stage, step.target, span, run_id, summaries, seconds, days)
+        finished_at = ledger.record(catalog, step.stage, step.target, span, run_id, summaries, seconds, days, inputs)
         return StepResult("committed", summaries, attempt, finished_at=finished_at)
     raise AssertionError("unreachable: the loop returns or raises")
 

@@ -113,7 +113,7 @@ def record(
     """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results."""
     import datetime as dt
 
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC)  # aware: stored as this instant whatever the process's time zone
     rows = [
         (
             run_id,

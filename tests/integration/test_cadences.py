@@ -12,7 +12,16 @@ import statistics
 import pytest
 from pyspark.sql import functions as F
 
-from tests.cadence_projects import HOURLY, WEEKLY, berlin_hours, market_rows, monthly, reading_rows, sales_rows
+from tests.cadence_projects import (
+    CORRECTED_PRICE,
+    HOURLY,
+    WEEKLY,
+    berlin_hours,
+    market_rows,
+    monthly,
+    reading_rows,
+    sales_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +43,24 @@ def ledger_dates(spark, lake, stage: str) -> list[dt.date]:
 
 
 def test_a_monthly_report_runs_once_per_month_through_every_stage(spark, cadence_runs):
-    lake, output = cadence_runs("monthly")
+    lake, _ = cadence_runs("monthly")
     shape = monthly()
     months = shape.periods
     for stage in ("ingest", "refine", "features"):
         assert ledger_dates(spark, lake, stage) == months, stage
     delivered = market_rows(shape)
     bronze = table(spark, lake, "bronze.market")
+    corrected = ("city_00", months[-2])  # re-delivered after this run (the last test)
     expected = sorted(
-        (r["city"], r["year"], r["month"], r["listings"], r["median_price"]) for m in months for r in delivered[m]
+        (
+            r["city"],
+            r["year"],
+            r["month"],
+            r["listings"],
+            CORRECTED_PRICE if (r["city"], m) == corrected else r["median_price"],
+        )
+        for m in months
+        for r in delivered[m]
     )
     assert (
         sorted(tuple(r) for r in bronze.select("city", "year", "month", "listings", "median_price").collect())
@@ -66,7 +84,7 @@ def test_a_monthly_report_runs_once_per_month_through_every_stage(spark, cadence
     predicted = dates(table(spark, lake, "predictions.market"))
     assert predicted == [m for m in months if m > test_end]
     # monitored every 3 periods after the window, and on the run's last period
-    assert dates(table(spark, lake, "monitoring.market"), "run_date") == [
+    assert dates(table(spark, lake, "monitoring.market")) == [
         D(test_end.year, 9, 1),
         D(test_end.year, 12, 1),
     ]
@@ -96,12 +114,9 @@ def test_a_weekly_source_dated_by_iso_year_and_week_runs_on_mondays(spark, caden
     assert len(training) == WEEKLY.entities * len([w for w in weeks if w <= D(2013, 9, 29)])
     test_end = D(2013, 9, 29)
     assert dates(table(spark, lake, "predictions.sales")) == [w for w in weeks if w > test_end]
-    # "every: 1 month" on weekly periods: the week a month after the window's end, and so on, and the last
-    assert dates(table(spark, lake, "monitoring.sales"), "run_date") == [
-        D(2013, 10, 28),
-        D(2013, 11, 25),
-        D(2013, 12, 23),
-    ]
+    # "every: 2 months" on weekly periods: the week two months after the window's end (29 November is in the
+    # week of the 25th), and so on, and the last week of the run
+    assert dates(table(spark, lake, "monitoring.sales")) == [D(2013, 11, 25), D(2013, 12, 23)]
 
 
 def test_an_hourly_source_delivered_per_berlin_day_has_23_hours_when_the_clocks_go_forward(spark, cadence_runs):
@@ -123,4 +138,30 @@ def test_an_hourly_source_delivered_per_berlin_day_has_23_hours_when_the_clocks_
     before = [f"{at - dt.timedelta(hours=h):%Y-%m-%dT%H:%M:%SZ}" for h in range(3)]
     assert row["temperature_3h"] == pytest.approx(statistics.fmean(readings[("station_0", t)] for t in before))
     assert dates(table(spark, lake, "predictions.readings")) == [D(2014, 4, 7), D(2014, 4, 8), D(2014, 4, 9)]
-    assert dates(table(spark, lake, "monitoring.readings"), "run_date") == [D(2014, 4, 9)]
+    assert dates(table(spark, lake, "monitoring.readings")) == [D(2014, 4, 9)]
+
+
+def test_a_corrected_month_re_delivered_is_noticed_and_flows_downstream(spark, cadence_runs):
+    """`featurelake run` again over the last two months, no --force: only the re-delivered month's ingest is
+    due for its input, and what reads it (refine, the features whose look-back holds it, scoring) runs again."""
+    lake, again = cadence_runs("monthly-redelivered")
+    shape = monthly()
+    corrected, last = shape.periods[-2], shape.periods[-1]
+    assert f"ingest bronze.market: 1 delivery changed since it was last run ({corrected}), running again" in again
+    silver = {(r["city"], r["_run_date"]): r["median_price"] for r in table(spark, lake, "silver.market").collect()}
+    delivered = market_rows(shape)
+    assert silver == {
+        (r["city"], m): CORRECTED_PRICE if (r["city"], m) == ("city_00", corrected) else r["median_price"]
+        for m in shape.periods
+        for r in delivered[m]
+    }
+    ledger = table(spark, lake, "ops.run_ledger").groupBy("stage", "run_date").agg(F.count(F.lit(1)).alias("runs"))
+    runs = {(r["stage"], r["run_date"]): r["runs"] for r in ledger.collect()}
+    # the corrected month ran twice from ingest to scoring; the last month only where it reads the corrected one
+    assert [runs[(s, corrected)] for s in ("ingest", "refine", "features", "score")] == [2, 2, 2, 2]
+    assert [runs[(s, last)] for s in ("ingest", "refine", "features", "score")] == [1, 1, 2, 2]
+    features = table(spark, lake, "features.city_trend").where(F.col("city") == "city_00")
+    price_3m = {r["_run_date"]: r["price_3m"] for r in features.collect()}
+    prices = [delivered[m][0]["median_price"] for m in shape.periods[-4:-2]] + [CORRECTED_PRICE]
+    assert price_3m[corrected] == pytest.approx(statistics.fmean(prices))
+    assert price_3m[last] == pytest.approx(statistics.fmean([*prices[1:], delivered[last][0]["median_price"]]))

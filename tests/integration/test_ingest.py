@@ -142,7 +142,9 @@ def test_rows_of_another_date_refuse_the_file_with_nothing_committed(spark, sett
         f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT.replace('2013,1,1', '2013,1,2')}\n{GOOD_FLIGHT}\n",
     )
     with pytest.raises(
-        InputError, match=r"flights_2013-01-02\.csv holds 1 rows dated other than its run date \(for example 2013-1-1\)"
+        InputError,
+        match=r"flights_2013-01-02\.csv holds 1 rows dated outside the day of its folder \(for example 2013-1-1\); "
+        r"deliver each day's rows in that day's folder",
     ):
         ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 2)), "run-1")
     assert not Catalog(spark, settings).exists("bronze.flights")

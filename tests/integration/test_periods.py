@@ -14,21 +14,12 @@ from featurelake.core.errors import InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
-from tests.cadence_projects import SOURCES, TABLES, berlin_hours
+from tests.cadence_projects import SOURCES, berlin_hours, period_conf
 
 pytestmark = pytest.mark.integration
 
 D = dt.date
 QUARTER = DateRange(D(2014, 1, 1), D(2014, 3, 31))
-
-
-def period_conf(name: str) -> dict:
-    silver = {"keys": TABLES[name]["keys"], "partition_by": ["_run_date"]}
-    silver["refine"] = {"source": f"bronze.{name}", "derive": TABLES[name]["derive"]}
-    return {
-        "sources": {name: SOURCES[name]},
-        "tables": {f"bronze.{name}": {"partition_by": ["_run_date"]}, f"silver.{name}": silver},
-    }
 
 
 @pytest.fixture
@@ -90,7 +81,10 @@ def test_a_folder_named_by_another_day_of_the_month_is_refused_not_left_out(spar
         InputError, match=r"2014-02-15 is not the first day of a month: .* goes in the folder 2014-02-01"
     ):
         ingest(spark, settings, "market", DateRange(D(2014, 1, 1), D(2014, 2, 28)), "run-1")
-    with pytest.raises(InputError, match=r"No month of sources.market \(monthly\) begins in 2014-01-05"):
+    with pytest.raises(
+        InputError,
+        match=r"No month of bronze.market \(monthly\) begins in 2014-01-05.*so ingest --source market 2014-01-01",
+    ):
         ingest(spark, settings, "market", DateRange(D(2014, 1, 5), D(2014, 1, 31)), "run-1")
 
 
@@ -158,3 +152,37 @@ def test_an_hourly_day_holds_its_23_hours_when_the_clocks_go_forward_and_a_missi
         match=r"lacks 1 of the 24 hours of that day in Europe/Berlin \(the first: 2014-03-31 05:00 \(\+02:00\)\)",
     ):
         ingest(spark, settings, "readings", DateRange.single(spring + dt.timedelta(days=1)), "run-2")
+
+
+def test_metadata_times_are_utc_whatever_the_process_time_zone(spark, settings, deliver, monkeypatch):
+    """_ingested_at and the ledger's finished_at are the instant they happened, also when the Python
+    process runs in another time zone (a naive datetime would be stored as local time, 8 hours off here)."""
+    import time
+
+    from pyspark.sql import functions as F
+
+    from featurelake.core.dates import utc_from_micros
+    from featurelake.lake import ledger
+
+    january = DateRange(D(2014, 1, 1), D(2014, 1, 31))
+    deliver("market", D(2014, 1, 1), market_csv(D(2014, 1, 1), {"austin": 300.0}))
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ingest(spark, settings, "market", january, "run-1")
+        catalog = Catalog(spark, settings)
+        returned = ledger.record(catalog, "ingest", "market", january, "run-1", [], 1.0, [D(2014, 1, 1)])
+        after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        [ingested] = [
+            utc_from_micros(r[0]) for r in catalog.read("bronze.market").select(F.unix_micros("_ingested_at")).collect()
+        ]
+        [stored] = [
+            utc_from_micros(r[0]) for r in catalog.read("ops.run_ledger").select(F.unix_micros("finished_at")).collect()
+        ]
+        read_back = ledger.finished_steps(catalog, january)[("ingest", "market", D(2014, 1, 1))].finished_at
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before <= ingested <= stored <= after
+    assert returned == stored == read_back

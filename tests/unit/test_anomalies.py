@@ -6,6 +6,7 @@ import datetime as dt
 
 from featurelake.quality.anomalies import anomaly_outcomes
 from featurelake.quality.outcomes import GateReport
+from tests.cadence_projects import period_conf
 
 
 def history_then(last: float, days: int = 8) -> dict:
@@ -37,3 +38,15 @@ def test_the_floors_come_from_conf_and_the_console_names_the_worst(spark, make_s
         "row_count = 30 against a trailing mean of 71.875 ± 0.331 (126.6 sigma)), 0 rows quarantined"
     )
     assert one_row.run_date == dt.date(2013, 12, 8)
+
+
+def test_a_monthly_table_has_its_anomalies_with_the_default_window_of_periods(spark, make_settings):
+    """The default window is 28 periods of the table's cadence: eight monthly reports are history enough,
+    where a window of 28 days would hold one report and never fire."""
+    monthly = make_settings(period_conf("market"))
+    months = [dt.date(2013 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(1, 10)]
+    metrics = {month: {"row_count": 50.0 + (i % 2)} for i, month in enumerate(months[:-1])}
+    metrics[months[-1]] = {"row_count": 20.0}
+    [flagged] = anomaly_outcomes(spark, monthly, "silver.market", metrics)
+    assert flagged.run_date == dt.date(2013, 9, 1)
+    assert flagged.observed_value == "20 against a trailing mean of 50.5 ± 0.5 (61.0 sigma)"

@@ -156,5 +156,5 @@ def test_period_time_from_date_parts_or_a_date_in_local_time_across_dst(spark):
     ]
     assert (got[0]["starts"], got[0]["ends"]) == (dt.datetime(2013, 3, 10, 5), dt.datetime(2013, 3, 11, 4))
     assert (got[1]["starts"], got[1]["ends"]) == (dt.datetime(2013, 11, 3, 4), dt.datetime(2013, 11, 4, 5))
-    with pytest.raises(ValueError, match="period_time needs either date, or year and month"):
+    with pytest.raises(ValueError, match="period_time gives year; give date, or year and month"):
         Derivation.model_validate({"name": "x", "period_time": {"year": "year", "timezone": "UTC"}})
