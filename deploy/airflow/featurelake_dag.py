@@ -48,7 +48,12 @@ def spark_submit(stage: str) -> str:
     words += ["--py-files", f"{DIST}/featurelake_code.zip", f"{DIST}/jobs/pipeline.py"]
     words += ["--env", os.environ.get("FEATURELAKE_ENV", "cluster"), "--conf-dir", f"{CONF_DIR}/conf"]
     words += ["--stages", stage]
-    return " ".join(shlex.quote(w) for w in words) + " --run-date {{ ds }} --run-id '{{ run_id }}'"
+    # The run id reaches the shell as an environment variable, never as text inside the command: a run id a
+    # user triggered (manual__...) may hold quotes or $( ) that would otherwise be run.
+    return " ".join(shlex.quote(w) for w in words) + ' --run-date {{ ds }} --run-id "$FEATURELAKE_RUN_ID"'
+
+
+RUN_ID_ENV = {"FEATURELAKE_RUN_ID": "{{ run_id }}"}
 
 
 with DAG(
@@ -66,4 +71,9 @@ with DAG(
     },
     tags=["featurelake"],
 ) as dag:
-    chain(*(BashOperator(task_id=stage, bash_command=spark_submit(stage)) for stage in STAGES))
+    chain(
+        *(
+            BashOperator(task_id=stage, bash_command=spark_submit(stage), env=RUN_ID_ENV, append_env=True)
+            for stage in STAGES
+        )
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import posixpath
 import re
 from pathlib import Path
@@ -212,6 +213,18 @@ def confine(root: str, relative: str, key: str) -> str:
         joined = posixpath.normpath(posixpath.join(root, relative))
         inside = joined == root or joined.startswith(root.rstrip("/") + "/")
         result = joined
+        real = real_outside(root, joined) if inside else None
+        if real is not None:
+            raise ConfigError(
+                f"{key} is {relative!r}, which is a symbolic link to {real}, outside the lake root {root}; "
+                "make it a directory inside the lake root."
+            )
     if not inside:
         raise ConfigError(f"{key} is {relative!r}, which resolves outside the lake root {root}; use a path inside it.")
     return result
+
+
+def real_outside(root: str, path: str) -> str | None:
+    """Where a local path really is (symbolic links followed) when that is outside the root's real path."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return None if real == real_root or real.startswith(real_root.rstrip("/") + "/") else real

@@ -168,6 +168,10 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
     for column, type_name in conf.columns.items():
         does_not_parse = parsed_line & F.col(column).isNotNull() & typed[column].isNull()
         problems.append(F.when(does_not_parse, F.lit(f"{column}: {NOT_A} {type_name}")))
+        if type_name == "double":  # NaN, Infinity and 1e400 parse as doubles, but are no measurement
+            infinite = F.abs(typed[column]) == F.lit(float("inf"))
+            not_finite = parsed_line & typed[column].isNotNull() & (F.isnan(typed[column]) | infinite)
+            problems.append(F.when(not_finite, F.lit(f"{column}: {NOT_A} finite double")))
     if conf.date_columns is not None:
         for column in conf.date_columns.columns.values():
             problems.append(

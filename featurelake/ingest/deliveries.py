@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
-from featurelake.core.settings import Settings
+from featurelake.core.settings import Settings, real_outside
 from featurelake.lake import storage
 
 
@@ -63,6 +63,14 @@ def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_da
                 f"files, list {day} under sources.{source}.known_gaps if the source has no data for it, or leave "
                 "it out of the range. Nothing was written."
             )
+        for file in files:
+            local = file.path.removeprefix("file:") if "://" not in file.path else None
+            real = real_outside(settings.lake_root, local) if local is not None else None
+            if real is not None:
+                raise InputError(
+                    f"{file.path} is a symbolic link to {real}, outside the lake root {settings.lake_root}; "
+                    "deliver the file itself into the landing zone. Nothing was written."
+                )
         empty = [f.path for f in files if f.size == 0]
         if empty:
             raise InputError(f"{empty[0]} is empty; a delivery must hold rows. Nothing was written.")

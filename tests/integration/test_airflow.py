@@ -24,6 +24,10 @@ ENVIRONMENT = {
 }
 
 
+# What a user might type as the run id of a manual trigger: quotes and a command substitution.
+HOSTILE_RUN_ID = "manual__it's $(touch pwned) `touch pwned2`"
+
+
 @pytest.fixture(scope="module")
 def dag(tmp_path_factory):
     if not AIRFLOW_PYTHON.exists():
@@ -34,7 +38,7 @@ def dag(tmp_path_factory):
     output = home / "dag.json"
     env = {**os.environ, **ENVIRONMENT, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     command = [str(AIRFLOW_PYTHON), str(PROJECT / "tests" / "airflow" / "dagbag_probe.py")]
-    command += [str(PROJECT / "deploy" / "airflow"), "2013-03-05", str(output)]
+    command += [str(PROJECT / "deploy" / "airflow"), "2013-03-05", str(output), HOSTILE_RUN_ID]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(output.read_text())
@@ -66,6 +70,22 @@ def test_each_task_spark_submits_its_stage_for_the_logical_date(dag):
     args = build_parser().parse_args(["run", *words[script + 1 :]])
     assert (args.env, args.conf_dir, args.stages) == ("cluster", "/srv/featurelake/conf", ["features"])
     assert str(args.run_date) == "2013-03-05" and args.date_from is None
-    assert args.run_id == "scheduled__2013-03-05T00:00:00+00:00"
+    assert args.run_id == "$FEATURELAKE_RUN_ID"  # from the task's environment, which Airflow templates
+    task = dag["tasks"]["features"]
+    assert task["env"] == {"FEATURELAKE_RUN_ID": "scheduled__2013-03-05T00:00:00+00:00"} and task["append_env"]
     for stage in STAGES:
         assert f"--stages {stage} --run-date 2013-03-05 " in dag["tasks"][stage]["command"]
+
+
+def test_a_run_id_typed_by_hand_reaches_the_job_as_it_is_and_runs_nothing(dag, tmp_path):
+    """The rendered command of a manual run with quotes and $( ) in its run id, run by bash as Airflow's
+    BashOperator would (spark-submit stood in for by printf): the job gets the run id verbatim, and nothing
+    of it is executed."""
+    task = dag["hostile"]["features"]
+    assert HOSTILE_RUN_ID not in task["command"]  # never pasted into the shell text
+    command = "printf '%s\\n'" + task["command"][len("spark-submit") :]
+    env = {"PATH": os.environ["PATH"], **task["env"]}
+    result = subprocess.run(["bash", "-c", command], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    words = result.stdout.splitlines()
+    assert words[words.index("--run-id") + 1] == HOSTILE_RUN_ID
+    assert list(tmp_path.iterdir()) == []

