@@ -95,6 +95,8 @@ def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: D
     table = settings.feature_table(name)
     if settings.cadence(table) != "snapshot":
         settings.periods(table, run_dates, f"features --group {name}")
+    for source in group.tables:  # a slice is never replaced by the features of missing input rows
+        catalog.require_periods(source, run_dates, "refine")
     gate_conf = settings.table(table).gate
     if gate_conf is not None and gate_conf.policy == "quarantine":
         raise ConfigError(

@@ -94,7 +94,8 @@ def _string_schema(columns: list[str]) -> T.StructType:
 
 def _read_csv(spark: SparkSession, conf: SourceConf, source: str, files: list[str]) -> DataFrame:
     by_header: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for file, line in zip(files, storage.read_first_lines(spark, files), strict=True):
+    encoding = conf.options.get("encoding", conf.options.get("charset", "utf-8"))
+    for file, line in zip(files, storage.read_first_lines(spark, files, encoding), strict=True):
         if line is None or not line.strip():
             raise InputError(
                 f"{file} has no header line; a CSV delivery starts with its column names. Nothing was written."
@@ -164,10 +165,14 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
             raw = raw.withColumn(column, F.lit(None).cast(T.StringType()))
     parsed_line = F.col(CORRUPT).isNull()
     typed = {column: F.col(column).try_cast(type_name) for column, type_name in conf.columns.items()}
+    utf8 = conf.options.get("encoding", conf.options.get("charset", "utf-8")).lower().replace("-", "") == "utf8"
     problems: list[Column] = [F.when(~parsed_line, F.lit(MALFORMED_REASON))]
     for column, type_name in conf.columns.items():
         does_not_parse = parsed_line & F.col(column).isNotNull() & typed[column].isNull()
         problems.append(F.when(does_not_parse, F.lit(f"{column}: {NOT_A} {type_name}")))
+        if utf8:  # a byte that was no UTF-8 is decoded as U+FFFD: the value is not what was sent
+            not_text = parsed_line & F.col(column).contains("\ufffd")
+            problems.append(F.when(not_text, F.lit(f"{column}: not valid UTF-8 text")))
         if type_name == "double":  # NaN, Infinity and 1e400 parse as doubles, but are no measurement
             infinite = F.abs(typed[column]) == F.lit(float("inf"))
             not_finite = parsed_line & typed[column].isNotNull() & (F.isnan(typed[column]) | infinite)

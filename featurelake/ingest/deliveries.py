@@ -9,7 +9,6 @@ source delivers its whole state in a folder named by the delivery day, as often 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -17,7 +16,7 @@ from pyspark.sql import SparkSession
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.core.settings import Settings, real_outside
-from featurelake.lake import storage
+from featurelake.lake import ledger, storage
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,10 @@ def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: Da
 
 
 def fingerprints(spark: SparkSession, settings: Settings, source: str, days: list[dt.date]) -> dict[dt.date, str]:
-    """What each run date's delivery is, as a short hash of its files' names, sizes and modification times: a
-    file replaced, added or removed changes it, so a corrected re-delivery is noticed (days with no files are
-    left out)."""
+    """What each run date's delivery is: its files by name, each with its size and modification time, so a
+    file replaced, added or removed is noticed (days with no files are left out). Content is not hashed: that
+    would read every delivery twice; a file rewritten with the same bytes is only ingested again, with the
+    same result."""
     conf = settings.source(source)
     found = storage.list_files_in_folders(
         spark, settings.landing_path(source), [d.isoformat() for d in days], conf.files
@@ -111,8 +111,9 @@ def fingerprints(spark: SparkSession, settings: Settings, source: str, days: lis
     for day in days:
         files = found.get(day.isoformat())
         if files:
-            listing = "\n".join(f"{f.path.rsplit('/', 1)[-1]}|{f.size}|{f.modified}" for f in files)
-            prints[day] = hashlib.sha256(listing.encode()).hexdigest()[:16]
+            prints[day] = ledger.fingerprint(
+                {f.path.rsplit("/", 1)[-1]: f"{f.size} bytes, {f.modified}" for f in files}
+            )
     return prints
 
 

@@ -7,7 +7,6 @@ wins) and the duplicates dropped are counted as rejected, so the numbers always 
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -163,14 +162,8 @@ def _refine_periods(
     suite = _suite(settings, table)
     catalog = Catalog(spark, settings)
     bronze = catalog.read(conf.refine.source, run_dates)
-    periods = settings.periods(table, run_dates, f"refine --table {table}")
-    missing_dates = _dates_without_rows(bronze, periods, settings.known_gaps(table))
-    if missing_dates:
-        raise InputError(
-            f"{conf.refine.source} has no rows for {missing_dates[0]}"
-            f"{f' (and {len(missing_dates) - 1} more dates)' if len(missing_dates) > 1 else ''}; ingest those "
-            f"dates first. Nothing was written to {table}."
-        )
+    settings.periods(table, run_dates, f"refine --table {table}")
+    catalog.require_periods(conf.refine.source, run_dates, "ingest")
     keys = conf.keys
     columns = _silver_columns(bronze, conf)
     marked = (
@@ -196,11 +189,6 @@ def _refine_periods(
         commit = catalog.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), table, run_dates)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
     return summary
-
-
-def _dates_without_rows(bronze: DataFrame, periods: list[dt.date], known_gaps: set) -> list:
-    present = {row[RUN_DATE] for row in bronze.select(RUN_DATE).distinct().collect()}  # bounded: one per period
-    return [d for d in periods if d not in present and d not in known_gaps]
 
 
 def _refine_snapshots(

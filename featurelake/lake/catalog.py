@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from functools import reduce
 
@@ -77,6 +78,32 @@ class Catalog:
         if version is None:
             raise NotReady(f"Table {name} does not exist yet at {self.path(name)}; run the stage that writes it first.")
         return version
+
+    def dates_without_rows(self, name: str, dates: list[dt.date]) -> list[dt.date]:
+        """The run dates of the list that a table partitioned by run date holds no row of (one small scan of
+        the run-date column)."""
+        if not dates:
+            return []
+        if not self.exists(name):
+            return list(dates)
+        rows = self.read(name, DateRange(min(dates), max(dates))).select(RUN_DATE).distinct()
+        present = {row[RUN_DATE] for row in rows.collect()}  # bounded: one per date
+        return [d for d in dates if d not in present]
+
+    def require_periods(self, name: str, run_dates: DateRange, upstream: str) -> None:
+        """Every period of the range that a table of a source with a cadence must hold (less its known gaps)
+        has rows, so that a stage reading it never replaces a slice with nothing; else NotReady (exit 4)
+        naming the first missing run date and the ``upstream`` stage to run."""
+        if self.settings.cadence(name) == "snapshot":
+            return
+        gaps = self.settings.known_gaps(name)
+        expected = [d for d in self.settings.grain(name).starts(run_dates) if d not in gaps]
+        missing = self.dates_without_rows(name, expected)
+        if missing:
+            more = f" (and {len(missing) - 1} more run dates)" if len(missing) > 1 else ""
+            raise NotReady(
+                f"{name} has no rows for {missing[0]}{more}; {upstream} those run dates first. Nothing was written."
+            )
 
     # ---------------------------------------------------------------------------------------- writing
 

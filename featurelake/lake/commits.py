@@ -52,8 +52,9 @@ class StepContext:
         step = {"step": self.step, "from": str(self.run_dates.start), "to": str(self.run_dates.end)}
         return json.dumps({**(extra or {}), **step, "run_id": self.run_id, "write": uuid.uuid4().hex}, sort_keys=True)
 
-    def overlaps(self, metadata: str | None) -> str | None:
-        """The run id of another run's commit of this step over overlapping run dates, else None."""
+    def covered_by(self, metadata: str | None) -> str | None:
+        """The run id of another run's commit of this step over all of this one's run dates, else None (a
+        commit over only some of them leaves the others to write: that conflict is retried)."""
         try:
             other = json.loads(metadata or "")
         except ValueError:
@@ -61,7 +62,7 @@ class StepContext:
         if not isinstance(other, dict) or other.get("step") != self.step or other.get("run_id") == self.run_id:
             return None
         starts, ends = dt.date.fromisoformat(other["from"]), dt.date.fromisoformat(other["to"])
-        return other["run_id"] if starts <= self.run_dates.end and self.run_dates.start <= ends else None
+        return other["run_id"] if starts <= self.run_dates.start and self.run_dates.end <= ends else None
 
 
 # Threads of one SparkSession each run their own step, so the current step is a context variable.
@@ -143,7 +144,7 @@ def commit(
     except concurrent_write_errors():
         if context is not None:
             for row in _commits_since(spark, path, before).select("userMetadata").collect():  # a handful
-                other_run = context.overlaps(row["userMetadata"])
+                other_run = context.covered_by(row["userMetadata"])
                 if other_run:
                     raise SliceWrittenConcurrently(name, other_run) from None
         raise

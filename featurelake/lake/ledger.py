@@ -8,6 +8,7 @@ finished, and appends as each step finishes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from pyspark.sql import functions as F
@@ -40,10 +41,24 @@ LEDGER_SCHEMA = T.StructType(
 class Finished:
     run_id: str
     finished_at: dt.datetime  # naive UTC
-    inputs: str | None = None  # the fingerprint of what it read (featurelake.ingest.deliveries.fingerprints)
+    inputs: str | None = None  # what it read, as a fingerprint (see ``fingerprint``)
 
 
 StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
+
+
+def fingerprint(versions: dict[str, str]) -> str:
+    """What a step read, as the ledger keeps it: each input by name with its version (a file: size, mtime)."""
+    return json.dumps(dict(sorted(versions.items())), separators=(",", ":"))
+
+
+def changes(recorded: str, current: str) -> str:
+    """How two fingerprints differ, in words: which inputs were replaced, added or removed."""
+    before, after = json.loads(recorded), json.loads(current)
+    words = [f"{n} replaced" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]
+    words += [f"{n} added" for n in sorted(after.keys() - before.keys())]
+    words += [f"{n} removed" for n in sorted(before.keys() - after.keys())]
+    return ", ".join(words)
 
 
 def finished_steps(catalog: Catalog, dates: DateRange) -> dict[StepDate, Finished]:

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from featurelake.core.errors import InputError
+
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -47,20 +49,37 @@ def list_directories(spark, directory: str) -> list[str]:
     return sorted(s.getPath().getName() for s in fs.listStatus(base) if s.isDirectory())
 
 
-def read_first_lines(spark, paths: list[str]) -> list[str | None]:
+def read_first_lines(spark, paths: list[str], encoding: str = "utf-8") -> list[str | None]:
     """The first line of each file, read concurrently (each read is a round trip to the file system)."""
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda path: read_first_line(spark, path), paths))
+        return list(pool.map(lambda path: read_first_line(spark, path, encoding=encoding), paths))
 
 
-def read_first_line(spark, path: str, limit: int = 1 << 20) -> str | None:
-    """The first line of a text file (without its line break), or None for an empty file.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_first_line(spark, path: str, limit: int = 1 << 20, encoding: str = "utf-8") -> str | None:
+    """The first line of a text file (without its line break), or None for an empty file. A file that is
+    compressed without its name saying so, or whose first line is not text in the encoding, is one sentence.
 
     Local files are read directly (a Py4J round trip per file costs more than the read); any other file
     system goes through Hadoop's client."""
     if path.startswith("file:"):
-        with open(urlsplit(path).path, encoding="utf-8", newline="") as handle:
-            line = handle.readline(limit)
+        with open(urlsplit(path).path, "rb") as handle:
+            raw = handle.readline(limit)
+        if raw.startswith(GZIP_MAGIC) and not path.endswith(".gz"):
+            raise InputError(
+                f"{path} is gzip-compressed but its name does not end in .gz; name it <name>.gz (Spark "
+                "decompresses by the name) or deliver it uncompressed. Nothing was written."
+            )
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{path} is not {encoding} text (byte 0x{raw[error.start]:02x} at position {error.start} of its "
+                "first line); re-encode it, or declare the source's encoding in its options (encoding: "
+                "ISO-8859-1). Nothing was written."
+            ) from None
         return line.rstrip("\r\n").removeprefix("\ufeff") if line else None
     fs, hadoop_path = _filesystem(spark, path)
     stream = fs.open(hadoop_path)

@@ -60,7 +60,9 @@ def score(
     catalog = Catalog(spark, settings)
     table = predictions_table(model)
     settings.table(table)  # declared in conf, like every table
-    settings.periods(settings.training_set(settings.model(model).training_set).events.table, run_dates, "score")
+    events = settings.training_set(settings.model(model).training_set).events.table
+    settings.periods(events, run_dates, "score")
+    catalog.require_periods(events, run_dates, "refine")
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
     plan = scoring_plan(spark, settings, manifest.plan)

@@ -47,11 +47,21 @@ def store(settings: Settings) -> Store:
     return Store(uri, conf.registry_uri or uri, Path(artifacts).as_uri(), f"SQLite store {database}")
 
 
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
 def activate(settings: Settings) -> tuple[Store, str]:
     """Point MLflow at the configured store and return it with the experiment's id."""
     import mlflow
 
     configured = store(settings)
+    # A tracking server that does not answer is one sentence in seconds, not minutes of MLflow's retries.
+    for variable, bound in HTTP_BOUNDS.items():
+        os.environ.setdefault(variable, bound)
     mlflow.set_tracking_uri(configured.tracking_uri)
     mlflow.set_registry_uri(configured.registry_uri)
     name = settings.experiment

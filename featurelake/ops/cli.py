@@ -16,6 +16,7 @@ import uuid
 
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
+from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import CommandResult, Context
 from featurelake.ops.stages import STAGE_NAMES, STAGES
@@ -84,6 +85,18 @@ def _run_dates(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; everything it prints passes one redaction (featurelake.core.redaction)."""
+    plain = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redacting(sys.stdout), redacting(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = plain
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

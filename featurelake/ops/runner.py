@@ -68,6 +68,9 @@ def run_pipeline(
                     f"{step.stage} {step.output}: {_count(changed, 'delivery', 'deliveries')} changed since "
                     f"{'it was' if len(changed) == 1 else 'they were'} last run ({_listed(changed)}), running again"
                 )
+                for day in changed[:3]:
+                    recorded = finished[(step.stage, step.target, day)].inputs
+                    report(f"  {day}: {ledger.changes(recorded, inputs[day])}")
             if not due:
                 if dates:
                     report(f"{step.stage} {step.output} [{batch}]: finished earlier, skipped")

@@ -191,7 +191,8 @@ class CadenceRuns:
     """`featurelake run --conf-dir` of each project of tests/cadence_projects.py over its whole range, one
     after another in the background, each in its own process (a project brings its own features package).
     The monthly project then has one month re-delivered, corrected, and is run again over its last two months
-    (``monthly-redelivered``): the runner must notice the new delivery."""
+    (``monthly-redelivered``): the runner must notice the new delivery. The hourly project runs under
+    TZ=America/Los_Angeles, and its tables must be what a UTC process would write."""
 
     def __init__(self, root: Path, after=None):
         from tests.cadence_projects import HOURLY, WEEKLY, monthly, write_project
@@ -220,6 +221,8 @@ class CadenceRuns:
             return
         lake = project / "lakehouse"
         env = {**os.environ, "FEATURELAKE_LAKE_ROOT": str(lake), "PYSPARK_PYTHON": sys.executable}
+        if name == "hourly":  # the engine's times must not depend on the process's time zone
+            env["TZ"] = "America/Los_Angeles"
         dates = ["--from", str(span.start), "--to", str(span.end)]
         command = [str(BIN / "featurelake"), "run", "--conf-dir", str(project / "conf"), *dates]
         log = project / f"{name}.log"

@@ -12,6 +12,7 @@ import statistics
 import pytest
 from pyspark.sql import functions as F
 
+from featurelake.core.dates import utc_from_micros
 from tests.cadence_projects import (
     CORRECTED_PRICE,
     HOURLY,
@@ -139,6 +140,11 @@ def test_an_hourly_source_delivered_per_berlin_day_has_23_hours_when_the_clocks_
     assert row["temperature_3h"] == pytest.approx(statistics.fmean(readings[("station_0", t)] for t in before))
     assert dates(table(spark, lake, "predictions.readings")) == [D(2014, 4, 7), D(2014, 4, 8), D(2014, 4, 9)]
     assert dates(table(spark, lake, "monitoring.readings")) == [D(2014, 4, 9)]
+    # run under TZ=America/Los_Angeles: the engine's own times are still this UTC instant's, not 7 hours off
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for name, column in (("bronze.readings", "_ingested_at"), ("ops.run_ledger", "finished_at")):
+        [latest] = table(spark, lake, name).agg(F.unix_micros(F.max(column))).first()
+        assert dt.timedelta(0) < now - utc_from_micros(latest) < dt.timedelta(hours=1), name
 
 
 def test_a_corrected_month_re_delivered_is_noticed_and_flows_downstream(spark, cadence_runs):
@@ -148,6 +154,7 @@ def test_a_corrected_month_re_delivered_is_noticed_and_flows_downstream(spark, c
     shape = monthly()
     corrected, last = shape.periods[-2], shape.periods[-1]
     assert f"ingest bronze.market: 1 delivery changed since it was last run ({corrected}), running again" in again
+    assert f"  {corrected}: market_{corrected}.csv replaced" in again
     silver = {(r["city"], r["_run_date"]): r["median_price"] for r in table(spark, lake, "silver.market").collect()}
     delivered = market_rows(shape)
     assert silver == {

@@ -316,3 +316,29 @@ def test_a_link_out_of_the_lake_is_refused_for_a_delivered_file_and_for_a_table(
     with pytest.raises(ConfigError, match=r"tables.bronze.flights.path is 'bronze/flights', which is a symbolic link"):
         ingest(spark, settings, "flights", day, "run-1")
     assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
+
+
+def test_bytes_that_are_no_utf8_and_a_compressed_file_are_named_never_published(spark, settings):
+    """A latin-1 byte in a row quarantines that row with its column named (Spark would decode it to U+FFFD
+    and publish it); one in the header, or a gzip file named .csv, is one sentence naming the file."""
+    import gzip
+
+    folder = Path(settings.landing_path("flights")) / "2013-01-01"
+    folder.mkdir(parents=True)
+    day = DateRange.single(dt.date(2013, 1, 1))
+    other = GOOD_FLIGHT.replace("UA,1545,N14228", "AA,1,N1422\xe9")
+    (folder / "flights.csv").write_bytes(f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n{other}\n".encode("latin-1"))
+    summary = ingest(spark, settings, "flights", day, "run-1")
+    assert (summary.published, summary.quarantined) == (1, 1)
+    [refused] = spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights")).collect()
+    assert refused["_reasons"] == ["tailnum: not valid UTF-8 text"]
+    header = FLIGHTS_HEADER.replace("tailnum", "tailn\xfcm")
+    (folder / "flights.csv").write_bytes(f"{header}\n{GOOD_FLIGHT}\n".encode("latin-1"))
+
+    with pytest.raises(
+        InputError, match=r"flights\.csv is not utf-8 text \(byte 0xfc at position \d+ of its first line\)"
+    ):
+        ingest(spark, settings, "flights", day, "run-2")
+    (folder / "flights.csv").write_bytes(gzip.compress(f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n".encode()))
+    with pytest.raises(InputError, match=r"flights\.csv is gzip-compressed but its name does not end in \.gz"):
+        ingest(spark, settings, "flights", day, "run-3")

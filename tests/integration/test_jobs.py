@@ -3,6 +3,7 @@ test_training_set.py reads, see conftest.py)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -39,3 +40,28 @@ def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, t
     )
     assert result.returncode == 2
     assert "'2013-02-30' is not a date of the form YYYY-MM-DD" in result.stderr
+
+
+def test_credentials_in_the_tracking_uri_never_reach_the_output(settings):
+    """A tracking server that does not answer, reached through a URI with a password: one sentence, the
+    password hidden in it and in every other line the command printed."""
+    from tests.integration.conftest import job_env
+
+    password = "s3cret-Pa55word"
+    env = {**job_env(settings), "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:9/"}
+    command = [
+        sys.executable,
+        str(PROJECT / "jobs" / "score.py"),
+        "--model",
+        "flight_delay",
+        "--run-date",
+        "2013-12-01",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert password not in result.stdout + result.stderr
+    [sentence] = [line for line in result.stderr.splitlines() if line.startswith("featurelake:")]
+    assert sentence == (
+        "featurelake: MLflow (the configured tracking server) did not answer (MlflowException); check "
+        "MLFLOW_TRACKING_URI, the server and its credentials."
+    )

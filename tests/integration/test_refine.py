@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
-from featurelake.core.errors import InputError
+from featurelake.core.errors import InputError, NotReady
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import DUPLICATE_REASON, SUPERSEDED_REASON, refine
 from featurelake.lake.catalog import Catalog
@@ -113,13 +113,15 @@ def test_null_key_goes_to_quarantine_and_rerun_changes_nothing(spark, settings):
     assert table(spark, settings, "quarantine.silver_flights").count() == 1
 
 
-def test_refine_of_a_date_not_ingested_is_an_error(spark, settings, demo_landing):
+def test_refine_of_a_date_not_ingested_is_not_ready_and_writes_nothing(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09")
     ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 3, 9)), "run-1")
     with pytest.raises(
-        InputError, match=r"bronze.flights has no rows for 2013-03-10 \(and 1 more dates\); ingest those dates first"
+        NotReady,
+        match=r"bronze.flights has no rows for 2013-03-10 \(and 1 more run dates\); ingest those run dates first",
     ):
         refine(spark, settings, "silver.flights", SPRING, "run-1")
+    assert not Catalog(spark, settings).exists("silver.flights")
 
 
 AIRLINES = "carrier,name\nAA,American Airlines Inc.\nUA,United Air Lines Inc.\n"
@@ -183,3 +185,17 @@ def test_a_snapshot_history_in_one_job_leaves_what_applying_each_delivery_in_ord
     ]
     assert (together.rows_in, together.published, together.rejected) == (7, 3, {SUPERSEDED_REASON: 4})
     assert together.detail == "merged: 3 inserted, 0 updated from 3 snapshots"
+
+
+def test_features_of_a_date_not_refined_are_not_ready_and_replace_nothing(spark, settings, demo_landing):
+    """A slice of features is never replaced by the features of input rows that are not there yet."""
+    from featurelake.featurestore.materialize import materialize
+
+    deliver_real(settings, demo_landing, "flights", "2013-03-09")
+    ingest_and_refine(spark, settings, "flights", "silver.flights", DateRange.single(dt.date(2013, 3, 9)))
+    materialize(spark, settings, "carrier_performance", DateRange.single(dt.date(2013, 3, 9)), "run-1")
+    before = table(spark, settings, "features.carrier_performance").count()
+    with pytest.raises(NotReady, match=r"silver.flights has no rows for 2013-03-10 \(and 1 more run dates\); refine"):
+        materialize(spark, settings, "carrier_performance", SPRING, "run-2")
+    features = table(spark, settings, "features.carrier_performance")
+    assert features.count() == before and {r["_run_id"] for r in features.select("_run_id").collect()} == {"run-1"}
