@@ -62,8 +62,8 @@ def score(
     settings.table(table)  # declared in conf, like every table
     events = settings.training_set(settings.model(model).training_set).events.table
     settings.periods(events, run_dates, "score")
-    catalog.require_periods(events, run_dates, "refine")
     registered = tracking.resolve(settings, model, model_uri)
+    catalog.require_periods(events, run_dates, "refine")
     manifest = training_manifest(spark, settings, registered)
     plan = scoring_plan(spark, settings, manifest.plan)
     schema = tracking.input_schema(registered)
