@@ -120,6 +120,13 @@ def _read_csv(spark: SparkSession, conf: SourceConf, source: str, files: list[st
 
 
 def _read_jsonl(spark: SparkSession, conf: SourceConf, source: str, files: list[str]) -> DataFrame:
+    encoding = conf.options.get("encoding", conf.options.get("charset", "utf-8"))
+    for file, line in zip(files, storage.read_first_lines(spark, files, encoding), strict=True):
+        if line is not None and line.lstrip().startswith("["):
+            raise InputError(
+                f"{file} holds a JSON array; a {source} delivery is JSON Lines, one object per line. Nothing was "
+                "written."
+            )
     keys_by_file: dict[str, set[str]] = defaultdict(set)
     key_rows = (
         spark.read.text(files)

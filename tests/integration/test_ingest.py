@@ -222,6 +222,16 @@ def test_malformed_json_lines_are_quarantined(spark, settings):
     assert sorted(r["hour"] for r in bronze(spark, settings, "bronze.weather").collect()) == [1, 3]
 
 
+def test_a_json_array_delivered_as_json_lines_is_one_sentence(spark, settings):
+    row = '{"origin":"EWR","year":2013,"month":1,"day":1,"hour":1,"time_hour":"2013-01-01T06:00:00Z"}'
+    deliver(settings, "weather", "2013-01-01", f"[{row},\n{row}]\n")
+    with pytest.raises(
+        InputError, match=r"weather_2013-01-01\.jsonl holds a JSON array; a weather delivery is JSON Lines"
+    ):
+        ingest(spark, settings, "weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    assert not Catalog(spark, settings).exists("bronze.weather")
+
+
 def test_reordered_header_is_an_error(spark, settings):
     header = FLIGHTS_HEADER.replace("dep_time,sched_dep_time", "sched_dep_time,dep_time")
     deliver(settings, "flights", "2013-01-01", f"{header}\n{GOOD_FLIGHT}\n")
