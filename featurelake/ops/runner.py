@@ -9,8 +9,8 @@ run dates its cadence names (snapshot sources on the dates they were delivered) 
 finished them, reading the same inputs (an ingest: the same delivery files, by name, size and modification
 time, so a corrected re-delivery is ingested again), and no step before it has finished a date it reads
 since (so everything downstream of a re-ingested date runs again too). Each due span runs as one job,
-retried only on Delta's commit conflicts; when the conflict is another run's commit of the same step and
-run dates, there is nothing left to do and the step is skipped.
+retried only on Delta's commit conflicts; when the conflict is another run's commit of the same step covering
+all its run dates, there is nothing left to do and the step is skipped.
 """
 
 from __future__ import annotations
