@@ -78,9 +78,6 @@ class Grain:
         """The last day of the period ``day`` falls in."""
         return self.shift(day, 1) - dt.timedelta(days=1)
 
-    def span(self, day: dt.date) -> DateRange:
-        return DateRange(self.start(day), self.end(day))
-
     def starts(self, dates: DateRange) -> list[dt.date]:
         """The run dates of the periods that begin in the range."""
         found, day = [], self.start(dates.start)
