@@ -1,7 +1,7 @@
-"""Benchmark: the silver.flights gate (GX validation + quarantine split) vs. a hand-written single-pass agg.
+"""Benchmark: the silver.flights gate (one pass judged by GX + quarantine split) vs. a hand-written single-pass agg.
 
 Both run in the same Spark session on the same cached candidate rows (bronze.flights of the bench lakes,
-refined with the silver derivations): the gate through featurelake (GX validates, the engine flags and
+refined with the silver derivations): the gate through featurelake (the one pass, GX judges, the engine flags and
 splits), the baseline as one `agg` of the same predicates plus the same split. Prints the ratio (goal
 <= 1.5) and how many Spark jobs the gate ran. Needs the bench lakes of bench/ingest.py (it makes them).
 Usage: python -m bench.quality_gate [--years 10] [--repeat 2]
@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from bench.common import bench_lake, main
 from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
 from featurelake.core.dates import DateRange
+from featurelake.core.spark import spark_jobs
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import derive
 from featurelake.lake.catalog import Catalog
@@ -55,33 +56,23 @@ def featurelake_gate(frame, settings, suite, run_dates) -> None:
     flagged.where(F.size("_reasons") == 0).write.format("noop").mode("overwrite").save()
 
 
-def jobs_run(spark, action) -> int:
-    tracker = spark.sparkContext.statusTracker()
-    spark.sparkContext.setJobGroup("gate-bench", "count the gate's jobs")
-    try:
-        action()
-        return len(tracker.getJobIdsForGroup("gate-bench"))
-    finally:
-        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
-
-
 def measure(years: int, repeat: int) -> None:
     settings, spark, run_dates = bench_lake(years)
     frame, rows = candidates_for(spark, settings, run_dates)
     suite = gate.load_suite(settings, TABLE, frame.columns)
     best = {"gate": float("inf"), "agg": float("inf")}
-    jobs = 0
     for _ in range(repeat):
         started = time.perf_counter()
         hand_written(frame, suite)
         best["agg"] = min(best["agg"], time.perf_counter() - started)
         started = time.perf_counter()
-        jobs = jobs_run(spark, lambda: featurelake_gate(frame, settings, suite, run_dates))
+        with spark_jobs(spark, "the gate") as jobs:
+            featurelake_gate(frame, settings, suite, run_dates)
         best["gate"] = min(best["gate"], time.perf_counter() - started)
     frame.unpersist()
     print(
         f"gate {TABLE}, {years} year(s), {rows:,} rows, {len(suite.rules)} expectations: featurelake gate "
-        f"{best['gate']:.1f}s ({jobs} Spark jobs) vs hand-written single-pass agg {best['agg']:.1f}s: "
+        f"{best['gate']:.1f}s ({len(jobs)} Spark jobs) vs hand-written single-pass agg {best['agg']:.1f}s: "
         f"ratio {best['gate'] / best['agg']:.2f} (goal <= 1.5)",
         flush=True,
     )

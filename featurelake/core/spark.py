@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from featurelake.core.errors import EnvironmentProblem
 from featurelake.core.settings import Settings
 
 SCALA_VERSION = "2.13"
+LOG4J_CONF = Path(__file__).resolve().parent.parent / "resources" / "log4j2.properties"
 MINIMUM_JAVA = 17
 
 # Settings that are part of correctness, not tuning: conf cannot turn them off.
@@ -103,22 +106,27 @@ def build_session(settings: Settings):
     spark_conf = settings.spark
     builder = SparkSession.builder.appName(spark_conf.app_name)
     configured = {"spark.sql.shuffle.partitions": str(spark_conf.shuffle_partitions), **spark_conf.settings}
-    if not under_spark_submit():
+    local = not under_spark_submit()
+    if local:
         if spark_conf.master:
             builder = builder.master(spark_conf.master)
         configured.update(_delta_jar_settings(settings))
     configured.update(CORRECTNESS_SETTINGS)
+    if local:  # a local run logs to a file; spark-submit (a cluster) keeps its own logging
+        options = f' -Dlog4j2.configurationFile="{LOG4J_CONF}" -Dfeaturelake.spark.log="{spark_log(settings)}"'
+        configured["spark.driver.extraJavaOptions"] += options
     for key, value in configured.items():
         builder = builder.config(key, value)
     try:
+        if local:
+            _start_jvm(configured, spark_conf)
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM exits before Py4J connects, e.g. when Ivy cannot resolve the JARs
         if "JAVA_GATEWAY_EXITED" in str(exc) or "Java gateway process exited" in str(exc):
-            if "spark.jars.packages" in configured and not _delta_jar_cached(settings):
-                raise EnvironmentProblem(_delta_jars_message(settings)) from None
+            _JVM_STDERR.join(timeout=10) if _JVM_STDERR else None  # its last lines before the sentence
             raise EnvironmentProblem(
                 "Spark's JVM exited before it started; the lines above say why (the Delta JARs are not the "
-                "cause: they are cached or given as files). Check JAVA_HOME, spark.driver.memory and that the "
+                "cause: they are resolved or given as files). Check JAVA_HOME, spark.driver.memory and that the "
                 "machine has a network interface (SPARK_LOCAL_IP=127.0.0.1 on an isolated machine)."
             ) from None
         raise
@@ -126,6 +134,43 @@ def build_session(settings: Settings):
     _quiet_known_noise(spark)
     _check_session(spark, settings)
     return spark
+
+
+# Lines the JVM prints itself, not through log4j, that say nothing a user can act on: Spark's launcher always
+# adds the incubating vector module, and the JVM announces it.
+JVM_NOISE = re.compile(r"^WARNING: Using incubator modules: ")
+_JVM_STDERR: threading.Thread | None = None
+
+
+def _start_jvm(configured: dict[str, str], spark_conf) -> None:
+    """Start the local JVM with its stderr passed on line by line, without the JVM's own noise (log4j already
+    sends only ERROR lines there), through sys.stderr so that secrets are redacted from them too."""
+    global _JVM_STDERR
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._active_spark_context is not None:
+        return
+    conf = SparkConf(loadDefaults=False).setAll(list(configured.items())).setAppName(spark_conf.app_name)
+    if spark_conf.master:
+        conf.setMaster(spark_conf.master)
+    read, write = os.pipe()
+    _JVM_STDERR = threading.Thread(target=_pass_on, args=(read,), name="jvm-stderr", daemon=True)
+    _JVM_STDERR.start()
+    try:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": write})
+    finally:
+        os.close(write)  # the JVM holds its own end
+    SparkContext(conf=conf, gateway=gateway)
+
+
+def _pass_on(descriptor: int) -> None:
+    with os.fdopen(descriptor, "rb") as lines:
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace")
+            if not JVM_NOISE.match(line):
+                sys.stderr.write(line)
+                sys.stderr.flush()
 
 
 # Warnings that say nothing a user can act on: MLlib's trees broadcast task binaries over 1 MiB once per
@@ -139,11 +184,8 @@ def _quiet_known_noise(spark) -> None:
         log4j.core.config.Configurator.setLevel(logger, log4j.Level.ERROR)
 
 
-def _delta_jar_cached(settings: Settings) -> bool:
-    """Whether Spark's Ivy cache already holds the Delta JAR (so resolution needs no network)."""
-    ivy_home = Path(settings.spark.settings.get("spark.jars.ivy") or Path.home() / ".ivy2.5.2").expanduser()
-    group, artifact, version = delta_coordinate().split(":")
-    return (ivy_home / "jars" / f"{group}_{artifact}-{version}.jar").exists()
+def _ivy_home(settings: Settings) -> Path:
+    return Path(settings.spark.settings.get("spark.jars.ivy") or Path.home() / ".ivy2.5.2").expanduser()
 
 
 def _delta_jar_settings(settings: Settings) -> dict[str, str]:
@@ -156,10 +198,82 @@ def _delta_jar_settings(settings: Settings) -> dict[str, str]:
                 f"({delta_coordinate()} and delta-storage) there or unset it to resolve them from Maven Central."
             )
         return {"spark.jars": ",".join(jars)}
-    resolved = {"spark.jars.packages": delta_coordinate()}
+    return {"spark.jars": ",".join(resolved_jars(settings, packages(settings)))}
+
+
+def packages(settings: Settings) -> dict[str, str]:
+    """The settings with which Ivy resolves the Delta coordinate (Maven Central by conf's ivysettings.xml)."""
+    resolution = {"spark.jars.packages": delta_coordinate()}
     if settings.spark.ivy_settings:
-        resolved["spark.jars.ivySettings"] = settings.resolve_conf_file(settings.spark.ivy_settings)
-    return resolved
+        resolution["spark.jars.ivySettings"] = settings.resolve_conf_file(settings.spark.ivy_settings)
+    if "spark.jars.ivy" in settings.spark.settings:
+        resolution["spark.jars.ivy"] = settings.spark.settings["spark.jars.ivy"]
+    return resolution
+
+
+def _jars_record(settings: Settings) -> Path:
+    """Where the JAR files a resolution of the Delta coordinate gave are listed, beside Ivy's cache."""
+    return _ivy_home(settings) / "featurelake" / f"{delta_coordinate().replace(':', '_')}.jars"
+
+
+def resolved_jars(settings: Settings, resolution: dict[str, str]) -> list[str]:
+    """The Delta JARs as files: resolved by Ivy once per machine (in a process of its own, so Ivy's report is
+    printed only when resolution fails), then read from the record of that resolution; every later Spark start
+    skips Ivy."""
+    record = _jars_record(settings)
+    if record.exists():
+        jars = record.read_text(encoding="utf-8").split()
+        if jars and all(Path(j.removeprefix("file:")).exists() for j in jars):
+            return jars
+    arguments = [item for pair in resolution.items() for item in pair]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _RESOLVE, *arguments], capture_output=True, text=True, timeout=900, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentProblem(f"{_delta_jars_message(settings)} ({exc})") from None
+    found = [line[len("JARS=") :] for line in result.stdout.splitlines() if line.startswith("JARS=")]
+    if result.returncode != 0 or not found:
+        sys.stderr.write(_ivy_report(result.stderr))  # Ivy's report says what failed
+        raise EnvironmentProblem(_delta_jars_message(settings))
+    jars = [j for j in found[-1].split(",") if j]
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("\n".join(jars) + "\n", encoding="utf-8")
+    return jars
+
+
+def _ivy_report(output: str, shown: int = 60) -> str:
+    """The end of Ivy's resolution report: what it printed before the JVM's and Python's stack traces."""
+    lines = []
+    for line in output.splitlines():
+        if line.startswith(("Exception in thread", "Traceback")):
+            break
+        lines.append(line)
+    return "\n".join(lines[-shown:]) + "\n"
+
+
+# A Spark start that only resolves the packages given as arguments (key value ...) and prints the JAR files.
+_RESOLVE = """
+import sys
+from pyspark.sql import SparkSession
+builder = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+for key, value in zip(sys.argv[1::2], sys.argv[2::2]):
+    builder = builder.config(key, value)
+session = builder.getOrCreate()
+print("JARS=" + session.sparkContext.getConf().get("spark.jars", ""), flush=True)
+session.stop()
+"""
+
+
+def spark_log(settings: Settings) -> Path:
+    """The file Spark's own log lines go to in a local run: under the lake (a temporary directory when the lake
+    is on an object store)."""
+    import tempfile
+
+    base = Path(tempfile.gettempdir()) / "featurelake" if "://" in settings.lake_root else Path(settings.lake_root)
+    path = base / "logs" / "spark.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _check_session(spark, settings: Settings) -> None:
@@ -185,3 +299,21 @@ def persisted(frame):
         yield cached
     finally:
         cached.unpersist()
+
+
+@contextmanager
+def spark_jobs(spark, description: str):
+    """The ids of the Spark jobs the block starts (a job group of its own), in a list filled when it ends."""
+    import uuid
+
+    context = spark.sparkContext
+    before = context.getLocalProperty("spark.jobGroup.id"), context.getLocalProperty("spark.job.description")
+    group = f"featurelake-{uuid.uuid4().hex}"
+    context.setJobGroup(group, description)
+    jobs: list[int] = []
+    try:
+        yield jobs
+    finally:
+        jobs.extend(context.statusTracker().getJobIdsForGroup(group))
+        context.setLocalProperty("spark.jobGroup.id", before[0])
+        context.setLocalProperty("spark.job.description", before[1])

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--env", help="configuration environment (conf/<env>); default $FEATURELAKE_ENV or local")
     common.add_argument("--conf-dir", help="configuration directory; default $FEATURELAKE_CONF_DIR or ./conf")
     common.add_argument("--run-id", help="identifier recorded in lineage columns; default a new UUID")
+    common.add_argument("--verbose", action="store_true", help="also print the Spark jobs of each step")
     parser = argparse.ArgumentParser(prog="featurelake", description="A feature pipeline on Spark and Delta Lake.")
     commands = parser.add_subparsers(dest="command", required=True)
     add = functools.partial(commands.add_parser, parents=[common])
@@ -133,7 +134,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"demo-data: {settings.landing_root} already holds this demo data (use --force to rewrite)")
         return EXIT_OK
 
-    from featurelake.core.spark import build_session, delta_coordinate, java_version
+    from featurelake.core.spark import build_session, delta_coordinate, java_version, spark_log, under_spark_submit
     from featurelake.core.summary import render_table
 
     if args.command == "doctor":
@@ -153,7 +154,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         else:  # run
             from featurelake.ops.runner import run_pipeline
 
-            result = CommandResult(run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force))
+            result = CommandResult(
+                run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
+            )
     finally:  # failed validations belong in the Data Docs too
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
@@ -163,6 +166,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(summary.report)
     if docs:
         print(f"Data Docs: {docs}")
+    if not under_spark_submit():
+        print(f"Spark's log: {spark_log(settings)}")
     return result.exit_code
 
 

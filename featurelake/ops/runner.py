@@ -25,6 +25,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict
 from featurelake.core.schedule import batches, contiguous
 from featurelake.core.settings import Settings
+from featurelake.core.spark import spark_jobs
 from featurelake.core.summary import StageSummary
 from featurelake.lake import ledger
 from featurelake.lake.catalog import Catalog
@@ -50,6 +51,7 @@ def run_pipeline(
     stages: list[str] | None = None,
     force: bool = False,
     report=print,
+    verbose: bool = False,
 ) -> list[StageSummary]:
     steps = plan(spark, settings)
     chosen = [s for s in steps if s.stage in (stages or STAGE_NAMES)]
@@ -81,7 +83,7 @@ def run_pipeline(
                 continue
             for span in _spans(step, due):
                 days = [d for d in due if span.start <= d <= span.end]
-                result = run_step(spark, settings, step, span, run_id, report, days, inputs)
+                result = run_step(spark, settings, step, span, run_id, report, days, inputs, verbose)
                 summaries.extend(result.summaries)
                 if result.status == "committed":
                     finished.update(
@@ -129,6 +131,7 @@ def run_step(
     report=print,
     days: list[dt.date] | None = None,
     inputs: dict[dt.date, str] | None = None,
+    verbose: bool = False,
 ) -> StepResult:
     """Run one step over a span of run dates and record it in the ledger for its due ``days`` (default every date
     of the span), with the fingerprints of what it read; retried on commit conflicts only."""
@@ -137,7 +140,7 @@ def run_step(
     for attempt in range(1, conf.commit_attempts + 1):
         started = time.monotonic()
         try:
-            with step_context(StepContext(step.key, span, run_id)):
+            with step_context(StepContext(step.key, span, run_id)), spark_jobs(spark, f"{step.key} {span}") as jobs:
                 summaries = step.run(span, run_id)
         except SliceWrittenConcurrently as concurrent:
             report(f"{step.stage} {step.output} [{span}]: {concurrent}, skipped")
@@ -160,6 +163,8 @@ def run_step(
         for summary in summaries:
             report(summary.line())
         seconds = time.monotonic() - started
+        if verbose:
+            report(f"  {step.stage} {step.output} [{span}]: {len(jobs)} Spark jobs in {seconds:.1f}s")
         catalog = Catalog(spark, settings)
         finished_at = ledger.record(catalog, step.stage, step.target, span, run_id, summaries, seconds, days, inputs)
         return StepResult("committed", summaries, attempt, finished_at=finished_at)

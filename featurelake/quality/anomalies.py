@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import json
 
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from featurelake.core.columns import RUN_DATE
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
+from featurelake.quality.metrics import Pass
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC, Outcome
-from featurelake.quality.suites import NOT_NULL, ROW_COUNT, Suite
+from featurelake.quality.suites import ROW_COUNT, Suite
 
 
-def daily_metrics(frame: DataFrame, suite: Suite) -> dict:
-    """Per run date: the row count and the null fraction of every column the suite expects not null.
-    One aggregation; bounded by run dates x metrics."""
-    null_columns = sorted({r.kwargs["column"] for r in suite.rules if r.type == NOT_NULL})
-    aggregates = [F.count(F.lit(1)).alias("row_count")] + [
-        (F.count_if(F.col(c).isNull()) / F.count(F.lit(1))).alias(f"null_fraction({c})") for c in null_columns
-    ]
-    rows = frame.groupBy(RUN_DATE).agg(*aggregates).collect()
-    return {row[RUN_DATE]: {k: v for k, v in row.asDict().items() if k != RUN_DATE} for row in rows}
+def daily_metrics(found: Pass, null_columns: list[str]) -> dict:
+    """Per run date, from the one pass: the row count and the null fraction of every column the suite expects
+    not null."""
+    return {
+        day: {"row_count": values["row_count"]}
+        | {f"null_fraction({c})": values[f"nulls({c})"] / values["row_count"] for c in null_columns}
+        for day, values in found.days.items()
+    }
 
 
 def row_count_outcomes(metrics: dict, suite: Suite) -> list[Outcome]:

@@ -25,17 +25,16 @@ from __future__ import annotations
 import logging
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from featurelake.core.columns import REASONS
 from featurelake.core.errors import GateFailed
 from featurelake.core.schema.data import GateConf
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
+from featurelake.quality import metrics
 from featurelake.quality.anomalies import anomaly_outcomes, daily_metrics, metric_outcomes, row_count_outcomes
 from featurelake.quality.outcomes import ANOMALY, GateReport, Outcome
-from featurelake.quality.suites import Suite, flag_failures
-from featurelake.quality.validation import gx_outcomes
+from featurelake.quality.suites import Suite
+from featurelake.quality.validation import validate
 
 # -------------------------------------------------------------------------------------- the validation
 
@@ -55,15 +54,18 @@ def run_gate(
         return frame, None
     gate = settings.tables[table].gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    metrics = daily_metrics(frame, suite)
-    anomalies = anomaly_outcomes(frame.sparkSession, settings, table, metrics)
-    outcomes = row_count_outcomes(metrics, suite) + gx_outcomes(frame, suite, settings) + list(checks) + anomalies
+    plan = metrics.plan(suite, frame)
+    flags = frame.transform(metrics.with_flags(suite)).transform(metrics.with_reasons(suite))
+    found = metrics.one_pass(flags, plan.aggregates)
+    flagged = flags.transform(metrics.without_flags(suite))
+    daily = daily_metrics(found, plan.null_columns)
+    anomalies = anomaly_outcomes(frame.sparkSession, settings, table, daily)
+    expectations = validate(frame, suite, plan, found, settings, run_dates, run_id)
+    outcomes = row_count_outcomes(daily, suite) + expectations + list(checks) + anomalies
     report = GateReport(table, gate.policy, outcomes)
-    flagged = frame.transform(flag_failures(suite))
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
-        totals = flagged.agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.size(REASONS) > 0).alias("failing")).first()
-        report.candidates, report.quarantined = totals["rows"], totals["failing"]
-    record(frame.sparkSession, settings, report, suite, run_dates, run_id, metric_outcomes(metrics))
+        report.candidates, report.quarantined = found.total["row_count"], found.total["failing"]
+    record(frame.sparkSession, settings, report, suite, run_dates, run_id, metric_outcomes(daily))
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":

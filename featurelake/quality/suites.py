@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from featurelake.core.columns import REASONS
 from featurelake.core.errors import SuiteError
 from featurelake.core.schema.data import GateConf
 from featurelake.core.settings import Settings
@@ -112,20 +111,6 @@ def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
         taken = sum(1 for r in rules if r.name == name or r.name.startswith(f"{name} #"))
         rules.append(Rule(f"{name} #{taken + 1}" if taken else name, type_name, kwargs, expectation))
     return Suite(table, path, rules)
-
-
-def flag_failures(suite: Suite):
-    """Append to each row's reasons the names of the quarantining expectations it breaks, in one pass."""
-
-    def apply(frame: DataFrame) -> DataFrame:
-        failures = F.filter(
-            F.array(*[F.when(rule.unexpected(), F.lit(rule.name)) for rule in suite.quarantine_rules]),
-            lambda name: name.isNotNull(),
-        )
-        existing = F.col(REASONS) if REASONS in frame.columns else F.array().cast("array<string>")
-        return frame.withColumn(REASONS, F.concat(existing, failures) if suite.quarantine_rules else existing)
-
-    return apply
 
 
 def suite_for(settings: Settings, table: str, columns: list[str]) -> Suite | None:

@@ -341,3 +341,14 @@ def decoded_images(page: str, directory: Path) -> tuple[str, list]:
     probe.write_text(page.replace("</body>", IMAGE_PROBE + "</body>"))
     dom = dump_dom(probe.as_uri(), directory / "chromium")
     return dom, json.loads(re.search(r'data-images="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+
+
+@pytest.fixture
+def gated_settings(make_settings):
+    """A project with one quarantining table, silver.test, whose suite a test writes."""
+    settings = make_settings(
+        {"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "quarantine", "max_quarantine_fraction": 1.0}}}}
+    )
+    # the suites live beside conf/ in the copied project
+    settings.expectations_dir.mkdir(exist_ok=True)
+    return settings

@@ -61,16 +61,6 @@ def write_suite(settings, table: str, expectations: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture
-def gated_settings(make_settings, tmp_path):
-    settings = make_settings(
-        {"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "quarantine", "max_quarantine_fraction": 1.0}}}}
-    )
-    # the suites live beside conf/ in the copied project
-    settings.expectations_dir.mkdir(exist_ok=True)
-    return settings
-
-
 def gx_unexpected_ids(frame, expectations: list) -> list[tuple[str, set[int], int]]:
     """Per expectation, in the order given: its type, the ids GX itself reports as unexpected and GX's
     unexpected count (one validation, COMPLETE format, on tiny data). GX returns results in its own order,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from featurelake.core.errors import EnvironmentProblem
-from featurelake.core.spark import _delta_jar_settings, check_java, delta_coordinate, java_version
+from featurelake.core.spark import _delta_jar_settings, check_java, delta_coordinate, java_version, packages
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -108,14 +108,15 @@ def test_unresolvable_delta_jars_are_one_sentence(make_settings, tmp_path):
     assert last_line.startswith(f"featurelake: The Delta Lake JAR {delta_coordinate()} could not be resolved")
     assert f"--packages {delta_coordinate()}" in last_line and "spark.delta_jars_dir" in last_line
     assert "Traceback" not in result.stderr
+    assert "UNRESOLVED DEPENDENCIES" in result.stderr  # Ivy's report is shown when resolution fails
 
 
 def test_a_conf_dir_without_ivysettings_uses_the_one_featurelake_ships(make_settings):
     settings = make_settings()
     own = settings.conf_dir / "ivysettings.xml"
-    assert _delta_jar_settings(settings)["spark.jars.ivySettings"] == str(own.resolve())
+    assert packages(settings)["spark.jars.ivySettings"] == str(own.resolve())
     own.unlink()
-    shipped = _delta_jar_settings(settings)["spark.jars.ivySettings"]
+    shipped = packages(settings)["spark.jars.ivySettings"]
     assert shipped.endswith("featurelake/resources/ivysettings.xml")
     assert "repo1.maven.org" in Path(shipped).read_text()  # Maven Central only, as the project's copy
 
