@@ -1,8 +1,18 @@
-"""Data Docs: GX's site rebuilt from every stored suite and validation, with a plain listing that works offline."""
+"""Data Docs: GX's site rebuilt from every stored suite and validation, with a plain listing, that works offline.
+
+GX's pages load Bootstrap, Font Awesome and jQuery from public CDNs, so on a machine without internet access
+they show unstyled. The site gets its own copies from Python packages (the XStatic packages, installed with
+featurelake) under ``static/vendor/``, and every page links them instead; the CDN scripts no package ships
+(bootstrap-table, the date picker, Vega for charts, a dark theme) are dropped: the pages read without them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +27,60 @@ def build_docs(settings: Settings) -> str | None:
         return None
     context = gx_context(settings)
     index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
-    _add_static_overview(context, Path(settings.lake_root) / "quality" / "docs")
+    docs = Path(settings.lake_root) / "quality" / "docs"
+    _add_static_overview(context, docs)
+    _ship_static_files(docs)
     return index
+
+
+def _vendored() -> dict[str, tuple[Path, list[str]]]:
+    """Per CDN file GX links, the packaged copy: (package data directory, files to copy) by URL pattern."""
+    import xstatic.pkg.bootstrap as bootstrap
+    import xstatic.pkg.font_awesome as font_awesome
+    import xstatic.pkg.jquery as jquery
+
+    return {
+        r"bootstrap(\.min)?\.css$": (Path(bootstrap.BASE_DIR), ["css/bootstrap.min.css"]),
+        r"bootstrap(\.bundle)?(\.min)?\.js$": (Path(bootstrap.BASE_DIR), ["js/bootstrap.bundle.min.js"]),
+        r"font-awesome/.*all(\.min)?\.css$": (Path(font_awesome.BASE_DIR), ["css/all.min.css", "webfonts"]),
+        r"jquery-[0-9.]+(\.min)?\.js$": (Path(jquery.BASE_DIR), ["jquery.min.js"]),
+    }
+
+
+CDN_TAG = re.compile(
+    r'<link\b[^>]*href="(https?://[^"]+)"[^>]*>|<script\b[^>]*src="(https?://[^"]+)"[^>]*>\s*</script>'
+)
+
+
+def _ship_static_files(docs: Path) -> None:
+    """Copy the packaged CSS, fonts and scripts into the site and point every page's CDN links at them."""
+    vendor = docs / "static" / "vendor"
+    local: dict[str, Path] = {}
+    for pattern, (base, files) in _vendored().items():
+        name = base.parent.name
+        for item in files:
+            target = vendor / name / item
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copy = shutil.copytree if (base / item).is_dir() else shutil.copyfile
+                copy(base / item, target)
+        local[pattern] = vendor / name / files[0]
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        rewritten = CDN_TAG.sub(functools.partial(_offline_tag, page=page, local=local), text)
+        if rewritten != text:
+            page.write_text(rewritten, encoding="utf-8")
+
+
+def _offline_tag(tag: re.Match, *, page: Path, local: dict[str, Path]) -> str:
+    url = tag.group(1) or tag.group(2)
+    for pattern, path in local.items():
+        if re.search(pattern, url):
+            relative = Path(os.path.relpath(path, page.parent)).as_posix()
+            if tag.group(1):
+                return f'<link rel="stylesheet" href="{relative}">'
+            return f'<script src="{relative}"></script>'
+    return ""  # no package ships it: the page reads without it
 
 
 @dataclass(frozen=True)

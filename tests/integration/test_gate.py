@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from pathlib import Path
@@ -380,8 +381,50 @@ def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, 
     assert re.search(r"bronze\.flights at [0-9-]+ [0-9:]+ UTC ?: FAILED", visible)
     validation_pages = sorted((Path(settings.lake_root) / "quality" / "docs" / "validations").rglob("*.html"))
     assert len(validation_pages) == 2
-    page = visible_text(dump_dom(validation_pages[-1].as_uri(), tmp_path / "chromium"))
+    silver = next(p for p in validation_pages if "silver" in p.parts)
+    page = visible_text(dump_dom(silver.as_uri(), tmp_path / "chromium", *OFFLINE))
     assert "Status: Failed" in page or "Status:Failed" in page.replace(" ", "")
+    assert "Data asset: silver.flights" in page and "Run Name run-1" in page  # the run id names the validation
+    assert silver.stem == "silver.flights-2013-03-09-2013-03-09"  # the batch: the table and its run dates
+    style = computed_style(silver, tmp_path)
+    assert style["body"].startswith("-apple-system")  # Bootstrap's font stack, from the packaged CSS
+    assert style["alert"] == "rgb(226, 227, 229)"  # Bootstrap's .alert-secondary on the page's header
+    assert "Font Awesome 6 Free" in style["icon"] and style["icon_font_loaded"]  # the packaged webfont
+
+
+# No network at all: every host resolves to nothing, as on a machine without internet access.
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND",)
+PROBE = """<script>
+function report(fontLoaded) {
+  const icon = document.querySelector('.fas, .fa');
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({
+    body: getComputedStyle(document.body).fontFamily,
+    alert: getComputedStyle(document.querySelector('.alert-secondary')).backgroundColor,
+    icon: icon ? getComputedStyle(icon).fontFamily : '',
+    icon_font_loaded: fontLoaded,
+  });
+  document.body.appendChild(out);
+}
+document.fonts.load('900 16px "Font Awesome 6 Free"').then(
+  function (faces) { report(faces.length > 0 && faces.every(function (f) { return f.status === 'loaded'; })); },
+  function () { report(false); });
+</script>"""
+
+
+def computed_style(page: Path, tmp_path: Path) -> dict:
+    """Styles as Chromium computes them on the page, offline: a copy of it beside it (same relative links)
+    that writes them into its own DOM once loaded."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    try:
+        dom = dump_dom(probe.as_uri(), tmp_path / "chromium", *OFFLINE)
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
 
 
 def visible_text(dom: str) -> str:
