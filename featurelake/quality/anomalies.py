@@ -4,6 +4,7 @@ day against its trailing history.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from pyspark.sql import functions as F
@@ -47,12 +48,54 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
     ]
 
 
+# Per lake root and process: the daily metrics of every gated table from quality.results, read once from a start
+# date on, and kept up to date with what this process records (other processes' new records are read next run).
+_HISTORY: dict[str, tuple[dt.date, dt.date, dict]] = {}
+
+
+def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
+    """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
+    counts); read once for every table (bounded: tables x metrics x periods read) and served from memory."""
+    cached = _HISTORY.get(settings.lake_root)
+    if cached and cached[0] <= start and end <= cached[1]:
+        return cached[2]
+    if cached:
+        start, end = min(start, cached[0]), max(end, cached[1])
+    values: dict = {}
+    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
+    if catalog.exists(results):
+        rows = (
+            catalog.read(results)
+            .where(
+                (F.col("expectation_type") == DAILY_METRIC) & F.col("run_date_from").between(F.lit(start), F.lit(end))
+            )
+            .groupBy("table", "run_date_from", "expectation")
+            .agg(F.max_by("observed_value", "validated_at").alias("value"))
+            .collect()
+        )
+        for row in rows:
+            values.setdefault((row["table"], row["expectation"]), {})[row["run_date_from"]] = float(row["value"])
+    _HISTORY[settings.lake_root] = (start, end, values)
+    return values
+
+
+def remember(settings: Settings, table: str, metrics: dict) -> None:
+    """Add a validation's daily metrics, just recorded in quality.results, to this process's history."""
+    cached = _HISTORY.get(settings.lake_root)
+    if cached is None or not metrics:
+        return
+    start, end, values = cached
+    for day, named in metrics.items():
+        for name, value in named.items():
+            values.setdefault((table, name), {})[day] = float(value)
+    _HISTORY[settings.lake_root] = (start, max(end, max(metrics)), values)
+
+
 def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
     """Flag a period whose row count or null fraction is further from the same metric's mean over the trailing
     window, in periods of the table's cadence (earlier runs' history plus the periods of this run), than
     max_sigma standard deviations and than the floors (min_relative_deviation of the mean,
     min_absolute_deviation); the worst first."""
-    import datetime as dt
     import statistics
 
     anomaly = settings.project.quality.anomaly
@@ -63,22 +106,8 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     def window_start(day: dt.date) -> dt.date:
         return anomaly.window.back(day, grain)
 
-    series: dict[str, dict] = {}
-    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
-    if catalog.exists(results):
-        history = (
-            catalog.read(results)
-            .where(
-                (F.col("table") == table)
-                & (F.col("expectation_type") == DAILY_METRIC)
-                & F.col("run_date_from").between(F.lit(window_start(min(metrics))), F.lit(max(metrics)))
-            )
-            .groupBy("run_date_from", "expectation")
-            .agg(F.max_by("observed_value", "validated_at").alias("value"))
-            .collect()  # bounded: the window's days x metrics
-        )
-        for row in history:
-            series.setdefault(row["expectation"], {})[row["run_date_from"]] = float(row["value"])
+    known = _history(spark, settings, window_start(min(metrics)), max(metrics))
+    series: dict[str, dict] = {name: dict(days) for (t, name), days in known.items() if t == table}
     for day, values in metrics.items():
         for name, value in values.items():
             series.setdefault(name, {})[day] = float(value)

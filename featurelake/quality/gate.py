@@ -31,7 +31,13 @@ from featurelake.core.schema.data import GateConf
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import metrics
-from featurelake.quality.anomalies import anomaly_outcomes, daily_metrics, metric_outcomes, row_count_outcomes
+from featurelake.quality.anomalies import (
+    anomaly_outcomes,
+    daily_metrics,
+    metric_outcomes,
+    remember,
+    row_count_outcomes,
+)
 from featurelake.quality.outcomes import ANOMALY, GateReport, Outcome
 from featurelake.quality.suites import Suite
 from featurelake.quality.validation import validate
@@ -66,6 +72,7 @@ def run_gate(
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
         report.candidates, report.quarantined = found.total["row_count"], found.total["failing"]
     record(frame.sparkSession, settings, report, suite, run_dates, run_id, metric_outcomes(daily))
+    remember(settings, table, daily)
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":
