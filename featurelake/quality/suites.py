@@ -4,6 +4,7 @@ read.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,19 +66,26 @@ def _rule_name(type_name: str, kwargs: dict) -> str:
 
 
 def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
-    """Read and check a table's suite against the table's columns, before any data is read."""
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
+    """Read and check a table's suite against the table's columns, before any data is read; read once per
+    process while the file is unchanged."""
     path = suite_path(settings, table)
     if not path.exists():
         raise SuiteError(f"{path} does not exist; write the suite of {table} there (GX 1.x suite JSON).")
+    gate = settings.tables[table].gate or GateConf()
+    stat = path.stat()
+    return _load_suite(path, stat.st_mtime_ns, stat.st_size, table, tuple(columns), gate.policy)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_suite(path: Path, _mtime: int, _size: int, table: str, columns: tuple[str, ...], policy: str) -> Suite:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SuiteError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
     if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
         raise SuiteError(f"{path} must be a GX suite: an object with a list of expectations under 'expectations'.")
-    gate = settings.tables[table].gate or GateConf()
     rules: list[Rule] = []
     for index, entry in enumerate(document["expectations"], start=1):
         where = f"{path}: expectation {index}"
@@ -100,7 +108,7 @@ def load_suite(settings: Settings, table: str, columns: list[str]) -> Suite:
         missing = [c for c in referenced if c not in columns]
         if missing:
             raise SuiteError(f"{where} ({name}) names column {missing[0]}, which {table} does not have.")
-        if gate.policy == "quarantine" and not (type_name in ROW_LEVEL or type_name.startswith("expect_table_")):
+        if policy == "quarantine" and not (type_name in ROW_LEVEL or type_name.startswith("expect_table_")):
             from great_expectations.expectations.expectation import ColumnMapExpectation
 
             if isinstance(expectation, ColumnMapExpectation):

@@ -44,6 +44,8 @@ JANUARY_READERS = {
 }
 # Reads the lakes of the monthly, weekly and hourly projects, which run in the background meanwhile.
 CADENCE_READER = "tests.integration.test_cadences"
+# Reads the lake of the standalone-cluster run (tests/integration/cluster.py), which runs in the background too.
+CLUSTER_READER = "tests.integration.test_cluster"
 JANUARY_SPLITS = {
     "train": {"from": "2013-01-01", "to": "2013-01-08"},
     "validation": {"from": "2013-01-09", "to": "2013-01-10"},
@@ -275,6 +277,29 @@ def _reads_january(session) -> bool:
 def _start_the_january_pipeline_early(request):
     if _reads_january(request.session):
         request.getfixturevalue("january_pipeline")
+
+
+@pytest.fixture(scope="session")
+def cluster_run(january_pipeline, tmp_path_factory):
+    """tests/integration/cluster.py's run on a standalone cluster, started once the January pipeline ends, over
+    the training set's days of the January landing zone. The gates decide nothing there (the January run
+    quarantined no row), and GX is what a two-core cluster is slowest at; without them the tables must still
+    come out equal."""
+    from tests.integration.cluster import ClusterRun
+
+    ungated = {name: {"gate": None} for name in load_settings("local", PROJECT / "conf").tables}
+    overrides = {**JANUARY_OVERRIDES, "tables": ungated, "spark": {"shuffle_partitions": 4}}
+    span = (JANUARY_SPLITS["train"]["from"], JANUARY_SPLITS["test"]["to"])
+    landing = Path(january_pipeline.settings.landing_root)
+    run = ClusterRun(tmp_path_factory.mktemp("cluster"), landing, overrides, span, after=january_pipeline.result)
+    yield run
+    run.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_cluster_run_early(request):
+    if any(item.module.__name__ == CLUSTER_READER for item in request.session.items):
+        request.getfixturevalue("cluster_run")
 
 
 @pytest.fixture(scope="session")

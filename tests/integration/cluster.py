@@ -1,0 +1,200 @@
+"""The standalone-cluster run of tests/integration/test_cluster.py, in the background: a master and two workers on
+127.0.0.1 started through the pyspark installation's spark-class, the packaged artifacts (deploy/package.py, as
+`make package` builds them) spark-submitted to it from a directory where the source tree is not importable, by a
+Python that sees the third-party packages but not featurelake. It starts once the January pipeline has finished
+(whose landing zone it reads) and stops the cluster when the submission ends, whatever happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyspark
+import pytest
+import yaml
+
+from featurelake.core.config import load_settings
+from featurelake.core.spark import delta_coordinate
+from tests.conftest import PROJECT
+
+BIN = Path(sys.executable).parent
+STAGES = "ingest,refine,features,training_set"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bare_python(root: Path) -> Path:
+    """A virtual environment that sees the main one's third-party packages, but not its editable featurelake
+    (a .pth line adds a directory to sys.path without running the .pth hooks inside it)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    main_site = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "pyspark").is_dir())
+    (site / "third_party.pth").write_text(f"{main_site}\n")
+    return root / "bin" / "python"
+
+
+def master_state(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def alive_workers(url: str) -> int:
+    """Workers registered with the master; 0 while the master is not listening yet."""
+    try:
+        return master_state(url).get("aliveworkers", 0)
+    except OSError:
+        return 0
+
+
+@dataclass
+class ClusterResult:
+    """What the run left: the submission's exit code and output, the master's final state, where it wrote."""
+
+    returncode: int | None = None
+    output: str = ""
+    master: dict = field(default_factory=dict)
+    importable_on_edge: bool | None = None  # whether `import featurelake` worked where the job was submitted
+    problem: str = ""  # the cluster did not come up, or the run broke before submitting
+    lake: Path | None = None
+    submit_dir: Path | None = None
+
+
+class ClusterRun:
+    """The background run; ``result()`` waits for it."""
+
+    def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str], after=None):
+        self.root, self.landing, self.overrides, self.span, self.after = root, landing, overrides, span, after
+        self.outcome = ClusterResult(lake=root / "lake", submit_dir=root / "submit")
+        self.processes: list[subprocess.Popen] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def result(self, timeout: int = 1800) -> ClusterResult:
+        self._thread.join(timeout=timeout)
+        return self.outcome
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._stop_processes()
+
+    def _run(self) -> None:
+        try:
+            if self.after is not None:
+                self.after()
+            if not self._stopped:
+                self._submit_to_a_cluster()
+        except Exception as error:  # reported by the test, never lost in a thread
+            self.outcome.problem = f"{type(error).__name__}: {error}"
+        finally:
+            self._stop_processes()
+
+    def _submit_to_a_cluster(self) -> None:
+        import shutil
+
+        dist, submit_dir = self.root / "dist", self.outcome.submit_dir
+        subprocess.run([sys.executable, str(PROJECT / "deploy" / "package.py"), "--out", str(dist)], check=True)
+        submit_dir.mkdir()  # what an edge node holds: the artifacts, unpacked conf, nothing else
+        with tarfile.open(dist / "featurelake_conf.tar.gz") as archive:
+            archive.extractall(submit_dir, filter="data")
+        (submit_dir / "conf" / "cluster" / "zz_test.yaml").write_text(yaml.safe_dump(self.overrides))
+        python = bare_python(self.root / "env")
+        probe = subprocess.run([str(python), "-c", "import featurelake"], cwd=submit_dir, capture_output=True)
+        self.outcome.importable_on_edge = probe.returncode == 0
+        shutil.copytree(self.landing, self.outcome.lake / "landing")
+        master, master_json = self._start_cluster()
+        if master is None:
+            return
+        command = [
+            str(BIN / "spark-submit"),
+            "--master", master,
+            "--packages", delta_coordinate(),
+            "--conf", "spark.jars.ivySettings=conf/ivysettings.xml",
+            "--conf", "spark.ui.enabled=false",
+            "--conf", "spark.executor.cores=1",
+            "--conf", "spark.executor.memory=1g",
+            "--py-files", str(dist / "featurelake_code.zip"),
+            str(dist / "jobs" / "pipeline.py"),
+            "--env", "cluster", "--conf-dir", "conf", "--run-id", "cluster",
+            "--from", self.span[0], "--to", self.span[1], "--stages", STAGES,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "FEATURELAKE"))}
+        env.update(
+            {
+                "PYSPARK_PYTHON": str(python),
+                "PYSPARK_DRIVER_PYTHON": str(python),
+                "FEATURELAKE_LAKE_ROOT": str(self.outcome.lake),
+            }
+        )
+        result = subprocess.run(command, cwd=submit_dir, env=env, capture_output=True, text=True, timeout=900)
+        self.outcome.returncode, self.outcome.output = result.returncode, result.stdout + result.stderr
+        self.outcome.master = master_state(master_json)
+
+    def _start_cluster(self) -> tuple[str | None, str | None]:
+        env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1"}
+        port, ui = free_port(), free_port()
+        logs = self.root / "cluster-logs"
+        logs.mkdir()
+        commands = [["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port)]]
+        commands[0] += ["--webui-port", str(ui)]
+        for i in range(2):
+            commands.append(
+                ["org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1"]
+                + ["--cores", "1", "--memory", "2g", "--webui-port", str(free_port())]
+                + ["--work-dir", str(self.root / f"w{i}")]
+            )
+        for i, command in enumerate(commands):
+            with (logs / f"{i}.log").open("w") as sink:
+                self.processes.append(
+                    subprocess.Popen(
+                        [str(BIN / "spark-class"), *command],
+                        stdout=sink,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
+                )
+        deadline = time.monotonic() + 90
+        while alive_workers(f"http://127.0.0.1:{ui}/json/") < 2:
+            if time.monotonic() > deadline or self._stopped:
+                logged = "\n".join(p.read_text()[-1500:] for p in logs.iterdir())
+                self.outcome.problem = f"the standalone cluster did not come up:\n{logged}"
+                return None, None
+            time.sleep(1)
+        return f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}/json/"
+
+    def _stop_processes(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes = []
+
+
+def cluster_settings(run: ClusterResult):
+    """The settings the cluster run used, read the way its driver read them."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FEATURELAKE_LAKE_ROOT", str(run.lake))
+    try:
+        return load_settings("cluster", run.submit_dir / "conf")
+    finally:
+        patch.undo()
