@@ -196,10 +196,9 @@ class CadenceRuns:
     (``monthly-redelivered``): the runner must notice the new delivery. The hourly project runs under
     TZ=America/Los_Angeles, and its tables must be what a UTC process would write."""
 
-    def __init__(self, root: Path, after=None):
+    def __init__(self, root: Path):
         from tests.cadence_projects import HOURLY, WEEKLY, monthly, write_project
 
-        self.after = after  # what to wait for first (the January pipeline: two background JVMs thrash 2 cores)
         self.projects = {s.cadence: (write_project(root, s), s) for s in (monthly(), WEEKLY, HOURLY)}
         self.results: dict[str, tuple[int, str]] = {}
         self.process: subprocess.Popen | None = None
@@ -210,8 +209,6 @@ class CadenceRuns:
     def _run_all(self) -> None:
         from tests.cadence_projects import redeliver_corrected
 
-        if self.after is not None:
-            self.after()
         for cadence, (project, shape) in self.projects.items():
             self._run(cadence, project, shape.run_dates)
             if cadence == "monthly":
@@ -251,9 +248,10 @@ class CadenceRuns:
 
 
 @pytest.fixture(scope="session")
-def cadence_runs(spark, tmp_path_factory, request):
-    january = request.getfixturevalue("january_pipeline") if _reads_january(request.session) else None
-    runs = CadenceRuns(tmp_path_factory.mktemp("cadences"), after=january.result if january else None)
+def cadence_runs(spark, tmp_path_factory):
+    # from the start, beside the January pipeline: the two chains (January then the cluster run, and the three
+    # projects) each take about as long, and the foreground tests leave room for both on two cores
+    runs = CadenceRuns(tmp_path_factory.mktemp("cadences"))
     yield runs
     runs.stop()
 
