@@ -256,25 +256,21 @@ def cadence_runs(spark, tmp_path_factory):
     runs.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _start_the_cadence_runs_early(request):
-    if any(item.module.__name__ == CADENCE_READER for item in request.session.items):
-        request.getfixturevalue("cadence_runs")
-
-
 def pytest_collection_modifyitems(items):
-    # stable: the January readers late, the cadence readers last (their runs start once January's ends)
+    # stable: the January readers late, the cadence readers last, so the other tests overlap the background runs
     items.sort(key=lambda item: (item.module.__name__ == CADENCE_READER, item.module.__name__ in JANUARY_READERS))
 
 
-def _reads_january(session) -> bool:
-    return any(item.module.__name__ in JANUARY_READERS for item in session.items)
+# The background runs, each started at the session's start when a test that reads it was collected.
+BACKGROUND = {"january_pipeline": JANUARY_READERS, "cadence_runs": {CADENCE_READER}, "cluster_run": {CLUSTER_READER}}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _start_the_january_pipeline_early(request):
-    if _reads_january(request.session):
-        request.getfixturevalue("january_pipeline")
+def _start_the_background_runs_early(request):
+    collected = {item.module.__name__ for item in request.session.items}
+    for fixture, readers in BACKGROUND.items():
+        if collected & set(readers):
+            request.getfixturevalue(fixture)
 
 
 @pytest.fixture(scope="session")
@@ -292,12 +288,6 @@ def cluster_run(january_pipeline, tmp_path_factory):
     run = ClusterRun(tmp_path_factory.mktemp("cluster"), landing, overrides, span, after=january_pipeline.result)
     yield run
     run.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_the_cluster_run_early(request):
-    if any(item.module.__name__ == CLUSTER_READER for item in request.session.items):
-        request.getfixturevalue("cluster_run")
 
 
 @pytest.fixture(scope="session")
