@@ -26,6 +26,10 @@ import yaml
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain
 
+# The JVM options conf/local/spark.yaml gives local runs (a quick JIT and the serial collector).
+LOCAL_SPARK = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "local" / "spark.yaml").read_text())
+LOCAL_JVM_OPTIONS = LOCAL_SPARK["spark"]["settings"]["spark.driver.extraJavaOptions"]
+
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 
@@ -429,6 +433,7 @@ SPARK_LOCAL = {
             "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
             "spark.databricks.delta.snapshotPartitions": 2,
+            "spark.driver.extraJavaOptions": LOCAL_JVM_OPTIONS,
         },
     }
 }

@@ -6,6 +6,7 @@ master and the packages given to spark-submit win and nothing here overrides the
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -111,7 +112,10 @@ def build_session(settings: Settings):
         if spark_conf.master:
             builder = builder.master(spark_conf.master)
         configured.update(_delta_jar_settings(settings))
-    configured.update(CORRECTNESS_SETTINGS)
+    for key, value in CORRECTNESS_SETTINGS.items():
+        # JVM options from conf (or spark-submit's --conf) are kept; the engine's come after them
+        kept = _given_java_options(key, configured, local) if key.endswith("extraJavaOptions") else ""
+        configured[key] = f"{kept} {value}".strip()
     if local:  # a local run logs to a file; spark-submit (a cluster) keeps its own logging
         options = f' -Dlog4j2.configurationFile="{LOG4J_CONF}" -Dfeaturelake.spark.log="{spark_log(settings)}"'
         configured["spark.driver.extraJavaOptions"] += options
@@ -134,6 +138,15 @@ def build_session(settings: Settings):
     _quiet_known_noise(spark)
     _check_session(spark, settings)
     return spark
+
+
+def _given_java_options(key: str, configured: dict[str, str], local: bool) -> str:
+    """The JVM options conf gives, else (under spark-submit) the ones the submission gave."""
+    if configured.get(key) or local:
+        return configured.get(key, "")
+    from pyspark import SparkConf
+
+    return SparkConf().get(key, "") or ""
 
 
 # Lines the JVM prints itself, not through log4j, that say nothing a user can act on: Spark's launcher always
@@ -221,10 +234,21 @@ def resolved_jars(settings: Settings, resolution: dict[str, str]) -> list[str]:
     printed only when resolution fails), then read from the record of that resolution; every later Spark start
     skips Ivy."""
     record = _jars_record(settings)
-    if record.exists():
-        jars = record.read_text(encoding="utf-8").split()
-        if jars and all(Path(j.removeprefix("file:")).exists() for j in jars):
-            return jars
+    record.parent.mkdir(parents=True, exist_ok=True)
+    # one resolution at a time per machine: two Ivy runs writing one cache corrupt each other's downloads
+    with (record.parent / "resolve.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        jars = _recorded(record)
+        return jars or _resolve(settings, resolution, record)
+
+
+def _recorded(record: Path) -> list[str]:
+    """The recorded JAR files, when every one of them is still there."""
+    jars = record.read_text(encoding="utf-8").split() if record.exists() else []
+    return jars if jars and all(Path(j.removeprefix("file:")).exists() for j in jars) else []
+
+
+def _resolve(settings: Settings, resolution: dict[str, str], record: Path) -> list[str]:
     arguments = [item for pair in resolution.items() for item in pair]
     try:
         result = subprocess.run(
@@ -237,7 +261,6 @@ def resolved_jars(settings: Settings, resolution: dict[str, str]) -> list[str]:
         sys.stderr.write(_ivy_report(result.stderr))  # Ivy's report says what failed
         raise EnvironmentProblem(_delta_jars_message(settings))
     jars = [j for j in found[-1].split(",") if j]
-    record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("\n".join(jars) + "\n", encoding="utf-8")
     return jars
 

@@ -14,20 +14,22 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
 
 # Delta takes the userMetadata of a MERGE (which has no write options) from this session setting.
 USER_METADATA_SETTING = "spark.databricks.delta.commitInfo.userMetadata"
-# How far back a write looks for its own commit when the latest version it read lags a concurrent writer's.
+# A write looks for its own commit among the latest few, then a bounded way further back (concurrent writers).
+RECENT_COMMITS = 5
 HISTORY_LOOKBACK = 50
 
 
@@ -130,25 +132,26 @@ def commit(
 ) -> Commit:
     """Make one write of a table (``write(user_metadata)``) and return the commit it made.
 
-    Under a step, the commit carries the step's metadata (plus ``extra``) and is found by it among the commits
-    since the version the write started from, since other runs may be committing too; a conflict with another
-    run's commit of the same step and overlapping run dates raises SliceWrittenConcurrently."""
+    Under a step, the commit carries the step's metadata (plus ``extra``) and is found by it in the table's
+    latest commits (one read of the history), since other runs may be committing too; a conflict with another
+    run's commit of the same step and overlapping run dates, made since this write started, raises
+    SliceWrittenConcurrently."""
     context = _current_step.get()
     if context is None and extra is None:
         write(None)
         return last_commit(spark, path)
     metadata = context.metadata(extra) if context else json.dumps({**extra, "write": uuid.uuid4().hex})
-    before = latest_version(spark, path)
+    started = time.time_ns() // 1000  # microseconds since the epoch, as the history's times are compared
     try:
         write(metadata)
     except concurrent_write_errors():
         if context is not None:
-            for row in _commits_since(spark, path, before).select("userMetadata").collect():  # a handful
-                other_run = context.covered_by(row["userMetadata"])
+            for row in _history(spark, path, HISTORY_LOOKBACK):
+                other_run = context.covered_by(row["userMetadata"]) if row["micros"] >= started else None
                 if other_run:
                     raise SliceWrittenConcurrently(name, other_run) from None
         raise
-    return _own_commit(spark, path, before, metadata)
+    return _own_commit(spark, path, metadata)
 
 
 @contextlib.contextmanager
@@ -165,26 +168,28 @@ def session_user_metadata(spark: SparkSession, metadata: str | None) -> Iterator
             spark.conf.unset(USER_METADATA_SETTING)
 
 
-def _own_commit(spark: SparkSession, path: str, before: int | None, metadata: str) -> Commit:
+def _own_commit(spark: SparkSession, path: str, metadata: str) -> Commit:
+    """The commit carrying this write's metadata among the latest ones (a bounded way further back when
+    concurrent writers committed after it); a write that neither added nor removed a file committed nothing,
+    and the table stays at its latest version."""
+    for depth in (RECENT_COMMITS, HISTORY_LOOKBACK):
+        rows = _history(spark, path, depth)
+        ours = [row for row in rows if row["userMetadata"] == metadata]
+        if ours:
+            return _commit_of(ours[0])
+        if len(rows) < depth:  # the whole history was read
+            break
+    return Commit(max((int(r["version"]) for r in rows), default=None), {})
+
+
+def _history(spark: SparkSession, path: str, depth: int) -> list:
+    """The latest ``depth`` commits of a table, newest first (a bounded collect)."""
     from delta.tables import DeltaTable
 
-    ours = F.col("userMetadata") == F.lit(metadata)
-    row = _commits_since(spark, path, before).where(ours).select("version", "operationMetrics").first()
-    if row is None:  # the latest version read may lag a concurrent writer's: look a bounded way further back
-        history = DeltaTable.forPath(spark, path).history(HISTORY_LOOKBACK)
-        row = history.where(ours).select("version", "operationMetrics").first()
-    if row is None:  # Delta commits nothing for a write that neither adds nor removes a file
-        return Commit(before, {})
-    return _commit_of(row)
-
-
-def _commits_since(spark: SparkSession, path: str, before: int | None) -> DataFrame:
-    """The history rows of the commits after version ``before`` (a handful: this write's and concurrent ones)."""
-    from delta.tables import DeltaTable
-
-    table = DeltaTable.forPath(spark, path)
-    latest = int(table.history(1).select("version").first()["version"])
-    return table.history(max(1, latest - (-1 if before is None else before)))
+    history = DeltaTable.forPath(spark, path).history(depth)
+    # as microseconds since the epoch: a collected TIMESTAMP would be in the process's local time
+    micros = F.unix_micros("timestamp").alias("micros")
+    return history.select("version", micros, "userMetadata", "operationMetrics").collect()
 
 
 def _commit_of(row) -> Commit:

@@ -209,10 +209,23 @@ def version_metrics(name: str, version: int) -> dict[str, float]:
     return dict(client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics)
 
 
-def load_spark_model(registered: RegisteredModel):
-    import mlflow
+# Loaded models by (registry, models:/<name>/<version>, Spark application): a registered version never
+# changes, so scoring and monitoring in one `featurelake run` load it once.
+_LOADED: dict[tuple[str, str, str], object] = {}
 
-    return mlflow.spark.load_model(registered.uri)
+
+def load_spark_model(registered: RegisteredModel):
+    """The registered version's Spark pipeline model, from the registry only (loaded once per process)."""
+    import mlflow
+    from pyspark.sql import SparkSession
+
+    application = SparkSession.getActiveSession().sparkContext.applicationId
+    key = (mlflow.get_registry_uri(), registered.uri, application)
+    if key not in _LOADED:
+        if len(_LOADED) >= 4:  # a few models per run; older entries go first
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = mlflow.spark.load_model(registered.uri)
+    return _LOADED[key]
 
 
 def input_schema(registered: RegisteredModel) -> list[tuple[str, str]]:
