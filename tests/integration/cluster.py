@@ -25,7 +25,7 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import LOCAL_JVM_OPTIONS
+from tests.cadence_projects import SHORT_LIVED_JVM
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -128,8 +128,8 @@ class ClusterRun:
             "--conf", "spark.ui.enabled=false",
             "--conf", "spark.executor.cores=1",
             "--conf", "spark.executor.memory=1g",
-            "--conf", f"spark.executor.extraJavaOptions={LOCAL_JVM_OPTIONS}",
-            "--driver-java-options", LOCAL_JVM_OPTIONS,
+            "--conf", f"spark.executor.extraJavaOptions={SHORT_LIVED_JVM}",
+            "--driver-java-options", SHORT_LIVED_JVM,
             "--py-files", str(dist / "featurelake_code.zip"),
             str(dist / "jobs" / "pipeline.py"),
             "--env", "cluster", "--conf-dir", "conf", "--run-id", "cluster",
@@ -149,7 +149,7 @@ class ClusterRun:
 
     def _start_cluster(self) -> tuple[str | None, str | None]:
         env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1"}
-        env["SPARK_DAEMON_JAVA_OPTS"] = LOCAL_JVM_OPTIONS  # the master and the workers: small, short-lived JVMs
+        env["SPARK_DAEMON_JAVA_OPTS"] = SHORT_LIVED_JVM  # the master and the workers: small, short-lived JVMs
         port, ui = free_port(), free_port()
         logs = self.root / "cluster-logs"
         logs.mkdir()

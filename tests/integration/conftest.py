@@ -23,7 +23,7 @@ from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import LOCAL_JVM_OPTIONS
+from tests.cadence_projects import SHORT_LIVED_JVM
 from tests.conftest import IGNORED, PROJECT
 
 BIN = Path(sys.executable).parent
@@ -93,14 +93,14 @@ def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.Comp
 
 
 def spark_submit_command(job: str, arguments: list[str]) -> list[str]:
-    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages), its driver with the
-    JVM options of conf/local (spark-submit starts the JVM before the job reads conf)."""
+    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages), its driver a
+    short-lived JVM (tests/cadence_projects.py)."""
     return [
         str(BIN / "spark-submit"),
         "--master",
         "local[2]",
         "--driver-java-options",
-        LOCAL_JVM_OPTIONS,
+        SHORT_LIVED_JVM,
         "--packages",
         delta_coordinate(),
         "--conf",

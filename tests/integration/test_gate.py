@@ -6,13 +6,16 @@ import datetime as dt
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import great_expectations as gx
 import pytest
+import yaml
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import REASONS, RUN_DATE
+from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import GateFailed, SuiteError
 from featurelake.ingest.bronze import ingest
@@ -20,6 +23,8 @@ from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
 from featurelake.quality.gate import run_gate
 from featurelake.quality.suites import load_suite
+from featurelake.testing.plugin import copy_project
+from tests.conftest import PROJECT
 from tests.integration.conftest import dump_dom, require_chromium
 
 pytestmark = pytest.mark.integration
@@ -204,6 +209,31 @@ def test_quarantine_policy_on_a_broken_real_day(spark, settings, demo_landing):
 NO_BRONZE_GATE = {"bronze.flights": {"gate": None}}
 
 
+@pytest.fixture(scope="module")
+def broken_bronze(spark, demo_landing, tmp_path_factory) -> Path:
+    """bronze.flights holding the broken real day, ingested once (without its gate) for the policy tests,
+    each of which refines a copy of it under its own policy."""
+    root = tmp_path_factory.mktemp("broken_bronze")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FEATURELAKE_LAKE_ROOT", str(root / "lake"))
+    try:
+        conf = copy_project(PROJECT, root)
+        (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump({"tables": NO_BRONZE_GATE}))
+        settings = load_settings("local", conf)
+    finally:
+        patch.undo()
+    deliver_broken_day(settings, demo_landing)
+    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 3, 9)), "run-1")
+    return Path(settings.table_path("bronze.flights"))
+
+
+def with_broken_bronze(make_settings, broken_bronze, silver_gate: dict):
+    """A fresh lake whose bronze.flights is the broken day, and silver.flights' gate as given."""
+    settings = make_settings({"tables": {"silver.flights": {"gate": silver_gate}, **NO_BRONZE_GATE}})
+    shutil.copytree(broken_bronze, settings.table_path("bronze.flights"))
+    return settings
+
+
 def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, make_settings, demo_landing):
     settings = make_settings({"tables": NO_BRONZE_GATE})
     deliver_broken_day(settings, demo_landing, keep_fraction=0.1)
@@ -219,11 +249,9 @@ def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, make_settings, dem
     assert not Catalog(spark, settings).exists("silver.flights")
 
 
-def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_settings, demo_landing):
-    settings = make_settings({"tables": {"silver.flights": {"gate": {"policy": "fail"}}, **NO_BRONZE_GATE}})
-    deliver_broken_day(settings, demo_landing)
+def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_settings, broken_bronze):
+    settings = with_broken_bronze(make_settings, broken_bronze, {"policy": "fail"})
     day = DateRange.single(dt.date(2013, 3, 9))
-    ingest(spark, settings, "flights", day, "run-1")
     with pytest.raises(GateFailed) as failure:
         refine(spark, settings, "silver.flights", day, "run-1")
     assert "expect_column_values_to_be_in_set(carrier) (observed 3 unexpected rows)" in str(failure.value)
@@ -233,28 +261,18 @@ def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_setting
     assert results(spark, settings).where(F.col("table") == "silver.flights").count() > 0
 
 
-def test_warn_policy_publishes_everything(spark, make_settings, demo_landing):
-    settings = make_settings({"tables": {"silver.flights": {"gate": {"policy": "warn"}}, **NO_BRONZE_GATE}})
-    deliver_broken_day(settings, demo_landing)
+def test_warn_policy_publishes_everything(spark, make_settings, broken_bronze):
+    settings = with_broken_bronze(make_settings, broken_bronze, {"policy": "warn"})
     day = DateRange.single(dt.date(2013, 3, 9))
-    ingest(spark, settings, "flights", day, "run-1")
     [silver] = refine(spark, settings, "silver.flights", day, "run-1")
     assert silver.quarantined == 0 and len(silver.gate.failed) == 2
     assert silver_day(spark, settings).where(F.col("carrier") == "ZZ").count() == 3
 
 
-def test_quarantine_over_the_allowed_fraction_fails(spark, make_settings, demo_landing):
-    settings = make_settings(
-        {
-            "tables": {
-                "silver.flights": {"gate": {"policy": "quarantine", "max_quarantine_fraction": 0.001}},
-                **NO_BRONZE_GATE,
-            }
-        }
-    )
-    deliver_broken_day(settings, demo_landing)
+def test_quarantine_over_the_allowed_fraction_fails(spark, make_settings, broken_bronze):
+    gate = {"policy": "quarantine", "max_quarantine_fraction": 0.001}
+    settings = with_broken_bronze(make_settings, broken_bronze, gate)
     day = DateRange.single(dt.date(2013, 3, 9))
-    ingest(spark, settings, "flights", day, "run-1")
     with pytest.raises(
         GateFailed,
         match=r"would quarantine 4 of \d+ rows .* more than "
