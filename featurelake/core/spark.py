@@ -112,10 +112,7 @@ def build_session(settings: Settings):
         if spark_conf.master:
             builder = builder.master(spark_conf.master)
         configured.update(_delta_jar_settings(settings))
-    for key, value in CORRECTNESS_SETTINGS.items():
-        # JVM options from conf (or spark-submit's --conf) are kept; the engine's come after them
-        kept = _given_java_options(key, configured, local) if key.endswith("extraJavaOptions") else ""
-        configured[key] = f"{kept} {value}".strip()
+    configured = with_correctness_settings(configured, {} if local else _submitted_java_options())
     if local:  # a local run logs to a file; spark-submit (a cluster) keeps its own logging
         options = f' -Dlog4j2.configurationFile="{LOG4J_CONF}" -Dfeaturelake.spark.log="{spark_log(settings)}"'
         configured["spark.driver.extraJavaOptions"] += options
@@ -140,13 +137,23 @@ def build_session(settings: Settings):
     return spark
 
 
-def _given_java_options(key: str, configured: dict[str, str], local: bool) -> str:
-    """The JVM options conf gives, else (under spark-submit) the ones the submission gave."""
-    if configured.get(key) or local:
-        return configured.get(key, "")
+def with_correctness_settings(configured: dict[str, str], submitted: dict[str, str]) -> dict[str, str]:
+    """The settings with the engine's correctness settings over them. JVM options are kept, from conf or else
+    as spark-submit gave them (``submitted``), and the engine's come after them."""
+    merged = dict(configured)
+    for key, value in CORRECTNESS_SETTINGS.items():
+        kept = (configured.get(key) or submitted.get(key, "")) if key.endswith("extraJavaOptions") else ""
+        merged[key] = f"{kept} {value}".strip()
+    return merged
+
+
+def _submitted_java_options() -> dict[str, str]:
+    """The JVM options of the driver and executors that spark-submit was given (its --conf, --driver-java-options)."""
     from pyspark import SparkConf
 
-    return SparkConf().get(key, "") or ""
+    submitted = SparkConf()
+    keys = [k for k in CORRECTNESS_SETTINGS if k.endswith("extraJavaOptions")]
+    return {k: submitted.get(k) for k in keys if submitted.get(k)}
 
 
 # Lines the JVM prints itself, not through log4j, that say nothing a user can act on: Spark's launcher always

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from featurelake.core.errors import EnvironmentProblem
-from featurelake.core.spark import _delta_jar_settings, check_java, delta_coordinate, java_version, packages
+from featurelake.core.spark import (
+    _delta_jar_settings,
+    check_java,
+    delta_coordinate,
+    java_version,
+    packages,
+    with_correctness_settings,
+)
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -69,6 +76,16 @@ def test_session_is_utc_ansi_and_delta(spark):
     assert spark.range(3).selectExpr("sum(id) as s").first()["s"] == 3
     with pytest.raises(Exception, match="DIVIDE_BY_ZERO"):  # ANSI: errors instead of silent nulls
         spark.sql("select 1 / 0").collect()
+
+
+def test_jvm_options_from_conf_or_spark_submit_are_kept_and_correctness_settings_win():
+    conf = {"spark.driver.extraJavaOptions": "-Xss4m", "spark.sql.session.timeZone": "Europe/Berlin"}
+    submitted = {"spark.driver.extraJavaOptions": "-Dignored=1", "spark.executor.extraJavaOptions": "-XX:+UseSerialGC"}
+    merged = with_correctness_settings(conf, submitted)
+    assert merged["spark.driver.extraJavaOptions"] == "-Xss4m -Duser.timezone=UTC"  # conf's, then the engine's
+    assert merged["spark.executor.extraJavaOptions"] == "-XX:+UseSerialGC -Duser.timezone=UTC"  # spark-submit's
+    assert merged["spark.sql.session.timeZone"] == "UTC" and merged["spark.sql.ansi.enabled"] == "true"
+    assert with_correctness_settings({}, {})["spark.driver.extraJavaOptions"] == "-Duser.timezone=UTC"
 
 
 def test_empty_delta_jar_directory_is_one_sentence(make_settings, tmp_path):
