@@ -30,6 +30,9 @@ from featurelake.core.periods import Grain
 # spend about a fifth less CPU there than the defaults, for the same wall time (the long-lived JVM of the pytest
 # session keeps the defaults: its optimized code pays off over the session).
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# They also run at a lower priority: the tests in the foreground go first, and the background runs take up the
+# CPU the foreground leaves (its waits, its single-threaded stretches) instead of competing with it.
+AT_LOW_PRIORITY = ["nice", "-n", "10"]
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 

@@ -25,7 +25,7 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import SHORT_LIVED_JVM
+from tests.cadence_projects import AT_LOW_PRIORITY, SHORT_LIVED_JVM
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -121,6 +121,7 @@ class ClusterRun:
         if master is None:
             return
         command = [
+            *AT_LOW_PRIORITY,
             str(BIN / "spark-submit"),
             "--master", master,
             "--packages", delta_coordinate(),
@@ -165,7 +166,7 @@ class ClusterRun:
             with (logs / f"{i}.log").open("w") as sink:
                 self.processes.append(
                     subprocess.Popen(
-                        [str(BIN / "spark-class"), *command],
+                        [*AT_LOW_PRIORITY, str(BIN / "spark-class"), *command],
                         stdout=sink,
                         stderr=subprocess.STDOUT,
                         env=env,

@@ -23,7 +23,7 @@ from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import SHORT_LIVED_JVM
+from tests.cadence_projects import AT_LOW_PRIORITY, SHORT_LIVED_JVM
 from tests.conftest import IGNORED, PROJECT
 
 BIN = Path(sys.executable).parent
@@ -132,7 +132,11 @@ class KilledAndResumedJob:
     def _start(self, log: Path) -> subprocess.Popen:
         with log.open("w") as sink:
             process = subprocess.Popen(
-                self.command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(self.settings), start_new_session=True
+                [*AT_LOW_PRIORITY, *self.command],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=job_env(self.settings),
+                start_new_session=True,
             )
         self.processes.append(process)
         return process
@@ -227,7 +231,7 @@ class CadenceRuns:
         if name == "hourly":  # the engine's times must not depend on the process's time zone
             env["TZ"] = "America/Los_Angeles"
         dates = ["--from", str(span.start), "--to", str(span.end)]
-        command = [str(BIN / "featurelake"), "run", "--conf-dir", str(project / "conf"), *dates]
+        command = [*AT_LOW_PRIORITY, str(BIN / "featurelake"), "run", "--conf-dir", str(project / "conf"), *dates]
         log = project / f"{name}.log"
         with log.open("w") as sink:
             self.process = subprocess.Popen(
