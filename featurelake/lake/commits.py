@@ -21,10 +21,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
+from featurelake.core.errors import FeaturelakeError
 from featurelake.lake import storage
 
 # Delta takes the userMetadata of a MERGE (which has no write options) from this session setting.
@@ -199,7 +201,7 @@ def _session_last_commit(spark: SparkSession, path: str, metadata: str) -> Commi
     try:
         line = storage.read_first_line(spark, f"{path.rstrip('/')}/_delta_log/{int(version):020d}.json")
         info = json.loads(line or "{}").get("commitInfo") or {}
-    except Exception:  # no such file in this table, or no JSON: the history decides
+    except (OSError, ValueError, Py4JError, FeaturelakeError):  # no such file, or no JSON: the history decides
         return None
     if info.get("userMetadata") != metadata:
         return None

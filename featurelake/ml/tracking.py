@@ -217,9 +217,9 @@ _LOADED: dict[tuple[str, str, str], object] = {}
 def load_spark_model(registered: RegisteredModel):
     """The registered version's Spark pipeline model, from the registry only (loaded once per process)."""
     import mlflow
-    from pyspark.sql import SparkSession
+    from pyspark import SparkContext
 
-    application = SparkSession.getActiveSession().sparkContext.applicationId
+    application = SparkContext.getOrCreate().applicationId  # the process's running context
     key = (mlflow.get_registry_uri(), registered.uri, application)
     if key not in _LOADED:
         if len(_LOADED) >= 4:  # a few models per run; older entries go first
