@@ -24,6 +24,7 @@ from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import derive
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import gate
+from featurelake.quality.suites import Suite, load_suite
 
 TABLE = "silver.flights"
 
@@ -38,7 +39,7 @@ def candidates_for(spark, settings, run_dates: DateRange):
     return frame, frame.count()
 
 
-def hand_written(frame, suite: gate.Suite) -> None:
+def hand_written(frame, suite: Suite) -> None:
     """The same checks, written by hand: every predicate counted in one agg, plus the same split."""
     flags = [rule.unexpected().alias(f"f{i}") for i, rule in enumerate(suite.rules) if rule.row_level]
     flagged = frame.select("*", *flags)
@@ -59,7 +60,7 @@ def featurelake_gate(frame, settings, suite, run_dates) -> None:
 def measure(years: int, repeat: int) -> None:
     settings, spark, run_dates = bench_lake(years)
     frame, rows = candidates_for(spark, settings, run_dates)
-    suite = gate.load_suite(settings, TABLE, frame.columns)
+    suite = load_suite(settings, TABLE, frame.columns)
     best = {"gate": float("inf"), "agg": float("inf")}
     for _ in range(repeat):
         started = time.perf_counter()
