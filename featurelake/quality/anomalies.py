@@ -4,6 +4,7 @@ day against its trailing history.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 
@@ -111,10 +112,15 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     for day, values in metrics.items():
         for name, value in values.items():
             series.setdefault(name, {})[day] = float(value)
+    # each metric's days in order, so a day's trailing window is one slice (a ten-year range has 3,650 days)
+    ordered = {name: sorted(days.items()) for name, days in series.items()}
+    dates = {name: [d for d, _ in pairs] for name, pairs in ordered.items()}
     flagged = []  # (how far past its limit, outcome)
     for day in sorted(metrics):
+        start = window_start(day)
         for name, value in metrics[day].items():
-            trailing = [v for d, v in series[name].items() if window_start(day) <= d < day]
+            window = ordered[name][bisect.bisect_left(dates[name], start) : bisect.bisect_left(dates[name], day)]
+            trailing = [v for _, v in window]
             if len(trailing) < anomaly.min_history:
                 continue
             mean, spread = statistics.fmean(trailing), statistics.pstdev(trailing)
