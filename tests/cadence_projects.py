@@ -25,14 +25,7 @@ import yaml
 
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain
-
-# The test suite's background runs are short-lived JVMs on two shared cores: the quick JIT and the serial collector
-# spend about a fifth less CPU there than the defaults, for the same wall time (the long-lived JVM of the pytest
-# session keeps the defaults: its optimized code pays off over the session).
-SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-# They also run at a lower priority: the tests in the foreground go first, and the background runs take up the
-# CPU the foreground leaves (its waits, its single-threaded stretches) instead of competing with it.
-AT_LOW_PRIORITY = ["nice", "-n", "10"]
+from tests.conftest import SHORT_LIVED_JVM
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 

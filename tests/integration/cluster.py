@@ -25,8 +25,7 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import AT_LOW_PRIORITY, SHORT_LIVED_JVM
-from tests.conftest import PROJECT
+from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
 STAGES = "ingest,refine,features,training_set"

@@ -23,8 +23,7 @@ from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
 from featurelake.core.spark import delta_coordinate
-from tests.cadence_projects import AT_LOW_PRIORITY, SHORT_LIVED_JVM
-from tests.conftest import IGNORED, PROJECT
+from tests.conftest import AT_LOW_PRIORITY, IGNORED, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
 
@@ -94,7 +93,7 @@ def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.Comp
 
 def spark_submit_command(job: str, arguments: list[str]) -> list[str]:
     """spark-submit a job in local mode, the way a scheduler would (Delta from --packages), its driver a
-    short-lived JVM (tests/cadence_projects.py)."""
+    short-lived JVM (tests/conftest.py)."""
     return [
         str(BIN / "spark-submit"),
         "--master",
