@@ -1,8 +1,8 @@
 """The standalone-cluster run of tests/integration/test_cluster.py, in the background: a master and two workers on
 127.0.0.1 started through the pyspark installation's spark-class, the packaged artifacts (deploy/package.py, as
 `make package` builds them) spark-submitted to it from a directory where the source tree is not importable, by a
-Python that sees the third-party packages but not featurelake. It starts once the January pipeline has finished
-(whose landing zone it reads) and stops the cluster when the submission ends, whatever happened."""
+Python that sees the third-party packages but not featurelake. It starts with the test session, submits once
+``before_submit`` returns, and stops the cluster when the submission ends, whatever happened."""
 
 from __future__ import annotations
 
@@ -76,8 +76,9 @@ class ClusterResult:
 class ClusterRun:
     """The background run; ``result()`` waits for it."""
 
-    def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str], after=None):
-        self.root, self.landing, self.overrides, self.span, self.after = root, landing, overrides, span, after
+    def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str], before_submit=None):
+        self.root, self.landing, self.overrides, self.span = root, landing, overrides, span
+        self.before_submit = before_submit
         self.outcome = ClusterResult(lake=root / "lake", submit_dir=root / "submit")
         self.processes: list[subprocess.Popen] = []
         self._stopped = False
@@ -94,8 +95,6 @@ class ClusterRun:
 
     def _run(self) -> None:
         try:
-            if self.after is not None:
-                self.after()
             if not self._stopped:
                 self._submit_to_a_cluster()
         except Exception as error:  # reported by the test, never lost in a thread
@@ -118,6 +117,10 @@ class ClusterRun:
         shutil.copytree(self.landing, self.outcome.lake / "landing")
         master, master_json = self._start_cluster()
         if master is None:
+            return
+        if self.before_submit is not None:
+            self.before_submit()
+        if self._stopped:
             return
         command = [
             *AT_LOW_PRIORITY,

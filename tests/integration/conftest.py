@@ -71,9 +71,9 @@ JANUARY_OVERRIDES = {
 }
 
 
-def deliver_january(demo_landing: Path, landing: Path) -> None:
+def deliver_january(demo_landing: Path, landing: Path, days: DateRange = JANUARY_DAYS) -> None:
     for source in ("flights", "weather"):
-        for day in JANUARY_DAYS.days():
+        for day in days.days():
             shutil.copytree(demo_landing / source / day.isoformat(), landing / source / day.isoformat())
     shutil.copytree(demo_landing / "planes" / "2013-01-01", landing / "planes" / "2013-01-01")
 
@@ -152,6 +152,18 @@ class KilledAndResumedJob:
                 self._start(self.resumed_log)
                 return
             time.sleep(0.02)
+
+    def resolved(self, timeout: int = 900) -> None:
+        """Wait until the run's last spark-submit has resolved its --packages (or the run ended): another
+        spark-submit --packages at the same moment would share Ivy's cache with it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.processes and self.processes[-1].poll() is not None and not self._watcher.is_alive():
+                return
+            log = self.resumed_log if self.files_at_kill else None
+            if log is not None and log.exists() and " artifacts copied" in log.read_text(errors="replace"):
+                return
+            time.sleep(1)
 
     def result(self, timeout: int = 900) -> tuple[int, str]:
         """Wait for the resumed run; its exit code and its output (spark-submit's Python runner sends the
@@ -280,19 +292,35 @@ def _start_the_background_runs_early(request):
             request.getfixturevalue(fixture)
 
 
+# The cluster run's days: enough for every feature group's windows and a training set with its three splits.
+CLUSTER_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 4))
+CLUSTER_SPLITS = {
+    "train": {"from": "2013-01-01", "to": "2013-01-02"},
+    "validation": {"from": "2013-01-03", "to": "2013-01-03"},
+    "test": {"from": "2013-01-04", "to": "2013-01-04"},
+}
+
+
 @pytest.fixture(scope="session")
-def cluster_run(january_pipeline, tmp_path_factory):
-    """tests/integration/cluster.py's run on a standalone cluster, started once the January pipeline ends, over
-    the training set's days of the January landing zone. The gates decide nothing there (the January run
-    quarantined no row), and GX is what a two-core cluster is slowest at; without them the tables must still
-    come out equal."""
+def cluster_run(january_pipeline, demo_landing, tmp_path_factory):
+    """tests/integration/cluster.py's run on a standalone cluster over four days of January, delivered as the
+    January pipeline's are. It starts with the session, beside the other background runs; only its
+    spark-submit waits until the January run's own has resolved the Delta package. The gates decide nothing
+    there (the January run quarantined no row), and GX is what a two-core cluster is slowest at; without them
+    the tables must still come out equal to the January run's for those days."""
     from tests.integration.cluster import ClusterRun
 
+    root = tmp_path_factory.mktemp("cluster")
+    deliver_january(demo_landing, root / "landing", CLUSTER_DAYS)
     ungated = {name: {"gate": None} for name in load_settings("local", PROJECT / "conf").tables}
-    overrides = {**JANUARY_OVERRIDES, "tables": ungated, "spark": {"shuffle_partitions": 4}}
-    span = (JANUARY_SPLITS["train"]["from"], JANUARY_SPLITS["test"]["to"])
-    landing = Path(january_pipeline.settings.landing_root)
-    run = ClusterRun(tmp_path_factory.mktemp("cluster"), landing, overrides, span, after=january_pipeline.result)
+    overrides = {
+        **JANUARY_OVERRIDES,
+        "training_sets": {"flight_delay": {"splits": CLUSTER_SPLITS}},
+        "tables": ungated,
+        "spark": {"shuffle_partitions": 4},
+    }
+    span = (str(CLUSTER_DAYS.start), str(CLUSTER_DAYS.end))
+    run = ClusterRun(root, root / "landing", overrides, span, before_submit=january_pipeline.resolved)
     yield run
     run.stop()
 

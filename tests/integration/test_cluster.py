@@ -1,7 +1,8 @@
 """A real Spark standalone cluster: a master and two workers on 127.0.0.1, started through the pyspark
 installation's spark-class, run in the background (tests/integration/cluster.py). The packaged artifacts are
 spark-submitted from a directory where the source tree is not importable, by a Python that sees the
-third-party packages but not featurelake; the Delta tables must equal the local-mode January run's."""
+third-party packages but not featurelake; the Delta tables of its four days must equal the local-mode January
+run's, and so must its training set's rows (only their split differs: the cluster's splits lie in its days)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE
+from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
 from tests.integration.cluster import cluster_settings
-from tests.integration.conftest import JANUARY_SPLITS
+from tests.integration.conftest import CLUSTER_DAYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LAST_DAY = JANUARY_SPLITS["test"]["to"]  # the days of the training set's window
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 
 
@@ -29,12 +30,12 @@ def test_packaged_jobs_on_a_standalone_cluster_write_the_tables_of_a_local_run(s
     assert not run.problem, run.problem
     assert run.importable_on_edge is False, "the source tree must not be importable where the job is submitted"
     assert run.returncode == 0, run.output[-8000:]
-    assert "training-set training_sets.flight_delay [2013-01-01..2013-01-14]: read " in run.output
+    assert "training-set training_sets.flight_delay [2013-01-01..2013-01-04]: read " in run.output
     [app] = run.master["completedapps"]
     assert app["name"] == "featurelake" and app["state"] == "FINISHED" and app["cores"] == 2, app
 
     cluster = cluster_settings(run)
-    window = F.col(RUN_DATE) <= F.lit(LAST_DAY).cast("date")
+    window = F.col(RUN_DATE) <= F.lit(CLUSTER_DAYS.end).cast("date")
     tables = [
         *(f"{layer}.{source}" for layer in ("bronze", "silver") for source in ("flights", "weather", "planes")),
         *(local_settings.feature_table(g) for g in local_settings.feature_groups),
@@ -44,15 +45,16 @@ def test_packaged_jobs_on_a_standalone_cluster_write_the_tables_of_a_local_run(s
         local = comparable(Catalog(spark, local_settings).read(table).where(window))
         assert on_cluster.count() == local.count() > 0, table
         assert on_cluster.exceptAll(local).isEmpty() and local.exceptAll(on_cluster).isEmpty(), table
-    on_cluster = comparable(Catalog(spark, cluster).read("training_sets.flight_delay"))
-    local = comparable(Catalog(spark, local_settings).read("training_sets.flight_delay"))
-    assert on_cluster.count() == local.count() > 5000
+    on_cluster = comparable(Catalog(spark, cluster).read("training_sets.flight_delay")).drop(SPLIT)
+    local = comparable(Catalog(spark, local_settings).read("training_sets.flight_delay")).where(window).drop(SPLIT)
+    assert on_cluster.count() == local.count() > 1500
     assert on_cluster.exceptAll(local).isEmpty() and local.exceptAll(on_cluster).isEmpty()
     ledger = Catalog(spark, cluster).read("ops.run_ledger")
     recorded = {
         (r["stage"], r["target"]): r["n"]
         for r in ledger.groupBy("stage", "target").agg(F.count("*").alias("n")).collect()
     }
-    assert recorded[("ingest", "flights")] == recorded[("features", "carrier_performance")] == 14
+    days = len(list(CLUSTER_DAYS.days()))
+    assert recorded[("ingest", "flights")] == recorded[("features", "carrier_performance")] == days
     assert recorded[("ingest", "planes")] == 1 and recorded[("training_set", "flight_delay")] == 1
     assert not any(stage in ("train", "score", "monitor") for stage, _ in recorded)
