@@ -29,6 +29,7 @@ from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
 STAGES = "ingest,refine,features,training_set"
+SUBMIT_TIMEOUT = 1800  # seconds
 
 
 def free_port() -> int:
@@ -85,7 +86,7 @@ class ClusterRun:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def result(self, timeout: int = 1800) -> ClusterResult:
+    def result(self, timeout: int = 2700) -> ClusterResult:
         self._thread.join(timeout=timeout)
         return self.outcome
 
@@ -146,7 +147,10 @@ class ClusterRun:
                 "FEATURELAKE_LAKE_ROOT": str(self.outcome.lake),
             }
         )
-        result = subprocess.run(command, cwd=submit_dir, env=env, capture_output=True, text=True, timeout=900)
+        # bounded, with room for a slow two-core machine: the run shares it with the other background runs
+        result = subprocess.run(
+            command, cwd=submit_dir, env=env, capture_output=True, text=True, timeout=SUBMIT_TIMEOUT
+        )
         self.outcome.returncode, self.outcome.output = result.returncode, result.stdout + result.stderr
         self.outcome.master = master_state(master_json)
 
