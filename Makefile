@@ -13,7 +13,7 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW      := apache-airflow==3.3.2
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(subst ==,-,$(AIRFLOW))
 
-.PHONY: setup run test lint bench package airflow-env clean-lake
+.PHONY: setup run test test-fast lint bench package airflow-env clean-lake
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "featurelake needs Python 3.11: set PYTHON=/path/to/python3.11")'
@@ -39,8 +39,13 @@ $(AIRFLOW_STAMP):
 
 airflow-env: $(AIRFLOW_STAMP)
 
+# Everything, nothing skipped (what README and CI run); the 15 slowest tests are printed at the end.
 test: setup $(AIRFLOW_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+# The inner loop: unit tests and in-process integration tests, no end-to-end run and no process of their own.
+test-fast: setup
+	$(BIN)/python -m pytest -m 'not e2e and not process' --durations=10 $(PYTEST_ARGS)
 
 # dist/: the wheel, the --py-files zip of the code, the conf archive and the jobs (see README, "On a cluster").
 package: $(STAMP)

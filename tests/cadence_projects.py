@@ -25,7 +25,6 @@ import yaml
 
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain
-from tests.conftest import SHORT_LIVED_JVM
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
@@ -43,9 +42,9 @@ class Shape:
         return Grain.of(self.cadence).starts(self.run_dates)
 
 
-def monthly(periods: int = 48, cities: int = 12) -> Shape:
-    """Months from January 2010: the last six are scored after the training window, the six before them are
-    the test split, the six before those validation, the rest train."""
+def monthly(periods: int = 18, cities: int = 12) -> Shape:
+    """Months from January 2010: the last six are scored after the training window, the two before them are
+    the test split, the two before those validation, the rest train."""
     grain = Grain.of("monthly")
     first = dt.date(2010, 1, 1)
 
@@ -60,33 +59,37 @@ def monthly(periods: int = 48, cities: int = 12) -> Shape:
         "monthly",
         DateRange(first, grain.end(month(periods - 1))),
         {
-            "train": (first.isoformat(), until(periods - 18)),
-            "validation": (month(periods - 18).isoformat(), until(periods - 12)),
-            "test": (month(periods - 12).isoformat(), until(periods - 6)),
+            "train": (first.isoformat(), until(periods - 10)),
+            "validation": (month(periods - 10).isoformat(), until(periods - 8)),
+            "test": (month(periods - 8).isoformat(), until(periods - 6)),
         },
         cities,
     )
 
 
+# Across the turn of the year (ISO week 1 of 2013 began on Monday 31 December 2012); monitored two months after
+# the window and on the run's last week.
 WEEKLY = Shape(
     "sales",
     "weekly",
-    DateRange(dt.date(2012, 1, 2), dt.date(2013, 12, 29)),
+    DateRange(dt.date(2012, 11, 5), dt.date(2013, 4, 14)),
     {
-        "train": ("2012-01-02", "2013-03-31"),
-        "validation": ("2013-04-01", "2013-06-30"),
-        "test": ("2013-07-01", "2013-09-29"),
+        "train": ("2012-11-05", "2012-12-16"),
+        "validation": ("2012-12-17", "2012-12-30"),
+        "test": ("2012-12-31", "2013-01-27"),
     },
     8,
 )
+# Five Berlin days across the change to summer time (the 30th has 23 hours): train on two, validate and test on
+# one each, score the last.
 HOURLY = Shape(
     "readings",
     "hourly",
-    DateRange(dt.date(2014, 3, 20), dt.date(2014, 4, 9)),
+    DateRange(dt.date(2014, 3, 29), dt.date(2014, 4, 3)),
     {
-        "train": ("2014-03-20", "2014-03-31"),
-        "validation": ("2014-04-01", "2014-04-03"),
-        "test": ("2014-04-04", "2014-04-06"),
+        "train": ("2014-03-29", "2014-03-30"),
+        "validation": ("2014-03-31", "2014-03-31"),
+        "test": ("2014-04-01", "2014-04-01"),
     },
     2,
 )
@@ -141,12 +144,13 @@ def berlin_hours(day: dt.date) -> list[dt.datetime]:
 
 def reading_rows(shape: Shape) -> dict[dt.date, list[dict]]:
     rng, rows = random.Random(13), {}
-    temperature = {f"station_{s}": 12.0 + 3 * s for s in range(shape.entities)}
+    usual = {f"station_{s}": 12.0 + 3 * s for s in range(shape.entities)}
+    temperature = dict(usual)
     for day in shape.periods:
         rows[day] = []
         for hour in berlin_hours(day):
-            for station in temperature:
-                temperature[station] += rng.gauss(0, 1.0)
+            for station in temperature:  # a walk pulled back to the station's usual temperature
+                temperature[station] += 0.2 * (usual[station] - temperature[station]) + rng.gauss(0, 1.0)
                 rows[day].append(
                     {
                         "station": station,
@@ -430,7 +434,6 @@ SPARK_LOCAL = {
             "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
             "spark.databricks.delta.snapshotPartitions": 2,
-            "spark.driver.extraJavaOptions": SHORT_LIVED_JVM,
         },
     }
 }

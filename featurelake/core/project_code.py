@@ -126,5 +126,20 @@ def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], w
 
 
 def _on_path(project_dir: Path) -> None:
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
+    """The project's directory first on the path, and a features package imported from another project's directory
+    forgotten: one process may run several projects one after another (tests, notebooks), and each must get its
+    own groups. A project without a features/ directory keeps the package on the path (a cluster's --py-files)."""
+    own = project_dir / FEATURES_PACKAGE
+    loaded = sys.modules.get(FEATURES_PACKAGE)
+    if loaded is not None and own.is_dir():
+        where = {Path(p).resolve() for p in getattr(loaded, "__path__", [])}
+        if own.resolve() not in where:
+            prefix = f"{FEATURES_PACKAGE}."
+            for name in [m for m in sys.modules if m == FEATURES_PACKAGE or m.startswith(prefix)]:
+                del sys.modules[name]
+            importlib.invalidate_caches()
+    entry = str(project_dir)
+    if sys.path[:1] != [entry]:
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)

@@ -99,10 +99,53 @@ def _delta_jars_message(settings: Settings) -> str:
     )
 
 
-def build_session(settings: Settings):
-    """Create (or return) the SparkSession for these settings; checks Java first and Delta after."""
+def running_session():
+    """The SparkSession this process already runs (a test session, a notebook, an earlier command), or None."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    if SparkContext._active_spark_context is None:
+        return None
+    return SparkSession.getActiveSession() or SparkSession._instantiatedSession
+
+
+def runtime_settings(spark, settings: Settings) -> dict[str, str]:
+    """The settings of conf that a running session can take: shuffle partitions and conf's runtime SQL settings
+    (static ones, such as the master, JARs and JVM options, belong to the process that started it)."""
+    configured = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions), **settings.spark.settings}
+    return {k: v for k, v in configured.items() if k not in CORRECTNESS_SETTINGS and spark.conf.isModifiable(k)}
+
+
+@contextmanager
+def session_for(settings: Settings):
+    """The SparkSession of one command. A process that already runs a session (a test session, a notebook, the
+    commands of several projects one after another) lends it: conf's runtime settings hold inside the block and
+    the session's earlier values come back after it, so nothing of one project's conf leaks into the next."""
+    running = running_session()
+    saved = {k: running.conf.get(k, None) for k in runtime_settings(running, settings)} if running else {}
+    spark = build_session(settings)
+    try:
+        yield spark
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def build_session(settings: Settings):
+    """Create (or return) the SparkSession for these settings; checks Java first and Delta after. A session the
+    process already runs is returned with conf's runtime settings applied (nothing to start: no Java check, no
+    JAR resolution)."""
+    from pyspark.sql import SparkSession
+
+    running = running_session()
+    if running is not None:
+        for key, value in runtime_settings(running, settings).items():
+            running.conf.set(key, value)
+        _check_session(running, settings)
+        return running
     check_java()
     spark_conf = settings.spark
     builder = SparkSession.builder.appName(spark_conf.app_name)
@@ -293,6 +336,11 @@ session = builder.getOrCreate()
 print("JARS=" + session.sparkContext.getConf().get("spark.jars", ""), flush=True)
 session.stop()
 """
+
+
+def session_log(spark) -> str | None:
+    """The file the running session's JVM logs to, when featurelake started it (None under spark-submit)."""
+    return spark._jvm.java.lang.System.getProperty("featurelake.spark.log")
 
 
 def spark_log(settings: Settings) -> Path:

@@ -134,19 +134,26 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"demo-data: {settings.landing_root} already holds this demo data (use --force to rewrite)")
         return EXIT_OK
 
-    from featurelake.core.spark import build_session, delta_coordinate, java_version, spark_log, under_spark_submit
+    from featurelake.core.spark import session_for
+
+    stage = next((s for s in STAGES if s.command == args.command), None)
+    run_dates = None
+    if args.command != "doctor" and (stage is None or stage.takes_run_dates):
+        run_dates = _run_dates(parser, args)  # before Spark starts: bad arguments cost no JVM
+    with session_for(settings) as spark:
+        return _on_spark(spark, args, settings, run_id, stage, run_dates)
+
+
+def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run_dates) -> int:
+    from featurelake.core.spark import delta_coordinate, java_version, session_log, spark_log, under_spark_submit
     from featurelake.core.summary import render_table
 
     if args.command == "doctor":
-        spark = build_session(settings)
         print(
             f"doctor: Java {java_version()}, Spark {spark.version}, Delta {delta_coordinate()}, "
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    stage = next((s for s in STAGES if s.command == args.command), None)
-    run_dates = _run_dates(parser, args) if stage is None or stage.takes_run_dates else None
-    spark = build_session(settings)
     ctx = Context(spark, settings, Catalog(spark, settings), run_id)
     try:
         if stage is not None:
@@ -167,7 +174,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if docs:
         print(f"Data Docs: {docs}")
     if not under_spark_submit():
-        print(f"Spark's log: {spark_log(settings)}")
+        print(f"Spark's log: {session_log(spark) or spark_log(settings)}")
     return result.exit_code
 
 

@@ -14,7 +14,7 @@ from featurelake.ops.cli import build_parser
 from featurelake.ops.stages import STAGE_NAMES as STAGES
 from tests.conftest import PROJECT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 AIRFLOW_PYTHON = PROJECT / ".venv-airflow" / "bin" / "python"
 ENVIRONMENT = {

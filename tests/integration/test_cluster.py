@@ -1,5 +1,5 @@
-"""A real Spark standalone cluster: a master and two workers on 127.0.0.1, started through the pyspark
-installation's spark-class, run in the background (tests/integration/cluster.py). The packaged artifacts are
+"""A real Spark standalone cluster: a master and a worker on 127.0.0.1, started through the pyspark installation's
+spark-class (tests/integration/cluster.py). The packaged artifacts are
 spark-submitted from a directory where the source tree is not importable, by a Python that sees the
 third-party packages but not featurelake; the Delta tables of its four days must equal the local-mode January
 run's, and so must its training set's rows (only their split differs: the cluster's splits lie in its days)."""
@@ -15,7 +15,7 @@ from featurelake.lake.catalog import Catalog
 from tests.integration.cluster import cluster_settings
 from tests.integration.conftest import CLUSTER_DAYS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 

@@ -382,7 +382,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
         )
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, settings, demo_landing, tmp_path):
     require_chromium("Data Docs")
     from featurelake.quality.docs import build_docs

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_job
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 
 def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, tmp_path):

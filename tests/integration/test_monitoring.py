@@ -23,7 +23,7 @@ from featurelake.ml.scoring import score
 from featurelake.ops.cli import main
 from tests.integration.conftest import decoded_images, require_chromium
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 MODEL, KEYS = "flight_delay", ["year", "month", "day", "carrier", "flight", "origin"]
 PRODUCTION = DateRange(dt.date(2013, 1, 15), dt.date(2013, 1, 18))

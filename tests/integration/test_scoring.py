@@ -15,7 +15,7 @@ from featurelake.ml import tracking
 from featurelake.ml.predictions import scoring_plan, training_manifest
 from featurelake.ml.scoring import features_as_of_prediction_time
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 MODEL, KEYS = "flight_delay", ["year", "month", "day", "carrier", "flight", "origin"]
 DAY = dt.date(2013, 1, 15)

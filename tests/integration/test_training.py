@@ -18,7 +18,7 @@ from featurelake.ml import tracking
 from featurelake.ml.training import train_model
 from tests.integration.conftest import decoded_images, require_chromium
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 MODEL, TABLE = "flight_delay", "training_sets.flight_delay"
 

@@ -17,7 +17,7 @@ from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import Manifest, parse_manifest
 from featurelake.lake.catalog import Catalog
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 14))  # the training set's splits
 NAME, TABLE = "flight_delay", "training_sets.flight_delay"

@@ -95,7 +95,7 @@ def test_empty_delta_jar_directory_is_one_sentence(make_settings, tmp_path):
         _delta_jar_settings(settings)
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_unresolvable_delta_jars_are_one_sentence(make_settings, tmp_path):
     """A machine that cannot reach Maven Central and has no cached JARs gets the coordinate and the ways out."""
     (tmp_path / "offline-ivysettings.xml").write_text(
