@@ -1,0 +1,76 @@
+"""The engine runs several times in one process with different conf, as the suite's end-to-end runs and a notebook
+do: a command borrows the running SparkSession and gives its settings back, each project gets its own feature
+groups, and each lake its own tables."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+
+from featurelake.core.project_code import discover_feature_groups
+from featurelake.core.spark import session_for
+from featurelake.lake.catalog import Catalog
+from tests.conftest import PROJECT
+from tests.integration.conftest import in_process, settings_of
+
+pytestmark = pytest.mark.integration
+
+OTHER_GROUP = """
+from pyspark.sql import functions as F
+
+from featurelake import Entity, Feature, feature_group
+
+
+@feature_group(
+    entity=Entity("store", join_keys={"store": "string"}),
+    inputs={"sales": "silver.sales"},
+    event_time="sold_at",
+    features=[Feature("units", "double", "units sold")],
+)
+def store_units(sales):
+    return sales.select("store", "sold_at", "_run_date", F.col("units").cast("double").alias("units"))
+"""
+
+
+def test_a_command_borrows_the_running_session_and_restores_its_settings(spark, make_settings):
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    assert spark.conf.get("spark.sql.files.maxPartitionBytes", None) is not None
+    settings = make_settings({"spark": {"shuffle_partitions": 7, "settings": {"spark.sql.caseSensitive": True}}})
+    was_case_sensitive = spark.conf.get("spark.sql.caseSensitive")
+    with session_for(settings) as borrowed:
+        assert borrowed is spark
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "7"
+        assert spark.conf.get("spark.sql.caseSensitive") == "true"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == before
+    assert spark.conf.get("spark.sql.caseSensitive") == was_case_sensitive
+
+
+def test_each_project_gets_its_own_feature_groups_one_after_another(tmp_path):
+    other = tmp_path / "other"
+    (other / "features").mkdir(parents=True)
+    (other / "features" / "__init__.py").write_text("")
+    (other / "features" / "stores.py").write_text(textwrap.dedent(OTHER_GROUP))
+    demo = set(discover_feature_groups(PROJECT))
+    assert "carrier_performance" in demo
+    assert set(discover_feature_groups(other)) == {"store_units"}
+    assert set(discover_feature_groups(PROJECT)) == demo  # and back
+
+
+def test_two_lakes_in_one_process_each_get_their_own_tables(spark, make_settings, tmp_path, demo_landing):
+    settings = make_settings()
+    conf = str(settings.conf_dir)
+    lakes = [tmp_path / "lake-a", tmp_path / "lake-b"]
+    for lake, day in zip(lakes, ("2013-01-01", "2013-01-02"), strict=True):
+        landing = lake / "landing" / "airlines" / day
+        landing.parent.mkdir(parents=True)
+        shutil.copytree(demo_landing / "airlines" / "2013-01-01", landing)
+        code, output = in_process(["ingest", "--conf-dir", conf, "--source", "airlines", "--run-date", day], lake)
+        assert code == 0, output
+        assert f"lake {lake}" in output
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    for lake, day in zip(lakes, ("2013-01-01", "2013-01-02"), strict=True):
+        bronze = Catalog(spark, settings_of(settings.conf_dir, lake)).read("bronze.airlines")
+        assert {str(r["_run_date"]) for r in bronze.select("_run_date").distinct().collect()} == {day}
+    assert spark.conf.get("spark.sql.shuffle.partitions") == before
