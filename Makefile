@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.quality_gate
 	$(BIN)/python -m bench.pit_join
 	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.steps
 	$(BIN)/python -m bench.pipeline
 
 clean-lake:

@@ -15,6 +15,8 @@ from featurelake.core.text import text_table
 from featurelake.featurestore.plan import SPLIT, TrainingSetPlan
 from featurelake.quality.outcomes import Outcome
 
+SKETCH_LG_K = 14  # 2^14 buckets: about 0.8 % relative error once a column has more values than a sketch lists
+
 
 def content_hash(frame: DataFrame) -> str:
     """A hash of the rows and the schema, independent of row order and partitioning."""
@@ -46,9 +48,12 @@ def statistics(frame: DataFrame, columns: list[str]) -> list[dict]:
                 F.max(value).alias(f"{column}|max"),
             ]
         elif isinstance(data_type, StringType):
-            # HyperLogLog, in the same single pass and bounded memory (count_distinct would expand the rows
-            # once per column); within 1 %, exact for the few values of a categorical column
-            aggregates.append(F.approx_count_distinct(column, rsd=0.01).alias(f"{column}|distinct"))
+            # A DataSketches HLL sketch, in the same single pass and bounded memory (count_distinct would expand
+            # the rows once per column): exact for the few values of a categorical column, within about 1 %
+            # beyond. Its buffer is one object, where approx_count_distinct(rsd=0.01) holds 2,731 fields per
+            # column that Spark's generated code spells out (7 s of a 12,000-row training set's 8 s)
+            distinct = F.hll_sketch_estimate(F.hll_sketch_agg(column, SKETCH_LG_K))
+            aggregates.append(distinct.alias(f"{column}|distinct"))
     values = frame.agg(*aggregates).first().asDict()
     rows = values.pop("_rows")
     result = []

@@ -109,6 +109,6 @@ def record(
         for seen in [(inputs or {}).get(day)]
     ]
     # a ledger written before the inputs column gains it
-    frame = catalog.spark.createDataFrame(rows, LEDGER_SCHEMA)
+    frame = catalog.frame_of(rows, LEDGER_SCHEMA)
     catalog.append(frame, catalog.settings.project.pipeline.ledger, merge_schema=True)
     return finished_at.replace(tzinfo=None)

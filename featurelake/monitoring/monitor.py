@@ -140,7 +140,7 @@ def monitor(
         )
         result.judge()
         rows = monitoring_rows(result)
-        frame = spark.createDataFrame(rows, MONITORING_SCHEMA).select(
+        frame = catalog.frame_of(rows, MONITORING_SCHEMA).select(
             "*", F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID)
         )
         commit = catalog.replace_slice(frame, table, DateRange.single(run_date))

@@ -143,4 +143,5 @@ def record(
         )
         for o in [*report.outcomes, *metrics]
     ]
-    Catalog(spark, settings).append(spark.createDataFrame(rows, RESULTS_SCHEMA), settings.project.quality.results_table)
+    catalog = Catalog(spark, settings)
+    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), settings.project.quality.results_table)

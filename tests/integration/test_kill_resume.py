@@ -1,7 +1,8 @@
-"""A spark-submitted pipeline (jobs/pipeline.py, the path a scheduler takes: Delta from --packages) is SIGKILLed
-while it writes silver.flights (its data files are in the table's directory, its commit is not yet written), and
-the same command is started again: it resumes from the ledger, and every table holds each source row exactly once.
-The two processes run one after another, over four real January days, ingest and refine only."""
+"""`featurelake run` in a process of its own is SIGKILLed with its JVM while it writes silver.flights (its data
+files are in the table's directory, its commit is not yet written), and the same command is started again: it
+resumes from the ledger, and every table holds each source row exactly once. The two processes run one after
+another, over two real January days, ingest and refine only. (The spark-submit path of the packaged jobs is
+tests/integration/test_cluster.py's.)"""
 
 from __future__ import annotations
 
@@ -20,18 +21,18 @@ from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.lake.catalog import Catalog
 from tests.integration.conftest import (
+    BIN,
     JANUARY_OVERRIDES,
     deliver_january,
     job_env,
     project_copy,
     settings_of,
-    spark_submit_command,
 )
 from tests.integration.test_runner import assert_ledger_agrees, landing_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
-DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 4))
+DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 KILLED_DURING = "silver/flights"
 TIMEOUT = 600  # seconds, each process
 
@@ -75,9 +76,8 @@ def test_a_run_killed_during_a_delta_write_resumes_and_lands_every_row_once(spar
     deliver_january(demo_landing, tmp_path / "lake" / "landing", DAYS)
     settings = settings_of(conf, tmp_path / "lake")
     span = ["--from", str(DAYS.start), "--to", str(DAYS.end), "--stages", "ingest,refine"]
-    run = kill_during_a_write_and_resume(
-        settings, spark_submit_command("pipeline.py", ["--conf-dir", str(conf), *span]), tmp_path
-    )
+    command = [str(BIN / "featurelake"), "run", "--conf-dir", str(conf), *span]
+    run = kill_during_a_write_and_resume(settings, command, tmp_path)
     assert run.files_at_kill, "the run was killed while silver.flights had data files being written:\n" + run.killed
     assert f"ingest bronze.flights [{DAYS}]: read " in run.killed
     assert "refine silver.flights [" not in run.killed, "killed before that step finished"
