@@ -13,24 +13,31 @@ import functools
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from featurelake.core import html
 from featurelake.core.settings import Settings
-from featurelake.quality.validation import DOCS_SITE, gx_context
+from featurelake.quality.validation import DOCS_SITE, gx_context, unbuilt
 
 
 def build_docs(settings: Settings) -> str | None:
-    """Rebuild the Data Docs site from every suite and validation stored so far; returns its index."""
+    """Bring the Data Docs site up to date; returns its index. The first build renders every suite and validation
+    stored so far; later ones render only the pages of what this process stored since (and the index), so a
+    command's cost does not grow with the lake's history of validations."""
     if "://" in settings.lake_root or not (Path(settings.lake_root) / "quality" / "gx").exists():
         return None
-    context = gx_context(settings)
-    index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
     docs = Path(settings.lake_root) / "quality" / "docs"
+    fresh = unbuilt(settings)
+    if (docs / "index.html").exists() and not fresh:
+        return (docs / "index.html").as_uri()
+    context = gx_context(settings)
+    started = time.time()
+    built = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh or None)
     _add_static_overview(context, docs)
-    _ship_static_files(docs)
-    return index
+    _ship_static_files(docs, since=started if fresh else None)
+    return built.get(DOCS_SITE)
 
 
 def _vendored() -> dict[str, tuple[Path, list[str]]]:
@@ -52,8 +59,9 @@ CDN_TAG = re.compile(
 )
 
 
-def _ship_static_files(docs: Path) -> None:
-    """Copy the packaged CSS, fonts and scripts into the site and point every page's CDN links at them."""
+def _ship_static_files(docs: Path, since: float | None = None) -> None:
+    """Copy the packaged CSS, fonts and scripts into the site and point the CDN links of every page (of every
+    page written ``since`` then, when given) at them."""
     vendor = docs / "static" / "vendor"
     local: dict[str, Path] = {}
     for pattern, (base, files) in _vendored().items():
@@ -66,6 +74,8 @@ def _ship_static_files(docs: Path) -> None:
                 copy(base / item, target)
         local[pattern] = vendor / name / files[0]
     for page in docs.rglob("*.html"):
+        if since is not None and page.stat().st_mtime < since - 1:
+            continue  # rewritten when it was built
         text = page.read_text(encoding="utf-8")
         rewritten = CDN_TAG.sub(functools.partial(_offline_tag, page=page, local=local), text)
         if rewritten != text:
@@ -93,6 +103,16 @@ class Listed:
     when: dt.datetime | None = None
 
 
+_SUCCEEDED: dict[tuple, bool] = {}  # a stored validation result never changes: read once per process
+
+
+def _succeeded(store, key, docs: Path) -> bool:
+    name = (str(docs), *key.to_tuple())
+    if name not in _SUCCEEDED:
+        _SUCCEEDED[name] = bool(store.get(key).success)
+    return _SUCCEEDED[name]
+
+
 def _add_static_overview(context, docs: Path) -> None:
     """GX's index lists suites and validations with JavaScript fetched from public CDNs, so on a machine
     without internet access it shows nothing. Add the same listing as plain HTML at the top of the index
@@ -104,7 +124,7 @@ def _add_static_overview(context, docs: Path) -> None:
         when = key.run_id.run_time
         stamp = when.strftime("%Y%m%dT%H%M%S.%fZ")
         pages = sorted((docs / "validations").glob(f"{suite_name.replace('.', '/')}/*/{stamp}/*.html"))
-        status = "passed" if store.get(key).success else "failed"
+        status = "passed" if _succeeded(store, key, docs) else "failed"
         page = str(pages[0].relative_to(docs)) if pages else None
         validations.append(Listed(suite_name, page, status, when))
     validations.sort(key=lambda v: (v.when, v.name, v.status, v.page or ""), reverse=True)

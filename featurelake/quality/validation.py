@@ -21,6 +21,14 @@ from featurelake.quality.suites import ROW_COUNT, Suite
 DOCS_SITE = "featurelake"
 _CONTEXTS: dict[str, object] = {}  # one GX context per lake root and process
 _REGISTERED: dict[tuple[str, str], tuple[str, object]] = {}  # (root, suite) -> (its JSON, the stored GX suite)
+# Per lake root: the suites and validation results this process stored since it last built the Data Docs.
+_UNBUILT: dict[str, list] = {}
+
+
+def unbuilt(settings: Settings) -> list:
+    """The suites and validation results (GX resource identifiers) stored since the Data Docs were last built
+    by this process; taken, so the next call returns only what is stored after it."""
+    return _UNBUILT.pop(settings.lake_root, [])
 
 
 def gx_context(settings: Settings):
@@ -68,6 +76,9 @@ def _registered_suite(context, settings: Settings, suite: Suite):
     expectations = [_fresh(r.expectation) for r in rules]
     stored = context.suites.add_or_update(gx.ExpectationSuite(name=suite.table, expectations=expectations))
     _REGISTERED[(settings.lake_root, suite.table)] = (text, stored)
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    _UNBUILT.setdefault(settings.lake_root, []).append(ExpectationSuiteIdentifier(name=suite.table))
     return stored
 
 
@@ -85,7 +96,8 @@ def validate(
     result; one Outcome each, in the suite's order."""
     context = gx_context(settings)
     results = judge(context, settings, frame, suite, plan, found)
-    _store(context, suite, list(results.values()), run_dates, run_id)
+    key = _store(context, suite, list(results.values()), run_dates, run_id)
+    _UNBUILT.setdefault(settings.lake_root, []).append(key)
     return [_outcome(name, item) for name, item in results.items()]
 
 
@@ -127,7 +139,7 @@ def _validated_by_gx(context, frame: DataFrame, suite: Suite, expectations: list
     return {name_by_id[item.expectation_config.id]: item for item in part.results}
 
 
-def _store(context, suite: Suite, results: list, run_dates, run_id: str) -> None:
+def _store(context, suite: Suite, results: list, run_dates, run_id: str):
     """One validation result in GX's store: the run id is its run name, the table and run dates its batch."""
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
@@ -172,6 +184,7 @@ def _store(context, suite: Suite, results: list, run_dates, run_id: str) -> None
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.table), run_id=run, batch_identifier=batch_id
     )
     context.validation_results_store.store_validation_results(result, key)
+    return key
 
 
 def _outcome(name: str, item) -> Outcome:

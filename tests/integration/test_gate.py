@@ -7,6 +7,7 @@ import html
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import great_expectations as gx
@@ -467,3 +468,34 @@ def visible_text(dom: str) -> str:
     parser = Text()
     parser.feed(dom)
     return " ".join(" ".join(parser.parts).split())
+
+
+def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated_settings):
+    """The first build renders every validation; a later one only the new validation's page (and the index),
+    and a build with nothing new stored writes nothing: a command's cost does not grow with the history."""
+    from featurelake.quality.docs import build_docs
+
+    write_suite(gated_settings, "silver.test", EXPECTATIONS[:4])
+    frame = spark.createDataFrame(ROWS, SCHEMA)
+    docs = Path(gated_settings.lake_root) / "quality" / "docs"
+
+    def gate(day: dt.date) -> None:
+        dated = frame.withColumn(RUN_DATE, F.lit(day))
+        suite = load_suite(gated_settings, "silver.test", dated.columns)
+        run_gate(dated, gated_settings, "silver.test", suite, DateRange.single(day), f"run-{day.day}")
+
+    gate(dt.date(2013, 1, 1))
+    index = build_docs(gated_settings)
+    assert index == (docs / "index.html").as_uri()
+    [first] = sorted((docs / "validations").rglob("*.html"))
+    written = {p: p.stat().st_mtime_ns for p in docs.rglob("*.html")}
+    time.sleep(0.05)
+    assert build_docs(gated_settings) == index  # nothing new: nothing written
+    assert {p: p.stat().st_mtime_ns for p in docs.rglob("*.html")} == written
+    gate(dt.date(2013, 1, 2))
+    build_docs(gated_settings)
+    pages = sorted((docs / "validations").rglob("*.html"))
+    assert len(pages) == 2 and first in pages
+    assert first.stat().st_mtime_ns == written[first]  # the earlier page was not rendered again
+    overview = (docs / "index.html").read_text(encoding="utf-8")
+    assert overview.count("silver.test at ") == 2 and "cdn.jsdelivr" not in overview
