@@ -23,20 +23,21 @@ from featurelake.quality.validation import DOCS_SITE, gx_context, unbuilt
 
 
 def build_docs(settings: Settings) -> str | None:
-    """Bring the Data Docs site up to date; returns its index. The first build renders every suite and validation
-    stored so far; later ones render only the pages of what this process stored since (and the index), so a
-    command's cost does not grow with the lake's history of validations."""
+    """Bring the Data Docs site up to date; returns its index. A lake's first build renders every suite and
+    validation stored so far; later ones only the pages of what this process stored since its last build (and
+    the index), so a command's cost does not grow with the lake's history of validations."""
     if "://" in settings.lake_root or not (Path(settings.lake_root) / "quality" / "gx").exists():
         return None
     docs = Path(settings.lake_root) / "quality" / "docs"
     fresh = unbuilt(settings)
-    if (docs / "index.html").exists() and not fresh:
+    incremental = (docs / "index.html").exists()
+    if incremental and not fresh:
         return (docs / "index.html").as_uri()
     context = gx_context(settings)
     started = time.time()
-    built = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh or None)
+    built = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh if incremental else None)
     _add_static_overview(context, docs)
-    _ship_static_files(docs, since=started if fresh else None)
+    _ship_static_files(docs, since=started if incremental else None)
     return built.get(DOCS_SITE)
 
 
@@ -107,7 +108,9 @@ _SUCCEEDED: dict[tuple, bool] = {}  # a stored validation result never changes: 
 
 
 def _succeeded(store, key, docs: Path) -> bool:
-    name = (str(docs), *key.to_tuple())
+    run = key.run_id
+    name = (str(docs), key.expectation_suite_identifier.name, getattr(run, "run_name", None), run.run_time)
+    name += (getattr(key, "batch_identifier", None),)
     if name not in _SUCCEEDED:
         _SUCCEEDED[name] = bool(store.get(key).success)
     return _SUCCEEDED[name]
