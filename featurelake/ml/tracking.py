@@ -54,6 +54,25 @@ HTTP_BOUNDS = {
 }
 
 
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def use_store(configured: Store) -> None:
+    """Point this process's MLflow at a store. MLflow also writes the URIs into the environment (for its
+    subprocesses), where the next project run in this process would read them as its own conf's
+    ``${MLFLOW_TRACKING_URI:}``: the environment keeps what the user set."""
+    import mlflow
+
+    own = {variable: os.environ.get(variable) for variable in URI_VARIABLES}
+    mlflow.set_tracking_uri(configured.tracking_uri)
+    mlflow.set_registry_uri(configured.registry_uri)
+    for variable, value in own.items():
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
+
+
 def activate(settings: Settings) -> tuple[Store, str]:
     """Point MLflow at the configured store and return it with the experiment's id."""
     import mlflow
@@ -62,8 +81,7 @@ def activate(settings: Settings) -> tuple[Store, str]:
     # A tracking server that does not answer is one sentence in seconds, not minutes of MLflow's retries.
     for variable, bound in HTTP_BOUNDS.items():
         os.environ.setdefault(variable, bound)
-    mlflow.set_tracking_uri(configured.tracking_uri)
-    mlflow.set_registry_uri(configured.registry_uri)
+    use_store(configured)
     name = settings.experiment
     try:
         experiment = mlflow.get_experiment_by_name(name)

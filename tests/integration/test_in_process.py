@@ -4,6 +4,7 @@ groups, and each lake its own tables."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 
@@ -74,3 +75,21 @@ def test_two_lakes_in_one_process_each_get_their_own_tables(spark, make_settings
         bronze = Catalog(spark, settings_of(settings.conf_dir, lake)).read("bronze.airlines")
         assert {str(r["_run_date"]) for r in bronze.select("_run_date").distinct().collect()} == {day}
     assert spark.conf.get("spark.sql.shuffle.partitions") == before
+
+
+def test_one_project_s_mlflow_store_never_becomes_the_next_one_s(make_settings, tmp_path, monkeypatch):
+    """MLflow writes the URIs it is given into the environment, where the next project's conf would read
+    ``${MLFLOW_TRACKING_URI:}`` as its own tracking server; each project keeps its own store under its lake."""
+    from featurelake.ml import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    first = make_settings()
+    first_store, _ = tracking.activate(first)
+    assert first_store.tracking_uri == f"sqlite:///{first.lake_root}/mlflow/mlflow.db"
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    second = settings_of(first.conf_dir, tmp_path / "second-lake")
+    assert second.project.mlflow.tracking_uri in (None, "")
+    second_store, _ = tracking.activate(second)
+    assert second_store.tracking_uri == f"sqlite:///{tmp_path / 'second-lake'}/mlflow/mlflow.db"
+    assert second_store.artifact_location == (tmp_path / "second-lake" / "mlflow" / "artifacts").as_uri()

@@ -25,13 +25,11 @@ MODEL, TABLE = "flight_delay", "training_sets.flight_delay"
 
 @pytest.fixture(scope="module")
 def registry(january):
-    import mlflow
     from mlflow import MlflowClient
 
     settings, _ = january
     store = tracking.store(settings)
-    mlflow.set_tracking_uri(store.tracking_uri)
-    mlflow.set_registry_uri(store.registry_uri)
+    tracking.use_store(store)
     return MlflowClient(store.tracking_uri, store.registry_uri)
 
 
