@@ -23,8 +23,8 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
-from featurelake.core.spark import delta_coordinate
-from tests.conftest import IGNORED, PROJECT, SHORT_LIVED_JVM
+from featurelake.testing.plugin import copy_project
+from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
 
@@ -65,11 +65,9 @@ def deliver_january(demo_landing: Path, landing: Path, days: DateRange = JANUARY
 
 def project_copy(root: Path, overrides: dict) -> Path:
     """The demo project's conf, expectations and features under ``root``, conf/local overridden; returns conf/."""
-    shutil.copytree(PROJECT / "conf", root / "conf")
-    shutil.copytree(PROJECT / "expectations", root / "expectations")
-    shutil.copytree(PROJECT / "features", root / "features", ignore=IGNORED)
-    (root / "conf" / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
-    return root / "conf"
+    conf = copy_project(PROJECT, root)
+    (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
+    return conf
 
 
 def settings_of(conf: Path, lake: Path, env: str = "local"):
@@ -131,26 +129,6 @@ def job_env(settings) -> dict[str, str]:
 
 def run_job(command: list[str], settings, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=job_env(settings), timeout=timeout, check=False)
-
-
-def spark_submit_command(job: str, arguments: list[str]) -> list[str]:
-    """spark-submit a job in local mode, the way a scheduler would (Delta from --packages), its driver a
-    short-lived JVM (tests/conftest.py)."""
-    return [
-        str(BIN / "spark-submit"),
-        "--master",
-        "local[2]",
-        "--driver-java-options",
-        SHORT_LIVED_JVM,
-        "--packages",
-        delta_coordinate(),
-        "--conf",
-        f"spark.jars.ivySettings={PROJECT / 'conf' / 'ivysettings.xml'}",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(PROJECT / "jobs" / job),
-        *arguments,
-    ]
 
 
 @pytest.fixture(scope="session")
