@@ -119,17 +119,15 @@ def is_delta_table(spark: SparkSession, path: str) -> bool:
 
 
 def latest_version(spark: SparkSession, path: str) -> int | None:
-    from delta.tables import DeltaTable
-
+    """The table's latest version, None where there is no Delta table: Delta brings its log up to date (a listing
+    of _delta_log from its last checkpoint, as every read does) and says the version, without a Spark job (the
+    history is one per call)."""
     if not is_delta_table(spark, path):
         return None
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()["version"])
-
-
-def last_commit(spark: SparkSession, path: str) -> Commit:
-    from delta.tables import DeltaTable
-
-    return _commit_of(DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first())
+    log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    # DeltaLog.update(stalenessAcceptable, checkIfUpdatedSinceTs, catalogTable) with its Scala defaults
+    defaults = [getattr(log, f"update$default${n}")() for n in (1, 2, 3)]
+    return int(log.update(*defaults).version())
 
 
 def commit(
@@ -137,15 +135,14 @@ def commit(
 ) -> Commit:
     """Make one write of a table (``write(user_metadata)``) and return the commit it made.
 
-    Under a step, the commit carries the step's metadata (plus ``extra``) and is found by it in the table's
-    latest commits (one read of the history), since other runs may be committing too; a conflict with another
+    Under a step, the commit carries the step's metadata (plus ``extra``); every commit carries a unique write
+    id, by which it is found (its log file, else the table's latest commits: other runs may be committing too,
+    and another thread of this session); a conflict with another
     run's commit of the same step and overlapping run dates, made since this write started, raises
     SliceWrittenConcurrently."""
     context = _current_step.get()
-    if context is None and extra is None:
-        write(None)
-        return last_commit(spark, path)
-    metadata = context.metadata(extra) if context else json.dumps({**extra, "write": uuid.uuid4().hex})
+    # every write is tagged, so that its commit is read from its own log file rather than the table's history
+    metadata = context.metadata(extra) if context else json.dumps({**(extra or {}), "write": uuid.uuid4().hex})
     started = time.time_ns() // 1000  # microseconds since the epoch, as the history's times are compared
     try:
         write(metadata)
