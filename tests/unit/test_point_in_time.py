@@ -115,28 +115,44 @@ def reference(events, features, ttl):
 
 hours = st.integers(min_value=0, max_value=12).map(lambda h: t(h))
 carriers = st.sampled_from(["AA", "UA", None])
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    events=st.lists(st.tuples(carriers, st.one_of(hours, st.none())), min_size=1, max_size=12),
-    features=st.lists(
+# one case: events and feature rows of two carriers (and null keys); created = event time + a lag of 0..3
+# hours; values may be null, duplicates and ties happen
+cases = st.tuples(
+    st.lists(st.tuples(carriers, st.one_of(hours, st.none())), min_size=1, max_size=12),
+    st.lists(
         st.tuples(carriers, hours, st.integers(0, 3), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 50)),
         max_size=15,
     ),
+)
+
+
+def as_one_join(batch: list[tuple[list, list]]) -> tuple[list, list]:
+    """Cases joined in one Spark job: each case's keys prefixed by its number (a null key stays null), its
+    event ids numbered apart, so no case can see another's rows."""
+    events, features = [], []
+    for case, (case_events, case_features) in enumerate(batch):
+        key = lambda carrier: None if carrier is None else f"{case}:{carrier}"  # noqa: E731
+        events += [(case * 100 + i, key(c), ts) for i, (c, ts) in enumerate(case_events)]
+        features += [
+            (key(c), et, et + dt.timedelta(hours=lag), None if v is None else float(v), n)
+            for c, et, lag, v, n in case_features
+        ]
+    return events, features
+
+
+# ~8 x 12 randomized cases, each checked against the reference, in eight Spark jobs
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batch=st.lists(cases, min_size=1, max_size=24),
     ttl_hours=st.one_of(st.none(), st.integers(0, 6)),
     time_buckets=st.sampled_from([1, 2, 5]),
     with_range=st.booleans(),
 )
-def test_spark_join_equals_the_brute_force_reference(spark, events, features, ttl_hours, time_buckets, with_range):
-    event_rows = [(i, c, ts) for i, (c, ts) in enumerate(events)]
-    # created = event time + a lag of 0..3 hours; values may be null, duplicates and ties happen
-    feature_rows = [
-        (c, et, et + dt.timedelta(hours=lag), None if v is None else float(v), n) for c, et, lag, v, n in features
-    ]
+def test_spark_join_equals_the_brute_force_reference(spark, batch, ttl_hours, time_buckets, with_range):
+    events, features = as_one_join(batch)
     ttl = None if ttl_hours is None else dt.timedelta(hours=ttl_hours)
-    expected = reference(event_rows, feature_rows, ttl)
-    assert joined(spark, event_rows, feature_rows, ttl, time_buckets, with_range) == expected
+    expected = reference(events, features, ttl)
+    assert joined(spark, events, features, ttl, time_buckets, with_range) == expected
 
 
 def test_time_buckets_carry_the_latest_row_across_empty_buckets(spark):
