@@ -129,12 +129,15 @@ cases = st.tuples(
 def as_one_join(batch: list[tuple[list, list]]) -> tuple[list, list]:
     """Cases joined in one Spark job: each case's keys prefixed by its number (a null key stays null), its
     event ids numbered apart, so no case can see another's rows."""
+
+    def key(case: int, carrier: str | None) -> str | None:
+        return None if carrier is None else f"{case}:{carrier}"
+
     events, features = [], []
     for case, (case_events, case_features) in enumerate(batch):
-        key = lambda carrier: None if carrier is None else f"{case}:{carrier}"  # noqa: E731
-        events += [(case * 100 + i, key(c), ts) for i, (c, ts) in enumerate(case_events)]
+        events += [(case * 100 + i, key(case, c), ts) for i, (c, ts) in enumerate(case_events)]
         features += [
-            (key(c), et, et + dt.timedelta(hours=lag), None if v is None else float(v), n)
+            (key(case, c), et, et + dt.timedelta(hours=lag), None if v is None else float(v), n)
             for c, et, lag, v, n in case_features
         ]
     return events, features
