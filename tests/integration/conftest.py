@@ -24,7 +24,7 @@ import yaml
 from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.testing.plugin import copy_project
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
 
@@ -119,11 +119,14 @@ def succeeded(code: int, output: str) -> str:
 
 
 def job_env(settings) -> dict[str, str]:
+    """The environment of a featurelake process a test starts: its lake, this Python, and a driver JVM made for
+    a process of a minute (the quick JIT tier only: the optimizing compiler's work would not pay off)."""
     return {
         **os.environ,
         "FEATURELAKE_LAKE_ROOT": settings.lake_root,
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_SUBMIT_OPTS": f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {SHORT_LIVED_JVM}".strip(),
     }
 
 

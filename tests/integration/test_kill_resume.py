@@ -1,8 +1,8 @@
 """`featurelake run` in a process of its own is SIGKILLed with its JVM while it writes silver.flights (its data
 files are in the table's directory, its commit is not yet written), and the same command is started again: it
 resumes from the ledger, and every table holds each source row exactly once. The two processes run one after
-another, over two real January days, ingest and refine only. (The spark-submit path of the packaged jobs is
-tests/integration/test_cluster.py's.)"""
+another, over two real January days, ingest and refine only, ungated (the gates are tested in process). (The
+spark-submit path of the packaged jobs is tests/integration/test_cluster.py's.)"""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
 from featurelake.lake.catalog import Catalog
+from tests.conftest import UNGATED
 from tests.integration.conftest import (
     BIN,
     JANUARY_OVERRIDES,
@@ -72,7 +73,7 @@ def kill_during_a_write_and_resume(settings, command: list[str], logs: Path) -> 
 
 
 def test_a_run_killed_during_a_delta_write_resumes_and_lands_every_row_once(spark, demo_landing, tmp_path):
-    conf = project_copy(tmp_path, JANUARY_OVERRIDES)
+    conf = project_copy(tmp_path, {**JANUARY_OVERRIDES, **UNGATED})
     deliver_january(demo_landing, tmp_path / "lake" / "landing", DAYS)
     settings = settings_of(conf, tmp_path / "lake")
     span = ["--from", str(DAYS.start), "--to", str(DAYS.end), "--stages", "ingest,refine"]
