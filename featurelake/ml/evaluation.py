@@ -66,7 +66,7 @@ def auc_roc(predictions: DataFrame, label: str, score: str, by: list[str] | None
 
 def _cumulative_from_the_top(predictions: DataFrame, label: str, score: str) -> DataFrame:
     """Per distinct score, from the highest down: true and false positives when predicting positive at or
-    above that score, and the total number of positives."""
+    above that score, and the total numbers of positives and negatives."""
     counts = score_counts(predictions, label, score)
     from_the_top = (
         Window.partitionBy(_whole())
@@ -77,19 +77,28 @@ def _cumulative_from_the_top(predictions: DataFrame, label: str, score: str) -> 
     return counts.select(
         score,
         POSITIVES,
+        NEGATIVES,
         F.sum(POSITIVES).over(from_the_top).alias("true_positives"),
         F.sum(NEGATIVES).over(from_the_top).alias("false_positives"),
         F.sum(POSITIVES).over(everything).alias("all_positives"),
+        F.sum(NEGATIVES).over(everything).alias("all_negatives"),
     )
 
 
-def average_precision(predictions: DataFrame, label: str, score: str) -> float | None:
-    """Area under the precision-recall curve as a step function: the sum over thresholds of the gain in
-    recall times the precision there (no optimistic interpolation between points)."""
+def ranking_metrics(predictions: DataFrame, label: str, score: str) -> tuple[float | None, float | None]:
+    """The AUC (ties counting one half, as ``auc_roc``) and the average precision, in one pass over the
+    distinct scores. Average precision is the area under the precision-recall curve as a step function: the
+    sum over thresholds of the gain in recall times the precision there (no optimistic interpolation)."""
     tops = _cumulative_from_the_top(predictions, label, score)
+    negatives_below = F.col("all_negatives") - F.col("false_positives")  # strictly lower scores
+    concordant = F.col(POSITIVES) * (negatives_below + F.lit(0.5) * F.col(NEGATIVES))
     precision = F.col("true_positives") / (F.col("true_positives") + F.col("false_positives"))
     recall_gain = F.try_divide(POSITIVES, "all_positives")
-    return tops.agg(F.sum(recall_gain * precision)).first()[0]
+    found = tops.agg(
+        F.try_divide(F.sum(concordant), F.sum(POSITIVES) * F.sum(NEGATIVES)).alias("auc_roc"),
+        F.sum(recall_gain * precision).alias("auc_pr"),
+    ).first()
+    return found["auc_roc"], found["auc_pr"]
 
 
 def best_f1_threshold(predictions: DataFrame, label: str, score: str) -> float:
@@ -139,8 +148,8 @@ class Scores:
 
 
 def evaluate(predictions: DataFrame, label: str, score: str, threshold: float) -> Scores:
-    """Every test metric in three passes over the rows: the probability-based ones and the confusion
-    counts at the threshold in one aggregation, the AUC and the average precision in one each."""
+    """Every test metric in two passes over the rows: the probability-based ones and the confusion counts at
+    the threshold in one aggregation, the AUC and the average precision in the other."""
     y = F.col(label).cast("double")
     p = _clipped(score)
     predicted = F.col(score) >= F.lit(threshold)
@@ -155,14 +164,15 @@ def evaluate(predictions: DataFrame, label: str, score: str, threshold: float) -
         F.count_if(~predicted & actual).alias("fn"),
     ).first()
     tp, fp, fn = totals["tp"], totals["fp"], totals["fn"]
+    auc, average_precision = ranking_metrics(predictions, label, score)
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     return Scores(
         rows=totals["rows"],
         positive_rate=totals["positive_rate"],
-        auc_roc=auc_roc(predictions, label, score).first()["auc_roc"],
-        auc_pr=average_precision(predictions, label, score),
+        auc_roc=auc,
+        auc_pr=average_precision,
         log_loss=totals["log_loss"],
         brier=totals["brier"],
         threshold=threshold,

@@ -8,10 +8,10 @@ import pytest
 
 from featurelake.ml.evaluation import (
     auc_roc,
-    average_precision,
     best_f1_threshold,
     calibration_table,
     evaluate,
+    ranking_metrics,
     segment_table,
 )
 
@@ -39,7 +39,9 @@ def test_auc_counts_ties_as_one_half(predictions):
 
 def test_average_precision_is_the_step_area_under_the_pr_curve(predictions):
     # thresholds 0.9, 0.7 (both tied rows at once) and 0.6 each add a third of recall at precision 1, 2/4, 3/5
-    assert average_precision(predictions, "label", "score") == pytest.approx(1 / 3 + 1 / 6 + 1 / 5, abs=1e-12)
+    auc, average_precision = ranking_metrics(predictions, "label", "score")
+    assert average_precision == pytest.approx(1 / 3 + 1 / 6 + 1 / 5, abs=1e-12)
+    assert auc == pytest.approx(8.5 / 12, abs=1e-12)  # the same pass gives the AUC, ties one half
 
 
 def test_threshold_maximizes_f1(predictions):
