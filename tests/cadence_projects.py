@@ -433,7 +433,7 @@ SPARK_LOCAL = {
             "spark.ui.enabled": False,
             "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
-            "spark.databricks.delta.snapshotPartitions": 2,
+            "spark.databricks.delta.snapshotPartitions": 1,
         },
     }
 }
