@@ -175,7 +175,7 @@ class Catalog:
             .whenNotMatchedInsertAll()
         )
 
-        def write(metadata: str | None) -> None:
+        def write(metadata: str) -> None:
             with commits.session_user_metadata(self.spark, metadata):
                 merge.execute()
 
@@ -184,8 +184,8 @@ class Catalog:
     def _save(self, writer, name: str, extra: dict | None = None) -> Commit:
         path = self.path(name)
 
-        def write(metadata: str | None) -> None:
-            (writer if metadata is None else writer.option("userMetadata", metadata)).save(path)
+        def write(metadata: str) -> None:
+            writer.option("userMetadata", metadata).save(path)
 
         return commits.commit(self.spark, name, path, write, extra)
 

@@ -131,7 +131,7 @@ def latest_version(spark: SparkSession, path: str) -> int | None:
 
 
 def commit(
-    spark: SparkSession, name: str, path: str, write: Callable[[str | None], None], extra: dict | None = None
+    spark: SparkSession, name: str, path: str, write: Callable[[str], None], extra: dict | None = None
 ) -> Commit:
     """Make one write of a table (``write(user_metadata)``) and return the commit it made.
 
@@ -157,11 +157,8 @@ def commit(
 
 
 @contextlib.contextmanager
-def session_user_metadata(spark: SparkSession, metadata: str | None) -> Iterator[None]:
+def session_user_metadata(spark: SparkSession, metadata: str) -> Iterator[None]:
     """Set the userMetadata of the commits made inside (a MERGE's), one writer at a time."""
-    if metadata is None:
-        yield
-        return
     with _session_setting:
         spark.conf.set(USER_METADATA_SETTING, metadata)
         try:
