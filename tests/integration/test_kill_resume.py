@@ -1,8 +1,9 @@
 """`featurelake run` in a process of its own is SIGKILLed with its JVM while it writes silver.flights (its data
-files are in the table's directory, its commit is not yet written), and the same command is started again: it
-resumes from the ledger, and every table holds each source row exactly once. The two processes run one after
-another, over two real January days, ingest and refine only, ungated (the gates are tested in process). (The
-spark-submit path of the packaged jobs is tests/integration/test_cluster.py's.)"""
+files are in the table's directory, its commit is not yet written), and the same command is run again: it
+resumes from the ledger, and every table holds each source row exactly once. Only the killed run needs a process
+of its own; the resumed one runs in this process (featurelake.ops.cli.main, as in_process runs every command), over
+two real January days, ingest and refine only, ungated (the gates are tested in process). (The spark-submit path
+of the packaged jobs is tests/integration/test_cluster.py's.)"""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.integration.conftest import (
     BIN,
     JANUARY_OVERRIDES,
     deliver_january,
+    in_process,
     job_env,
     project_copy,
     settings_of,
@@ -35,22 +37,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.process]
 
 DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 KILLED_DURING = "silver/flights"
-TIMEOUT = 600  # seconds, each process
+TIMEOUT = 600  # seconds, the killed process
 
 
 @dataclass
 class KilledAndResumed:
     files_at_kill: list[str]
     killed: str  # what the killed process printed
-    code: int  # the resumed process's exit code
+    code: int  # the resumed run's exit code
     resumed: str
 
 
-def kill_during_a_write_and_resume(settings, command: list[str], logs: Path) -> KilledAndResumed:
-    """Start ``command``, SIGKILL its process group (the driver and its JVM, as a lost machine would go) once a
-    data file of silver.flights exists, then run the same command to its end."""
+def kill_during_a_write_and_resume(settings, argv: list[str], logs: Path) -> KilledAndResumed:
+    """Start ``featurelake <argv>`` in a process of its own, SIGKILL its process group (the driver and its JVM,
+    as a lost machine would go) once a data file of silver.flights exists, then run the same command in this
+    process to its end."""
     table = Path(settings.lake_root) / KILLED_DURING
-    killed_log, resumed_log = logs / "killed.log", logs / "resumed.log"
+    killed_log = logs / "killed.log"
+    command = [str(BIN / "featurelake"), *argv]
     with killed_log.open("w") as sink:
         first = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(settings), start_new_session=True
@@ -65,11 +69,8 @@ def kill_during_a_write_and_resume(settings, command: list[str], logs: Path) -> 
     if first.poll() is None:
         os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    with resumed_log.open("w") as sink:
-        code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, env=job_env(settings), timeout=TIMEOUT)
-    return KilledAndResumed(
-        written, killed_log.read_text(errors="replace"), code.returncode, resumed_log.read_text(errors="replace")
-    )
+    code, resumed = in_process(argv, Path(settings.lake_root))
+    return KilledAndResumed(written, killed_log.read_text(errors="replace"), code, resumed)
 
 
 def test_a_run_killed_during_a_delta_write_resumes_and_lands_every_row_once(spark, demo_landing, tmp_path):
@@ -77,8 +78,7 @@ def test_a_run_killed_during_a_delta_write_resumes_and_lands_every_row_once(spar
     deliver_january(demo_landing, tmp_path / "lake" / "landing", DAYS)
     settings = settings_of(conf, tmp_path / "lake")
     span = ["--from", str(DAYS.start), "--to", str(DAYS.end), "--stages", "ingest,refine"]
-    command = [str(BIN / "featurelake"), "run", "--conf-dir", str(conf), *span]
-    run = kill_during_a_write_and_resume(settings, command, tmp_path)
+    run = kill_during_a_write_and_resume(settings, ["run", "--conf-dir", str(conf), *span], tmp_path)
     assert run.files_at_kill, "the run was killed while silver.flights had data files being written:\n" + run.killed
     assert f"ingest bronze.flights [{DAYS}]: read " in run.killed
     assert "refine silver.flights [" not in run.killed, "killed before that step finished"
