@@ -9,7 +9,7 @@ code  meaning
 1     an unexpected failure (a bug, or a Spark failure nobody foresaw): one line, the trace with
       ``FEATURELAKE_DEBUG=1``
 2     fix something: bad input, configuration, suite or environment (``FeaturelakeError``)
-3     ``monitor`` finished and recommends retraining
+3     ``monitor`` (or ``run --fail-on-retrain``) finished and recommends retraining
 4     not ready yet: an upstream table, a delivery's inputs or a champion model is missing; run
       again later, nothing to fix (``NotReady``)
 5     commit conflicts with concurrent writers outlasted every retry; run again once they are done

@@ -26,6 +26,10 @@ class StageSummary:
     detail: str = ""
     gate: Any = None  # the GateReport of the table's quality gate, when it has one
     report: str = ""  # more to show after the summary table (a training set's statistics)
+    # A verdict for whoever runs the pipeline (a monitor's), printed after the summary table by `featurelake run`;
+    # ``alarm`` when it asks for action (a retrain recommended), which `run --fail-on-retrain` exits 3 on.
+    verdict: str = ""
+    alarm: bool = False
 
     def check_balance(self) -> None:
         """Rows read = published + quarantined + rejected; anything else means a row was lost."""

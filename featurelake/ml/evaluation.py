@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-POSITIVES, NEGATIVES = "positives", "negatives"
+POSITIVES, NEGATIVES, SELF_PAIRS = "positives", "negatives", "self_pairs"
 # Probabilities are clipped this far from 0 and 1, so one confident mistake costs a large, finite log loss.
 LOG_LOSS_EPSILON = 1e-15
 CALIBRATION_BINS = 10
@@ -27,13 +27,47 @@ def _whole() -> Column:
     return F.lit(0)
 
 
+def _score_weights(predictions: DataFrame, positive: Column, score: str, by: list[str]) -> DataFrame:
+    """One row per segment and distinct score: the weight of positives and of negatives there, and of each row
+    paired with itself. With labels the weights are counts (a row is a positive or a negative, never both: no
+    self-pairs); with a calibrated probability p as ``positive`` they are expected counts (p and 1 - p)."""
+    negative = F.lit(1.0) - positive
+    return predictions.groupBy(*by, score).agg(
+        F.sum(positive).alias(POSITIVES),
+        F.sum(negative).alias(NEGATIVES),
+        F.sum(positive * negative).alias(SELF_PAIRS),
+    )
+
+
 def score_counts(predictions: DataFrame, label: str, score: str, by: list[str] | None = None) -> DataFrame:
     """One row per segment and distinct score: how many positives and negatives have that score."""
-    by = by or []
-    is_positive = F.col(label) == F.lit(1)
-    return predictions.groupBy(*by, score).agg(
-        F.count_if(is_positive).cast("double").alias(POSITIVES),
-        F.count_if(~is_positive).cast("double").alias(NEGATIVES),
+    return _score_weights(predictions, (F.col(label) == F.lit(1)).cast("double"), score, by or [])
+
+
+def _auc_of(weights: DataFrame, score: str, by: list[str]) -> DataFrame:
+    """The Mann-Whitney AUC per segment from ``_score_weights``: the weight of (positive, negative) pairs where
+    the positive scores higher, ties one half, over the weight of all pairs; a row is never paired with itself."""
+    lower_scores = Window.partitionBy(*(by or [_whole()])).orderBy(score).rowsBetween(Window.unboundedPreceding, -1)
+    negatives_below = F.coalesce(F.sum(NEGATIVES).over(lower_scores), F.lit(0.0))
+    concordant = F.col(POSITIVES) * (F.col("negatives_below") + F.lit(0.5) * F.col(NEGATIVES))
+    return (
+        weights.withColumn("negatives_below", negatives_below)
+        .groupBy(*by)
+        .agg(
+            F.sum(concordant).alias("concordant"),
+            F.sum(POSITIVES).alias(POSITIVES),
+            F.sum(NEGATIVES).alias(NEGATIVES),
+            F.sum(SELF_PAIRS).alias(SELF_PAIRS),
+        )
+        .select(
+            *by,
+            (F.col(POSITIVES) + F.col(NEGATIVES)).alias("rows"),
+            POSITIVES,
+            F.try_divide(
+                F.col("concordant") - F.lit(0.5) * F.col(SELF_PAIRS),
+                F.col(POSITIVES) * F.col(NEGATIVES) - F.col(SELF_PAIRS),
+            ).alias("auc_roc"),
+        )
     )
 
 
@@ -43,25 +77,21 @@ def auc_roc(predictions: DataFrame, label: str, score: str, by: list[str] | None
     The probability that a random positive scores above a random negative, ties counting one half; null
     when a segment lacks one of the classes."""
     by = by or []
-    counts = score_counts(predictions, label, score, by)
-    lower_scores = Window.partitionBy(*(by or [_whole()])).orderBy(score).rowsBetween(Window.unboundedPreceding, -1)
-    negatives_below = F.coalesce(F.sum(NEGATIVES).over(lower_scores), F.lit(0.0))
-    concordant = F.col(POSITIVES) * (F.col("negatives_below") + F.lit(0.5) * F.col(NEGATIVES))
-    return (
-        counts.withColumn("negatives_below", negatives_below)
-        .groupBy(*by)
-        .agg(
-            F.sum(concordant).alias("concordant"),
-            F.sum(POSITIVES).alias(POSITIVES),
-            F.sum(NEGATIVES).alias(NEGATIVES),
-        )
-        .select(
-            *by,
-            (F.col(POSITIVES) + F.col(NEGATIVES)).cast("long").alias("rows"),
-            F.col(POSITIVES).cast("long").alias(POSITIVES),
-            F.try_divide("concordant", F.col(POSITIVES) * F.col(NEGATIVES)).alias("auc_roc"),
-        )
+    found = _auc_of(score_counts(predictions, label, score, by), score, by)
+    return found.select(
+        *by, F.col("rows").cast("long").alias("rows"), F.col(POSITIVES).cast("long").alias(POSITIVES), "auc_roc"
     )
+
+
+def expected_auc_roc(predictions: DataFrame, score: str, probability: str, by: list[str] | None = None) -> DataFrame:
+    """The AUC the labels are expected to give, per segment (rows, auc_roc), before any has landed: the rows are
+    ranked by ``score``, and each is a positive with its calibrated ``probability`` p and a negative with 1 - p,
+    independently; the AUC is the expected weight of concordant pairs over the expected weight of all pairs (a
+    row never paired with itself). Right while ``probability`` is calibrated (confidence-based performance
+    estimation, CBPE)."""
+    by = by or []
+    found = _auc_of(_score_weights(predictions, F.col(probability).cast("double"), score, by), score, by)
+    return found.select(*by, F.col("rows").cast("long").alias("rows"), "auc_roc")
 
 
 def _cumulative_from_the_top(predictions: DataFrame, label: str, score: str) -> DataFrame:

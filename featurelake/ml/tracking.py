@@ -227,6 +227,21 @@ def version_metrics(name: str, version: int) -> dict[str, float]:
     return dict(client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics)
 
 
+def version_importances(name: str, version: int) -> dict[str, float]:
+    """The share of importance of each input the training run of a model version logged (importances.json of
+    its run: data, never code); empty for a version logged without it."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    run_id = MlflowClient().get_model_version(name, str(version)).run_id
+    try:
+        logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/importances.json")
+    except (MlflowException, OSError):
+        return {}
+    return {str(k): float(v) for k, v in logged.get("importances", {}).items()}
+
+
 # Loaded models by (registry, models:/<name>/<version>, Spark application): a registered version never
 # changes, so scoring and monitoring in one `featurelake run` load it once.
 _LOADED: dict[tuple[str, str, str], object] = {}

@@ -1,5 +1,5 @@
-"""Drift: the population stability index of every model input and of the predicted probability, on bins fixed by
-the reference.
+"""Drift: the population stability index (PSI) and the Jensen-Shannon distance of every model input and of the
+predicted probability, on bins fixed by the reference, each against its own threshold (calibration.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ def population_stability_index(reference: list[float], current: list[float]) -> 
         r, c = max(r, PSI_FLOOR), max(c, PSI_FLOOR)
         total += (c - r) * math.log(c / r)
     return total
+
+
+def jensen_shannon_distance(reference: list[float], current: list[float]) -> float:
+    """The square root of the Jensen-Shannon divergence in bits: 0 for equal shares, 1 for shares with no bin
+    in common; symmetric and finite whatever bin is empty (no floor needed)."""
+    divergence = 0.0
+    for r, c in zip(reference, current, strict=True):
+        m = (r + c) / 2
+        divergence += sum(0.5 * x * math.log(x / m) for x in (r, c) if x > 0)
+    return math.sqrt(max(divergence, 0.0) / math.log(2))
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,17 @@ def reference_binnings(reference: DataFrame, numeric: list[str], categorical: li
     return binnings
 
 
+def binned(frame: DataFrame, binnings: list[Binning], *keep: str) -> DataFrame:
+    """One row per row of the frame and binned column: (the ``keep`` columns, column, bin)."""
+    pairs = F.array(*[F.struct(F.lit(b.column).alias("column"), b.index.alias("bin")) for b in binnings])
+    return frame.select(*keep, F.explode(pairs).alias("b")).select(*keep, "b.column", "b.bin")
+
+
 def bin_shares(frame: DataFrame, binnings: list[Binning]) -> dict[str, list[float]]:
     """The share of the frame's rows in each bin of each column, in one pass."""
-    pairs = F.array(*[F.struct(F.lit(b.column).alias("column"), b.index.alias("bin")) for b in binnings])
     counts = (
-        frame.select(F.explode(pairs).alias("b"))
-        .groupBy("b.column", "b.bin")
+        binned(frame, binnings)
+        .groupBy("column", "bin")
         .agg(F.count(F.lit(1)).alias("rows"))
         .collect()  # bounded: columns x bins
     )
@@ -113,7 +128,20 @@ def bin_shares(frame: DataFrame, binnings: list[Binning]) -> dict[str, list[floa
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """What a column's drift is judged against: a PSI and a Jensen-Shannon distance calibrated on ``windows``
+    windows of the reference (calibration.py), or the fixed PSI of conf alone (``windows`` 0, ``js`` None)."""
+
+    psi: float
+    js: float | None = None
+    windows: int = 0
+
+
+@dataclass(frozen=True)
 class Drift:
+    """A column's drift between the reference and the monitored window: it has drifted when its PSI and its
+    Jensen-Shannon distance are both above their thresholds (one statistic alone, where only the PSI has one)."""
+
     column: str
     psi: float
     threshold: float
@@ -121,35 +149,60 @@ class Drift:
     labels: list[str]
     reference: list[float]
     current: list[float]
+    js: float | None = None
+    js_threshold: float | None = None
+    calibrated_on: int = 0  # reference windows the thresholds came from; 0: the fixed threshold of conf
+    importance: float | None = None  # the model's share of importance in this input (None: not an input)
 
     @property
     def crossed(self) -> bool:
-        return self.psi > self.threshold
+        above_js = self.js_threshold is None or (self.js is not None and self.js > self.js_threshold)
+        return self.psi > self.threshold and above_js
 
     @property
     def alarming(self) -> bool:
-        """Above its threshold, on an input that decides."""
+        """Drifted, on an input that decides."""
         return self.decides and self.crossed
 
     @property
+    def weighted(self) -> float:
+        """Importance x drift: the input's importance times its PSI in units of its threshold."""
+        return (self.importance or 0.0) * self.psi / self.threshold
+
+    @property
     def verdict(self) -> str:
-        return "crossed" if self.alarming else ("" if self.decides else "reported only")
+        return "drifted" if self.alarming else ("" if self.decides else "reported only")
+
+    @property
+    def threshold_detail(self) -> str:
+        if self.calibrated_on:
+            return f"calibrated on {self.calibrated_on} reference windows"
+        return "fixed (too few reference windows to calibrate)"
 
 
 def drifts(
-    reference: DataFrame, current: DataFrame, binnings: list[Binning], thresholds: dict[str, float], report_only
+    reference: DataFrame,
+    current: DataFrame,
+    binnings: list[Binning],
+    thresholds: dict[str, Threshold],
+    report_only,
+    importances: dict[str, float],
 ) -> list[Drift]:
-    """The PSI of every binned column, from one pass over each side."""
+    """The PSI and Jensen-Shannon distance of every binned column, from one pass over each side."""
     before, after = bin_shares(reference, binnings), bin_shares(current, binnings)
     return [
         Drift(
             b.column,
             population_stability_index(before[b.column], after[b.column]),
-            thresholds[b.column],
+            thresholds[b.column].psi,
             b.column not in report_only,
             b.labels,
             before[b.column],
             after[b.column],
+            jensen_shannon_distance(before[b.column], after[b.column]),
+            thresholds[b.column].js,
+            thresholds[b.column].windows,
+            importances.get(b.column),
         )
         for b in binnings
     ]

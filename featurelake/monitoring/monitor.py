@@ -1,19 +1,25 @@
 """Monitoring a registered model on a run date D: is what it scores still like what it learned from, and is
 it still right where the answers are known?
 
-- **Drift**: the population stability index (PSI) of every model input and of the predicted probability,
-  between the reference split of the training-set version the model was trained on and the predictions of
-  the last ``window`` run dates (the inputs are stored with each prediction, exactly as the model saw
-  them). Numeric inputs are cut at the reference's quantiles, categorical ones by the reference's most
-  frequent values; nulls, and values the reference never had, get bins of their own.
+- **Drift**: the population stability index (PSI) and the Jensen-Shannon distance of every model input and of
+  the predicted probability, between the reference split of the training-set version the model was trained on
+  and the predictions of the last ``window`` run dates (the inputs are stored with each prediction, exactly as
+  the model saw them). Numeric inputs are cut at the reference's quantiles, categorical ones by the
+  reference's most frequent values; nulls, and values the reference never had, get bins of their own. Each
+  column's thresholds are calibrated on windows of the same length inside the reference (calibration.py), and
+  each input carries the model's importance, so the report ranks inputs by importance x drift and says which
+  share of the importance drifted.
+- **Estimated quality** before labels land, from the probabilities (estimated.py): AUC, precision and recall
+  at the model's threshold and the positive rate, over the window and per run date.
 - **Realized quality**: AUC, log loss, Brier score and calibration of the predictions whose labels have
   landed (``label_lag`` after their run date), labelled by the training set's own label definition;
   the daily AUC over ``history``.
 - **Data anomalies** that the quality gates recorded in ``quality.results`` for the tables the model reads.
 
 Everything lands in ``monitoring.<model>`` (one slice per run date) and in an HTML drift report next to the
-model card. Retraining is recommended, with the reason, when a threshold of ``models.<name>.monitoring`` is
-crossed. Only bounded aggregates (bins, days, anomalies) reach the driver.
+model card. Retraining is recommended, with its reasons ranked, when performance (realized, or estimated)
+drops, or when drift covers a large share of the model's importance and the estimate moves (result.py).
+Only bounded aggregates (bins, windows, days, anomalies) reach the driver.
 """
 
 from __future__ import annotations
@@ -44,7 +50,14 @@ from featurelake.ml.predictions import (
     scoring_plan,
     training_manifest,
 )
-from featurelake.monitoring.drift import Drift, drifts, reference_binnings, score_histogram
+from featurelake.monitoring.calibration import (
+    MEMBERSHIP_SCHEMA,
+    calibrated_thresholds,
+    membership,
+    reference_windows,
+)
+from featurelake.monitoring.drift import Drift, Threshold, drifts, reference_binnings, score_histogram
+from featurelake.monitoring.estimated import Estimated, calibrated, daily_estimates, estimate, fit_calibrator
 from featurelake.monitoring.realized import daily_auc, realized_quality, recent_anomalies
 from featurelake.monitoring.report import render, render_text
 from featurelake.monitoring.result import MONITORING_SCHEMA, Monitoring, monitoring_rows
@@ -68,14 +81,24 @@ class MonitorResult:
         return self.monitoring.retrain_recommended
 
 
-def reference_scores(spark, settings: Settings, registered, manifest: Manifest, schema, split: str) -> DataFrame:
-    """The model's inputs on a split of the training-set version it was trained on, with its probability."""
+def reference_scores(
+    spark, settings: Settings, registered, manifest: Manifest, schema, split: str, *more: str
+) -> DataFrame:
+    """The model's inputs on a split of the training-set version it was trained on, with its probability (and
+    the ``more`` columns of the training set, e.g. its label)."""
     rows = Catalog(spark, settings).read_version(manifest.table, registered.training_set_version)
     return (
         tracking.load_spark_model(registered)
         .transform(rows.where(F.col(SPLIT) == F.lit(split)).transform(model_inputs(schema)))
-        .select(*[c for c, _ in schema], vector_to_array("probability").getItem(1).alias(PROBABILITY))
+        .select(*[c for c, _ in schema], RUN_DATE, *more, vector_to_array("probability").getItem(1).alias(PROBABILITY))
     )
+
+
+def _calibrator(catalog: Catalog, registered, manifest: Manifest, split: str):
+    """The isotonic calibration of the model's probabilities on a labelled split (estimated.py)."""
+    schema = tracking.input_schema(registered)
+    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, split, manifest.label)
+    return fit_calibrator(scored.where(F.col(manifest.label).isNotNull()), manifest.label)
 
 
 def labelled_predictions(
@@ -112,15 +135,24 @@ def monitor(
     grain = settings.model_grain(model)
     drift_days = conf.window.last(run_date, grain)
     predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
+    importances = tracking.version_importances(registered.name, registered.version)
     with accounted("monitor", table, run_date) as summary:
-        drift = _drift(spark, settings, registered, manifest, predictions, drift_days, conf)
+        drift = _drift(catalog, registered, manifest, predictions, drift_days, conf, grain, importances)
         labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
         history_days = _landed(run_date, conf.label_lag, conf.history, grain)
+        scored_days = DateRange(min(history_days.start, drift_days.start), run_date)
+        calibrator = _calibrator(catalog, registered, manifest, conf.estimate_split)
+        recent = predictions.where(run_date_condition(scored_days)).select(RUN_DATE, PROBABILITY)
+        with persisted(calibrated(recent, calibrator)) as scored:
+            per_day = daily_estimates(scored, registered.threshold)
+            in_window = estimate(scored.where(run_date_condition(drift_days)), registered.threshold)
         with persisted(labelled_predictions(spark, settings, plan, predictions, history_days)) as labelled:
             realized = realized_quality(
                 labelled, manifest.label, registered.threshold, labelled_days, conf.min_labelled_rows
             )
             daily = daily_auc(labelled, manifest.label)
+            known = labelled.where(run_date_condition(labelled_days) & F.col(manifest.label).isNotNull())
+            of_labelled = estimate(calibrated(known, calibrator), registered.threshold)
         read_tables = [plan.events.table, *[g.table for g in plan.feature_groups]]
         result = Monitoring(
             model=model,
@@ -137,6 +169,7 @@ def monitor(
             test_metrics=tracking.version_metrics(registered.name, registered.version),
             anomalies=recent_anomalies(spark, settings, read_tables, drift_days),
             conf=conf,
+            estimated=Estimated(in_window, of_labelled, tuple(per_day)),
         )
         result.judge()
         rows = monitoring_rows(result)
@@ -150,6 +183,10 @@ def monitor(
         summary.rows_in = summary.published = len(rows)
         summary.delta_version = commit.version
         summary.detail = f"{registered.uri}: {result.verdict()}"
+        summary.verdict, summary.alarm = (
+            f"{registered.uri} on {run_date}: {result.verdict()}",
+            result.retrain_recommended,
+        )
         summary.report = render_text(result, report_path)
     return MonitorResult(summary, result, report_path)
 
@@ -164,15 +201,15 @@ class DriftFound:
 
 
 def _drift(
-    spark, settings, registered, manifest: Manifest, predictions: DataFrame, days: DateRange, conf
+    catalog: Catalog, registered, manifest: Manifest, predictions: DataFrame, days: DateRange, conf, grain, importances
 ) -> DriftFound:
-    """The PSI of every input and of the probability: the predictions of the drift window against the
-    reference split of the training-set version the model was trained on."""
+    """The drift of every input and of the probability: the predictions of the drift window against the
+    reference split of the training-set version the model was trained on, each against its own thresholds."""
     schema = tracking.input_schema(registered)
     recent = predictions.where(run_date_condition(days)).select(
         *[F.col(f"{INPUTS}.{c}").alias(c) for c, _ in schema], PROBABILITY
     )
-    scored = reference_scores(spark, settings, registered, manifest, schema, conf.reference_split)
+    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.reference_split)
     with persisted(recent) as current, persisted(scored) as reference:
         current_rows, reference_rows = current.count(), reference.count()
         if not current_rows:
@@ -187,11 +224,24 @@ def _drift(
             )
         numeric = [c for c, kind in schema if kind != "string"]
         categorical = [c for c, kind in schema if kind == "string"]
-        thresholds = {c: conf.feature_psi for c, _ in schema} | {PROBABILITY: conf.prediction_psi}
         binnings = reference_binnings(reference, [*numeric, PROBABILITY], categorical, conf)
+        thresholds = _thresholds(catalog, reference, binnings, conf, grain)
         *features, prediction = sorted(
-            drifts(reference, current, binnings, thresholds, set(conf.report_only)),
+            drifts(reference, current, binnings, thresholds, set(conf.report_only), importances),
             key=lambda d: d.column == PROBABILITY,
         )
         histograms = {"reference": score_histogram(reference), "recent": score_histogram(current)}
         return DriftFound(features, prediction, histograms, current_rows, reference_rows)
+
+
+def _thresholds(catalog: Catalog, reference: DataFrame, binnings, conf, grain: Grain) -> dict[str, Threshold]:
+    """Each column's thresholds, calibrated on the reference's windows of the monitored length; the fixed ones
+    of conf when the reference holds fewer than min_reference_windows of them."""
+    dates = [r[RUN_DATE] for r in reference.select(RUN_DATE).distinct().collect()]  # bounded: its run dates
+    windows = reference_windows(dates, conf.window, grain)
+    fixed = {b.column: Threshold(conf.feature_psi) for b in binnings} | {PROBABILITY: Threshold(conf.prediction_psi)}
+    if len(windows) < conf.min_reference_windows:
+        return fixed
+    members = catalog.frame_of(membership(dates, windows), MEMBERSHIP_SCHEMA)
+    calibrated = calibrated_thresholds(reference, binnings, members, conf.drift_quantile, conf.min_psi)
+    return {column: calibrated.get(column, threshold) for column, threshold in fixed.items()}

@@ -1,8 +1,8 @@
 """The featurelake command line; jobs/*.py call the same entry point, so both share one code path.
 
 Exit codes (featurelake.core.errors): 0 done, 1 an unexpected failure, 2 bad input, configuration or
-environment (one sentence), 3 `monitor` finished and recommends retraining, 4 not ready yet (an upstream table
-or a champion is missing: run again later), 5 commit conflicts outlasted every retry.
+environment (one sentence), 3 `monitor` (or `run --fail-on-retrain`) finished and recommends retraining, 4 not
+ready yet (an upstream table or a champion is missing: run again later), 5 commit conflicts outlasted every retry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import uuid
 
 from featurelake.core.dates import DateRange, iso_date
-from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
+from featurelake.core.errors import EXIT_FAILED, EXIT_OK, EXIT_RETRAIN_RECOMMENDED, FeaturelakeError
 from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import CommandResult, Context
@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated stages to run, of {','.join(STAGE_NAMES)}; default all",
     )
     run.add_argument("--force", action="store_true", help="recompute steps the ledger records as finished")
+    run.add_argument(
+        "--fail-on-retrain",
+        action="store_true",
+        help="exit 3, as `monitor` does, when a monitor step of the run recommends retraining (default: exit 0)",
+    )
     return parser
 
 
@@ -161,9 +166,9 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
         else:  # run
             from featurelake.ops.runner import run_pipeline
 
-            result = CommandResult(
-                run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
-            )
+            summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
+            retrain = args.fail_on_retrain and any(summary.alarm for summary in summaries)
+            result = CommandResult(summaries, EXIT_RETRAIN_RECOMMENDED if retrain else EXIT_OK)
     finally:  # failed validations belong in the Data Docs too
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
@@ -171,6 +176,9 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
     for summary in result.summaries:
         if summary.report:
             print(summary.report)
+    for summary in result.summaries:
+        if summary.verdict:
+            print(f"{'RETRAIN ' if summary.alarm else ''}verdict of {summary.table}: {summary.verdict}")
     if docs:
         print(f"Data Docs: {docs}")
     if not under_spark_submit():

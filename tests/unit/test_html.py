@@ -19,6 +19,7 @@ from featurelake.ml.tracking import Promotion
 from featurelake.ml.training import Candidate, Evaluation, TrainedModel
 from featurelake.monitoring import report
 from featurelake.monitoring.drift import Drift
+from featurelake.monitoring.estimated import Estimate, Estimated
 from featurelake.monitoring.realized import Anomaly, Realized
 from featurelake.monitoring.result import Monitoring
 from featurelake.quality.docs import _add_static_overview
@@ -84,13 +85,17 @@ def test_model_card_escapes_every_value(no_plots):
 
 def test_drift_report_escapes_every_value(no_plots):
     days = DateRange(dt.date(2013, 1, 12), dt.date(2013, 1, 18))
-    features = [Drift(SCRIPT, 0.61, 0.25, True, [], [], []), Drift("dep_hour", 0.01, 0.25, False, [], [], [])]
+    features = [
+        Drift(SCRIPT, 0.61, 0.25, True, [], [], [], 0.3, 0.1, 30, 0.6),
+        Drift("dep_hour", 0.01, 0.25, False, [], [], [], importance=0.4),
+    ]
     realized = Realized(days, 5000, 4000, None, [], None)
     anomaly = Anomaly(table="silver.weather", day="2013-01-15", expectation=SCRIPT, observed_value=3)
+    estimated = Estimated(window=Estimate(5000, 0.6, 0.5, 0.4, 0.2))
     m = Monitoring(
         "flight_delay", 1, dt.date(2013, 1, 18), days, "train", 9000, 5000, features,
         Drift("prediction", 0.05, 0.25, True, [], [], []), realized, [], {"test_auc_roc": 0.71}, [anomaly],
-        MonitoringConf(),
+        MonitoringConf(), estimated,
     )  # fmt: skip
     m.judge()
 
@@ -98,13 +103,23 @@ def test_drift_report_escapes_every_value(no_plots):
 
     assert "<script" not in page
     assert '<tr class="flagged"><td><b>retrain recommended</b></td></tr>' in page
-    assert f"<li>{ESCAPED} PSI 0.610 &gt; 0.25</li>" in page
-    assert f'<tr class="flagged"><td>{ESCAPED}</td><td>0.610</td><td>0.25</td><td>crossed</td></tr>' in page
-    assert "<tr><td>dep_hour</td><td>0.010</td><td>0.25</td><td>reported only</td></tr>" in page
+    assert "<li>estimated AUC 0.600 of 2013-01-12..2013-01-18 is more than 0.05 below the test AUC 0.710</li>" in page
+    assert f"<li>inputs holding 60% of the model&#39;s importance drifted ({ESCAPED}) and the estimated AUC " in page
+    assert (
+        f'<tr class="flagged"><td>{ESCAPED}</td><td>0.600</td><td>0.610</td><td>0.250</td><td>0.300</td>'
+        "<td>0.100</td><td>1.464</td><td>drifted</td><td>calibrated on 30 reference windows</td></tr>"
+    ) in page
+    assert (
+        "<tr><td>dep_hour</td><td>0.400</td><td>0.010</td><td>0.250</td><td>–</td><td>–</td><td>0.016</td>"
+        "<td>reported only</td><td>fixed (too few reference windows to calibrate)</td></tr>"
+    ) in page
+    assert "<tr><td>estimated 2013-01-12..2013-01-18</td><td>5,000</td><td>0.600</td><td>0.500</td>" in page
     assert f"<td>2013-01-15</td><td>silver.weather</td><td>{ESCAPED}</td><td>3</td>" in page
     assert "<tr><td>realized 2013-01-12..2013-01-18</td>" + "<td>–</td>" * 8 + "</tr>" in page
-    assert '<img alt="Realized AUC per day" src="' + html.png_data_uri(PNG) + '">' in page
-    assert "    " + SCRIPT + "  0.610  crossed\n    dep_hour" in report.render_text(m, "report.html")
+    assert '<img alt="Estimated and realized AUC per day" src="' + html.png_data_uri(PNG) + '">' in page
+    text = report.render_text(m, "report.html")
+    assert f"    {SCRIPT}  PSI 0.610 / 0.250  JS 0.300 / 0.100  importance 0.600  drifted\n    dep_hour" in text
+    assert "  share of the model's importance in drifted inputs: 60.0% (limit 30% with a moving estimate)" in text
 
 
 def test_docs_overview_escapes_every_value(tmp_path):

@@ -21,6 +21,7 @@ from featurelake.monitoring.drift import (
     population_stability_index,
     reference_binnings,
 )
+from featurelake.monitoring.estimated import Estimate, Estimated
 from featurelake.monitoring.realized import (
     Anomaly,
     Realized,
@@ -142,10 +143,11 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
     assert found == [Anomaly("silver.flights", D(2013, 1, 3), "anomaly: null_fraction(dep_ts)", "0.4")]
 
 
-def _monitoring(conf: MonitoringConf, features: list[Drift], prediction_psi: float, realized_auc, error) -> Monitoring:
+def _monitoring(conf, features, prediction_psi, realized_auc, error, estimated_auc=None) -> Monitoring:
     scores = None
     if realized_auc is not None:
         scores = Scores(500, 0.2, realized_auc, 0.4, 0.5, 0.17, 0.2, 0.3, 0.6, 0.4)
+    window = Estimate(700, estimated_auc, 0.4, 0.5, 0.2)
     return Monitoring(
         model="m",
         version=1,
@@ -159,31 +161,64 @@ def _monitoring(conf: MonitoringConf, features: list[Drift], prediction_psi: flo
         realized=Realized(DateRange(D(2013, 1, 1), D(2013, 1, 7)), 600, 500, scores, [], error),
         daily=[],
         test_metrics={"test_auc_roc": 0.70},
-        anomalies=[],
+        anomalies=[Anomaly("silver.flights", D(2013, 1, 3), "anomaly: row_count", "5")],  # never decides
         conf=conf,
+        estimated=Estimated(window=window),
     )
 
 
-def test_retraining_is_recommended_for_each_crossed_threshold_and_says_which():
-    conf = MonitoringConf(feature_psi=0.25, max_auc_drop=0.05, max_calibration_error=0.1, report_only=["cal_month"])
-    quiet = [
-        Drift("weather_temp", 0.25, 0.25, True, [], [], []),  # at the threshold: not above it
-        Drift("cal_month", 3.0, 0.25, False, [], [], []),  # reported only
+def _drift(column: str, psi: float, importance: float, decides: bool = True, js: float = 0.2) -> Drift:
+    return Drift(column, psi, 0.25, decides, [], [], [], js, 0.1, 30, importance)
+
+
+def test_drift_alone_never_recommends_retraining_while_performance_holds():
+    conf = MonitoringConf(max_auc_drop=0.05, max_drifted_importance=0.3, estimate_tolerance=0.02)
+    drifted = [
+        _drift("dest", 5.0, 0.6),  # drifted, most of the importance
+        _drift("hour", 0.3, 0.1, js=0.05),  # PSI above, JS distance not: not drifted
+        _drift("cal_month", 9.0, 0.3, decides=False),  # reported only
     ]
-    calm = _monitoring(conf, quiet, 0.1, 0.66, 0.1)
+    calm = _monitoring(conf, drifted, 3.0, 0.69, 0.05, estimated_auc=0.69)
     calm.judge()
-    assert not calm.retrain_recommended and calm.verdict() == "no threshold crossed: no retrain recommended"
-    loud = [Drift("weather_temp", 0.91, 0.25, True, [], [], []), Drift("hour", 0.3, 0.25, True, [], [], [])]
-    alarmed = _monitoring(conf, loud, 0.4, 0.64, 0.12)
+    assert [d.column for d in calm.drifted] == ["dest"] and calm.drifted_importance == pytest.approx(0.6)
+    assert not calm.retrain_recommended, calm.reasons
+    assert calm.verdict() == (
+        "no retrain recommended: 1 input(s) drifted (dest first, 60% of the importance) but performance holds"
+    )
+    quiet = _monitoring(conf, [_drift("hour", 0.2, 1.0)], 0.1, None, None, estimated_auc=0.695)
+    quiet.judge()
+    assert quiet.verdict() == "no retrain recommended: performance holds and no input drifted"
+
+
+def test_retraining_is_recommended_for_each_drop_and_the_reasons_are_ranked():
+    conf = MonitoringConf(max_auc_drop=0.05, max_calibration_error=0.1, max_drifted_importance=0.3)
+    drifted = [_drift("weather_temp", 0.9, 0.1), _drift("dest", 2.0, 0.5), _drift("hour", 0.6, 0.2)]
+    drifted.append(_drift("distance", 0.05, 0.2))  # not drifted
+    alarmed = _monitoring(conf, drifted, 0.4, 0.64, 0.12, estimated_auc=0.62)
     alarmed.judge()
+    assert [d.column for d in alarmed.drifted] == ["dest", "hour", "weather_temp"]  # importance x drift
     assert alarmed.reasons == [
-        "weather_temp PSI 0.910 > 0.25",
-        "hour PSI 0.300 > 0.25",
-        "predicted probability PSI 0.400 > 0.25",
         "realized AUC 0.640 is more than 0.05 below the test AUC 0.700",
-        "calibration error 0.120 > 0.1",
+        "estimated AUC 0.620 of 2013-01-02..2013-01-08 is more than 0.05 below the test AUC 0.700",
+        "inputs holding 80% of the model's importance drifted (dest, hour, weather_temp) and the estimated AUC "
+        "moved from 0.700 to 0.620",
     ]
-    assert alarmed.verdict().startswith("retrain recommended: weather_temp PSI 0.910 > 0.25; hour PSI")
-    unlabelled = _monitoring(conf, [], 0.0, None, None)
+    assert alarmed.verdict().startswith("retrain recommended: realized AUC 0.640 is more than 0.05 below")
+    # before labels land: the estimate alone
+    unlabelled = _monitoring(conf, [], 0.0, None, None, estimated_auc=0.62)
     unlabelled.judge()
-    assert not unlabelled.retrain_recommended
+    assert unlabelled.reasons == [
+        "estimated AUC 0.620 of 2013-01-02..2013-01-08 is more than 0.05 below the test AUC 0.700"
+    ]
+    # drift over a third of the importance and an estimate that moved 0.03 (within the drop, beyond the tolerance)
+    moved = _monitoring(conf, drifted, 0.0, None, None, estimated_auc=0.67)
+    moved.judge()
+    assert len(moved.reasons) == 1 and moved.reasons[0].startswith("inputs holding 80% of the model's importance")
+    # the same drift with an estimate that stayed
+    stayed = _monitoring(conf, drifted, 0.0, None, None, estimated_auc=0.69)
+    stayed.judge()
+    assert not stayed.retrain_recommended
+    # little of the importance drifted: the moving estimate alone is no reason
+    small = _monitoring(conf, [_drift("hour", 0.6, 0.2), _drift("dest", 0.1, 0.8)], 0.0, None, None, 0.67)
+    small.judge()
+    assert small.drifted_importance == pytest.approx(0.2) and not small.retrain_recommended

@@ -146,12 +146,28 @@ class MonitoringConf(Strict):
     psi_bins: int = Field(default=10, ge=2, le=100)
     # Categories beyond the reference's most frequent ones share one bin.
     max_categories: int = Field(default=30, ge=1, le=1000)
-    # A PSI above these recommends retraining (0.1-0.25 is commonly read as a moderate shift, above 0.25 a major one).
+    # Each column's drift thresholds are calibrated on the reference (featurelake/monitoring/calibration.py): this
+    # quantile of its PSI and Jensen-Shannon distance between each window of `window`'s length inside the
+    # reference and the rest of it; a calibrated PSI threshold is never below min_psi (under 0.1 is commonly read
+    # as no shift).
+    drift_quantile: float = Field(default=0.95, gt=0, le=1)
+    min_psi: float = Field(default=0.1, ge=0)
+    # A reference with fewer windows than this is too short to calibrate on: these fixed PSI thresholds apply.
+    min_reference_windows: int = Field(default=5, ge=1)
     feature_psi: float = Field(default=0.25, gt=0)
     prediction_psi: float = Field(default=0.25, gt=0)
-    # Realized AUC this far below the model's test AUC, or an expected calibration error above max_calibration_error.
+    # Retraining is recommended when the realized AUC, or the AUC estimated from the probabilities before labels
+    # land, is more than max_auc_drop below the model's test AUC, or when inputs holding more than
+    # max_drifted_importance of the model's importance drifted and the estimated AUC moved more than
+    # estimate_tolerance below the test AUC. Drift alone, anomalies and report-only inputs never decide; an
+    # expected calibration error of the labelled window above max_calibration_error is flagged in the report.
     max_auc_drop: float = Field(default=0.05, ge=0, le=1)
     max_calibration_error: float = Field(default=0.1, gt=0, le=1)
+    max_drifted_importance: float = Field(default=0.3, ge=0, le=1)
+    estimate_tolerance: float = Field(default=0.02, ge=0, le=1)
+    # The labelled split the probabilities are calibrated on before they estimate performance (not the one the
+    # model was fitted on).
+    estimate_split: Identifier = "validation"
     # Fewer labelled rows (or only one class) in the window give no realized metrics, so no signal from them.
     min_labelled_rows: int = Field(default=200, ge=1)
     # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
