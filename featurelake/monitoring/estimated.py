@@ -117,3 +117,4 @@ class Estimated:
     window: Estimate = NO_ESTIMATE
     labelled: Estimate = NO_ESTIMATE
     daily: tuple[EstimatedDay, ...] = ()
+    calibrated_on: str = ""  # what the calibration was fitted on: the latest labels, or a split

@@ -94,11 +94,22 @@ def reference_scores(
     )
 
 
-def _calibrator(catalog: Catalog, registered, manifest: Manifest, split: str):
-    """The isotonic calibration of the model's probabilities on a labelled split (estimated.py)."""
+def _calibrator(catalog: Catalog, registered, manifest: Manifest, labelled: DataFrame, realized: DateRange, conf):
+    """The isotonic calibration of the model's probabilities (estimated.py) and what it was fitted on: the
+    freshest labels, those of the history before the realized window (so the estimate of that window is checked
+    on labels it never saw), when they are at least min_labelled_rows of both classes; else the estimate_split
+    of the training set."""
+    label = manifest.label
+    earlier = labelled.where((F.col(RUN_DATE) < F.lit(realized.start)) & F.col(label).isNotNull())
+    span = earlier.agg(F.count(F.lit(1)).alias("rows"), F.min(RUN_DATE).alias("first"), F.max(RUN_DATE).alias("last"))
+    found = span.first()  # one row
+    if found["rows"] >= conf.min_labelled_rows:
+        calibrator = fit_calibrator(earlier, label)
+        if calibrator is not None:
+            return calibrator, f"the labelled predictions of {DateRange(found['first'], found['last'])}"
     schema = tracking.input_schema(registered)
-    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, split, manifest.label)
-    return fit_calibrator(scored.where(F.col(manifest.label).isNotNull()), manifest.label)
+    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.estimate_split, label)
+    return fit_calibrator(scored.where(F.col(label).isNotNull()), label), f"the {conf.estimate_split} split"
 
 
 def labelled_predictions(
@@ -141,18 +152,18 @@ def monitor(
         labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
         history_days = _landed(run_date, conf.label_lag, conf.history, grain)
         scored_days = DateRange(min(history_days.start, drift_days.start), run_date)
-        calibrator = _calibrator(catalog, registered, manifest, conf.estimate_split)
-        recent = predictions.where(run_date_condition(scored_days)).select(RUN_DATE, PROBABILITY)
-        with persisted(calibrated(recent, calibrator)) as scored:
-            per_day = daily_estimates(scored, registered.threshold)
-            in_window = estimate(scored.where(run_date_condition(drift_days)), registered.threshold)
         with persisted(labelled_predictions(spark, settings, plan, predictions, history_days)) as labelled:
             realized = realized_quality(
                 labelled, manifest.label, registered.threshold, labelled_days, conf.min_labelled_rows
             )
             daily = daily_auc(labelled, manifest.label)
+            calibrator, calibrated_on = _calibrator(catalog, registered, manifest, labelled, labelled_days, conf)
             known = labelled.where(run_date_condition(labelled_days) & F.col(manifest.label).isNotNull())
             of_labelled = estimate(calibrated(known, calibrator), registered.threshold)
+        recent = predictions.where(run_date_condition(scored_days)).select(RUN_DATE, PROBABILITY)
+        with persisted(calibrated(recent, calibrator)) as scored:
+            per_day = daily_estimates(scored, registered.threshold)
+            in_window = estimate(scored.where(run_date_condition(drift_days)), registered.threshold)
         read_tables = [plan.events.table, *[g.table for g in plan.feature_groups]]
         result = Monitoring(
             model=model,
@@ -169,7 +180,7 @@ def monitor(
             test_metrics=tracking.version_metrics(registered.name, registered.version),
             anomalies=recent_anomalies(spark, settings, read_tables, drift_days),
             conf=conf,
-            estimated=Estimated(in_window, of_labelled, tuple(per_day)),
+            estimated=Estimated(in_window, of_labelled, tuple(per_day), calibrated_on),
         )
         result.judge()
         rows = monitoring_rows(result)

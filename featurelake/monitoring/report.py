@@ -62,7 +62,7 @@ def render_text(m: Monitoring, report_path: str) -> str:
     lines.append(
         f"  estimated from the probabilities on {m.drift_days} ({w.rows:,} predictions): AUC {number(w.auc_roc)} "
         f"(test {number(test.get('test_auc_roc'))}), precision {number(w.precision)}, recall {number(w.recall)}, "
-        f"positive rate {number(w.positive_rate)}"
+        f"positive rate {number(w.positive_rate)}" + (f"; calibrated on {e.calibrated_on}" if e.calibrated_on else "")
     )
     if r.scores:
         lines.append(

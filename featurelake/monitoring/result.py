@@ -155,7 +155,7 @@ def monitoring_rows(m: Monitoring) -> list[tuple]:
     test_auc = m.test_auc
     lowest_auc = None if test_auc is None else test_auc - m.conf.max_auc_drop
     e = m.estimated
-    detail = f"{e.window.rows} predictions of {m.drift_days}"
+    detail = f"{e.window.rows} predictions of {m.drift_days}, calibrated on {e.calibrated_on or 'nothing'}"
     rows += _estimate_rows(base, ESTIMATED, e.window, lowest_auc, detail=detail)
     r = m.realized
     window = f"labels of {r.days}: {r.labelled} of {r.predicted} predictions labelled"

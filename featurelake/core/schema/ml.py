@@ -165,8 +165,9 @@ class MonitoringConf(Strict):
     max_calibration_error: float = Field(default=0.1, gt=0, le=1)
     max_drifted_importance: float = Field(default=0.3, ge=0, le=1)
     estimate_tolerance: float = Field(default=0.02, ge=0, le=1)
-    # The labelled split the probabilities are calibrated on before they estimate performance (not the one the
-    # model was fitted on).
+    # The probabilities are calibrated on the labelled predictions of `history` before the realized window before
+    # they estimate performance; while those are fewer than min_labelled_rows, on this labelled split (not the one
+    # the model was fitted on).
     estimate_split: Identifier = "validation"
     # Fewer labelled rows (or only one class) in the window give no realized metrics, so no signal from them.
     min_labelled_rows: int = Field(default=200, ge=1)
