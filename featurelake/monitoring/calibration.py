@@ -15,6 +15,7 @@ statistics, then per column the quantile; only one row per column reaches the dr
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 
@@ -43,7 +44,12 @@ def reference_windows(dates: list[dt.date], length: TimeWindow, grain: Grain) ->
 
 def membership(dates: list[dt.date], windows: list[DateRange]) -> list[tuple[int, dt.date]]:
     """(window number, run date) for every reference run date of every window (bounded: windows x length)."""
-    return [(i, day) for i, span in enumerate(windows) for day in sorted(set(dates)) if span.start <= day <= span.end]
+    ordered = sorted(set(dates))
+    return [
+        (i, day)
+        for i, span in enumerate(windows)
+        for day in ordered[bisect.bisect_left(ordered, span.start) : bisect.bisect_right(ordered, span.end)]
+    ]
 
 
 def window_statistics(reference: DataFrame, binnings: list[Binning], members: DataFrame) -> DataFrame:
