@@ -198,8 +198,8 @@ def deliver_icao_destinations(settings, days: DateRange) -> None:
                 writer.writerows(rows)
 
 
-def monitor_with_labels(settings, tmp_path: Path, label_lag: str) -> tuple[int, str]:
-    """`featurelake monitor` of the 18th with the January conf, labels landing ``label_lag`` after a run date."""
+def labels_landing_after(settings, tmp_path: Path, label_lag: str) -> Path:
+    """A copy of the January project whose labels land ``label_lag`` after a run date; its conf directory."""
     project = tmp_path / label_lag.replace(" ", "_")
     for directory in ("conf", "expectations", "features"):
         shutil.copytree(Path(settings.conf_dir).parent / directory, project / directory)
@@ -208,10 +208,7 @@ def monitor_with_labels(settings, tmp_path: Path, label_lag: str) -> tuple[int, 
         "models": {MODEL: {"monitoring": {"label_lag": label_lag, "estimate_tolerance": 0.01, "max_auc_drop": 0.03}}}
     }
     (project / "conf" / "local" / "zz_lag.yaml").write_text(yaml.safe_dump(lag))
-    return in_process(
-        ["monitor", "--model", MODEL, "--run-date", str(LAST), "--conf-dir", str(project / "conf")],
-        Path(settings.lake_root),
-    )
+    return project / "conf"
 
 
 def test_destinations_that_change_meaning_recommend_retraining_before_labels_land(spark, january, tmp_path):
@@ -226,7 +223,10 @@ def test_destinations_that_change_meaning_recommend_retraining_before_labels_lan
     assert {r["dest"][0] for r in inputs.collect()} == {"K"}
 
     # labels far away: the estimate alone speaks
-    code, printed = monitor_with_labels(settings, tmp_path, "10 days")
+    conf = labels_landing_after(settings, tmp_path, "10 days")
+    code, printed = in_process(
+        ["monitor", "--model", MODEL, "--run-date", str(LAST), "--conf-dir", str(conf)], Path(settings.lake_root)
+    )
     rows = monitoring_rows(spark, settings)
     assert rows[("realized", "auc_roc", None)]["value"] is None, "no label has landed"
     dest = rows[("feature_psi", "dest", None)]
@@ -235,3 +235,12 @@ def test_destinations_that_change_meaning_recommend_retraining_before_labels_lan
     assert estimated["crossed"] or rows[("drifted_importance", "share", None)]["crossed"]
     assert code == EXIT_RETRAIN_RECOMMENDED, printed
     assert "\n  retrain recommended: " in printed and "dest" in printed.split("retrain recommended: ")[1]
+
+    # `featurelake run` prints the verdict and exits 0; with --fail-on-retrain it exits 3, as monitor does
+    run = ["run", "--run-date", str(LAST), "--stages", "monitor", "--force", "--conf-dir", str(conf)]
+    code, printed = in_process(run, Path(settings.lake_root))
+    assert (
+        code == 0 and "\nRETRAIN verdict of monitoring.flight_delay: models:/flight_delay/1 on 2013-01-18: " in printed
+    )
+    code, printed = in_process([*run, "--fail-on-retrain"], Path(settings.lake_root))
+    assert code == EXIT_RETRAIN_RECOMMENDED and "RETRAIN verdict of monitoring.flight_delay" in printed
