@@ -214,6 +214,13 @@ def test_retraining_is_recommended_for_each_drop_and_the_reasons_are_ranked():
     moved = _monitoring(conf, drifted, 0.0, None, None, estimated_auc=0.67)
     moved.judge()
     assert len(moved.reasons) == 1 and moved.reasons[0].startswith("inputs holding 80% of the model's importance")
+    # or rose as much: the model works where its test split never was
+    rose = _monitoring(conf, drifted, 0.0, None, None, estimated_auc=0.73)
+    rose.judge()
+    assert rose.reasons == [
+        "inputs holding 80% of the model's importance drifted (dest, hour, weather_temp) and the estimated AUC "
+        "moved from 0.700 to 0.730"
+    ]
     # the same drift with an estimate that stayed
     stayed = _monitoring(conf, drifted, 0.0, None, None, estimated_auc=0.69)
     stayed.judge()

@@ -159,16 +159,18 @@ class MonitoringConf(Strict):
     # Retraining is recommended when the realized AUC, or the AUC estimated from the probabilities before labels
     # land, is more than max_auc_drop below the model's test AUC, or when inputs holding more than
     # max_drifted_importance of the model's importance drifted and the estimated AUC moved more than
-    # estimate_tolerance below the test AUC. Drift alone, anomalies and report-only inputs never decide; an
-    # expected calibration error of the labelled window above max_calibration_error is flagged in the report.
+    # estimate_tolerance away from the test AUC, either way. Drift alone, anomalies and report-only inputs never
+    # decide; an expected calibration error of the labelled window above max_calibration_error is flagged in the
+    # report.
     max_auc_drop: float = Field(default=0.05, ge=0, le=1)
     max_calibration_error: float = Field(default=0.1, gt=0, le=1)
     max_drifted_importance: float = Field(default=0.3, ge=0, le=1)
     estimate_tolerance: float = Field(default=0.02, ge=0, le=1)
     # The probabilities are calibrated on the labelled predictions of `history` before the realized window before
     # they estimate performance; while those are fewer than min_labelled_rows, on this labelled split (not the one
-    # the model was fitted on).
-    estimate_split: Identifier = "validation"
+    # the model was fitted on): the test split, the labels nearest to production (the demo's first December
+    # week: estimate 0.706 against a realized 0.672, where the validation split of September-October gave 0.764).
+    estimate_split: Identifier = "test"
     # Fewer labelled rows (or only one class) in the window give no realized metrics, so no signal from them.
     min_labelled_rows: int = Field(default=200, ge=1)
     # Features whose PSI is reported but decides nothing, e.g. calendar features, which differ between any
