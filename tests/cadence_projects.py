@@ -434,6 +434,7 @@ SPARK_LOCAL = {
             "spark.ui.showConsoleProgress": False,
             "spark.driver.memory": "2g",
             "spark.databricks.delta.snapshotPartitions": 1,
+            "spark.sql.adaptive.enabled": False,  # as the demo's conf/local
         },
     }
 }

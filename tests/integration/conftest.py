@@ -212,8 +212,12 @@ def cluster_run(demo_landing, tmp_path_factory):
         **JANUARY_OVERRIDES,
         "training_sets": {"flight_delay": {"splits": CLUSTER_SPLITS}},
         "tables": ungated,
-        # sized for its two cores: Delta rebuilds a table's file list in 50 tasks by default
-        "spark": {"shuffle_partitions": 4, "settings": {"spark.databricks.delta.snapshotPartitions": 2}},
+        # sized for its two cores: Delta rebuilds a table's file list in 50 tasks by default, and four shuffle
+        # partitions leave adaptive execution nothing to coalesce (conf/local's reasoning)
+        "spark": {
+            "shuffle_partitions": 4,
+            "settings": {"spark.databricks.delta.snapshotPartitions": 2, "spark.sql.adaptive.enabled": False},
+        },
     }
     span = (str(CLUSTER_DAYS.start), str(CLUSTER_DAYS.end))
     run = ClusterRun(root, root / "landing", overrides, span)
