@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.scoring import score
 from featurelake.ops.cli import main
+from featurelake.testing.plugin import copy_project
 from tests.integration.conftest import decoded_images, in_process, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -202,15 +202,11 @@ def deliver_icao_destinations(settings, days: DateRange) -> None:
 def labels_landing_after(settings, tmp_path: Path, label_lag: str, window: str = "4 days") -> Path:
     """A copy of the January project whose labels land ``label_lag`` after a run date, monitored over ``window``;
     its conf directory."""
-    project = tmp_path / label_lag.replace(" ", "_")
-    for directory in ("conf", "expectations", "features"):
-        shutil.copytree(Path(settings.conf_dir).parent / directory, project / directory)
+    conf = copy_project(Path(settings.conf_dir).parent, tmp_path / label_lag.replace(" ", "_"))
     # the January model is a weak one (test AUC about 0.59, trained on eight days): its tolerances are tighter
     monitoring = {"label_lag": label_lag, "window": window, "estimate_tolerance": 0.01, "max_auc_drop": 0.03}
-    (project / "conf" / "local" / "zzz_lag.yaml").write_text(
-        yaml.safe_dump({"models": {MODEL: {"monitoring": monitoring}}})
-    )
-    return project / "conf"
+    (conf / "local" / "zzz_lag.yaml").write_text(yaml.safe_dump({"models": {MODEL: {"monitoring": monitoring}}}))
+    return conf
 
 
 def test_destinations_that_change_meaning_recommend_retraining_before_labels_land_and_after(spark, january, tmp_path):
