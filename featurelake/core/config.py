@@ -7,6 +7,7 @@ are never echoed in messages, since they may be secrets.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -59,6 +60,7 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
         raise ConfigError(_describe(exc, origins, conf_path)) from None
     project, groups = bind_feature_groups(project, conf_path.parent, lambda loc: _origin(origins, loc))
     _check_references(project, origins, conf_path)
+    _check_feature_groups(project, groups, conf_path.parent)
     return Settings(project, env, conf_path, files, groups)
 
 
@@ -256,3 +258,46 @@ def _check_event_time(project: ProjectConf, name: str, origin) -> None:
             "offset (a report known on the 15th of the next month), or local_clock from date parts, an HHMM "
             "column and a time zone."
         )
+
+
+def _check_feature_groups(project: ProjectConf, groups: dict[str, Any], project_dir: Path) -> None:
+    """Every input of an enabled feature group is a table of source data (one a source writes, or refined from
+    one) or another group's feature table, and no group writes a table conf gives to another writer: a mistyped
+    input would otherwise leave the group waiting for data that never comes, on every run."""
+    writers = {source.table: f"sources.{name}.table" for name, source in project.sources.items()}
+    refined = {name: table.refine.source for name, table in project.tables.items() if table.refine is not None}
+    writers.update({name: f"tables.{name}.refine" for name in refined})
+    writers.update({ts.table: f"training_sets.{name}.table" for name, ts in project.training_sets.items()})
+    writers[project.pipeline.ledger] = "pipeline.ledger"
+    writers[project.quality.results_table] = "quality.results_table"
+    feature_tables = {f"features.{name}": name for name in groups}
+    source_data = {source.table for source in project.sources.values()}
+    while any(t not in source_data and s in source_data for t, s in refined.items()):
+        source_data |= {t for t, s in refined.items() if s in source_data}
+    known = sorted(set(project.tables) | set(feature_tables))
+    for name, group in groups.items():
+        where = f"{project_dir / (group.module.replace('.', '/') + '.py')}: feature group {name}"
+        own = f"features.{name}"
+        if own in writers:
+            raise ConfigError(
+                f"{where} writes {own}, which {writers[own]} writes too; rename the group (name= in @feature_group) "
+                "or that table."
+            )
+        for parameter, table in group.inputs.items():
+            binds = f"{where} binds parameter {parameter} to {table}"
+            if table == own:
+                raise ConfigError(f"{binds}, its own table; a group reads source data or other groups' tables.")
+            if table in source_data or table in feature_tables:
+                continue
+            if table not in known:
+                close = difflib.get_close_matches(table, known, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known tables: {', '.join(known)}."
+                raise ConfigError(
+                    f"{binds}, which is no table of {project_dir / 'conf'}/base/tables.yaml nor of an enabled "
+                    f"feature group; {hint}"
+                )
+            by = f" ({writers[table]} writes it)" if table in writers else ""
+            raise ConfigError(
+                f"{binds}, which holds no source data{by}; a group reads a table a source writes or one refined "
+                f"from it ({', '.join(sorted(source_data))}), or another group's feature table."
+            )

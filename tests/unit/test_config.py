@@ -208,3 +208,80 @@ def test_an_event_time_that_is_no_timestamp_names_the_key_and_the_derivation(mak
 def test_a_files_pattern_is_a_name_inside_the_delivery_folder(make_settings):
     with pytest.raises(ConfigError, match=r"files is '../\*.csv'; it is a file-name pattern inside a delivery folder"):
         make_settings({"sources": {"flights": {"files": "../*.csv"}}})
+
+
+GROUP_MODULE = """
+import datetime as dt
+from featurelake import Entity, Feature, feature_group
+
+@feature_group(
+    entity=Entity("carrier", join_keys={{"carrier": "string"}}),
+    inputs={{"flights": "{table}"}},
+    event_time="day_ends_at",
+    features=[Feature("flights_n", "bigint", "flights of the day")],
+    name="{name}",
+)
+def carrier_counts(flights):
+    return flights
+"""
+
+
+def with_group(settings, table: str, name: str = "carrier_counts"):
+    """The test project with one more feature group, reading ``table``; its conf reloaded."""
+    module = settings.conf_dir.parent / "features" / f"{name}.py"
+    module.write_text(GROUP_MODULE.format(table=table, name=name))
+    return module
+
+
+def test_a_mistyped_feature_group_input_is_exit_2_before_spark_starts_naming_the_closest_table(settings, capsys):
+    from featurelake.ops.cli import main
+
+    module = with_group(settings, "silver.flightz")
+    code = main(["run", "--run-date", "2013-01-02", "--stages", "features", "--conf-dir", str(settings.conf_dir)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"featurelake: {module}: feature group carrier_counts binds parameter flights to silver.flightz, which is no "
+        f"table of {settings.conf_dir}/base/tables.yaml nor of an enabled feature group; did you mean silver.flights?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "writer"),
+    [("ops.run_ledger", " (pipeline.ledger writes it)"), ("predictions.flight_delay", "")],
+)
+def test_a_feature_group_reading_what_is_no_source_data_is_refused(settings, table, writer):
+    module = with_group(settings, table)
+    with pytest.raises(ConfigError) as error:
+        load_settings("local", settings.conf_dir)
+    assert str(error.value) == (
+        f"{module}: feature group carrier_counts binds parameter flights to {table}, which holds no source "
+        f"data{writer}; a group reads a table a source writes or one refined from it (bronze.airlines, "
+        "bronze.airports, bronze.flights, bronze.planes, bronze.weather, silver.airlines, silver.airports, "
+        "silver.flights, silver.planes, silver.weather), or another group's feature table."
+    )
+
+
+def test_a_feature_group_reading_its_own_table_or_another_group_s(settings):
+    module = with_group(settings, "features.carrier_counts")
+    with pytest.raises(ConfigError, match=r"binds parameter flights to features\.carrier_counts, its own table"):
+        load_settings("local", settings.conf_dir)
+    module.unlink()
+    with_group(settings, "features.carrier_performance", name="carrier_counts_2")
+    groups = load_settings("local", settings.conf_dir).feature_groups
+    assert groups["carrier_counts_2"].inputs == {"flights": "features.carrier_performance"}
+
+
+def test_a_feature_group_whose_table_another_writer_has_is_refused(make_settings):
+    settings = make_settings(
+        {
+            "training_sets": {"flight_delay": {"table": "features.carrier_counts"}},
+            "tables": {"features.carrier_counts": {}},
+        }
+    )
+    module = with_group(settings, "silver.flights")
+    with pytest.raises(ConfigError) as error:
+        load_settings("local", settings.conf_dir)
+    assert str(error.value) == (
+        f"{module}: feature group carrier_counts writes features.carrier_counts, which "
+        "training_sets.flight_delay.table writes too; rename the group (name= in @feature_group) or that table."
+    )
