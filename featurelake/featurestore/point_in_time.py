@@ -4,7 +4,9 @@ For each event row and its as-of timestamp: the feature row with the same keys w
 latest at or before the as-of time (inclusive), among rows already available then (``created_time`` at or
 before it), ties on ``event_time`` going to the latest ``created_time``; older than the TTL gives nulls. The
 whole feature row is taken, never columns from different rows. Every event row is kept once (duplicates
-too), whatever the input order or partitioning; null keys and null timestamps never match.
+too), whatever the input order or partitioning; null keys and null timestamps never match: a feature row
+whose ``created_time`` is null was known at no time anyone can tell, so no event may use it (taking it as
+known at its event time could leak a value published later).
 
 How: events and feature rows are unioned and sorted per key by the time each becomes usable (an event at
 its as-of time, a feature row at max(event_time, created_time)), feature rows before events on a tie; a
@@ -62,16 +64,17 @@ def as_of_join(
     clashes = sorted(set(values) & set(events.columns))
     if clashes:
         raise ValueError(f"feature columns {clashes} already exist in the events; rename them first")
-    complete = reduce(Column.__and__, [F.col(k).isNotNull() for k in keys], F.col(event_time).isNotNull())
+    timed = F.col(event_time).isNotNull() & created_time_column.isNotNull()
+    complete = reduce(Column.__and__, [F.col(k).isNotNull() for k in keys], timed)
     if as_of_range is not None:
         complete = complete & _could_serve(event_time, as_of_range, ttl)
     feature_rows = features.where(complete).select(
         *keys,
-        F.greatest(F.col(event_time), F.coalesce(created_time_column, F.col(event_time))).alias(_USABLE_AT),
+        F.greatest(F.col(event_time), created_time_column).alias(_USABLE_AT),
         F.lit(_FEATURE_ROW).alias(_SIDE),
         F.struct(
             F.col(event_time).alias(_TIME),
-            F.coalesce(created_time_column, F.col(event_time)).alias(_CREATED),
+            created_time_column.alias(_CREATED),
             *[F.col(c) for c in values],
         ).alias(_FEATURE),
         F.lit(None).alias(_EVENT),

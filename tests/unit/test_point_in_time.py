@@ -54,6 +54,13 @@ def test_a_row_not_yet_available_is_not_used(spark):
     assert joined(spark, events, features) == {1: (0.1, 1), 2: (0.5, 5)}
 
 
+def test_a_row_whose_created_time_is_null_is_never_used(spark):
+    # the 5h row says nothing of when it was known: even long after, the 1h row serves (no leak of a late value)
+    features = [("AA", t(1), t(1), 0.1, 1), ("AA", t(5), None, 0.5, 5), ("UA", t(2), None, 0.2, 2)]
+    events = [(1, "AA", t(6)), (2, "AA", t(100)), (3, "UA", t(100))]
+    assert joined(spark, events, features) == {1: (0.1, 1), 2: (0.1, 1), 3: (None, None)}
+
+
 def test_latest_event_time_wins_over_latest_availability(spark):
     # A (event 2h, known at 8h) and B (event 4h, known at 5h): at 9h both are known; B is the newer fact
     features = [("AA", t(2), t(8), 0.2, 2), ("AA", t(4), t(5), 0.4, 4)]
@@ -102,12 +109,13 @@ def reference(events, features, ttl):
             and f[0] == carrier
             and f[1] is not None
             and f[1] <= ts
-            and (f[2] or f[1]) <= ts
+            and f[2] is not None  # known at no time anyone can tell: never usable
+            and f[2] <= ts
         ]
         if not usable:
             result[eid] = (None, None)
             continue
-        best = max(usable, key=lambda f: (f[1], f[2] or f[1], -1 if f[3] is None else f[3], f[4]))
+        best = max(usable, key=lambda f: (f[1], f[2], -1 if f[3] is None else f[3], f[4]))
         stale = ttl is not None and ts - best[1] > ttl
         result[eid] = (None, None) if stale else (best[3], best[4])
     return result
@@ -116,11 +124,12 @@ def reference(events, features, ttl):
 hours = st.integers(min_value=0, max_value=12).map(lambda h: t(h))
 carriers = st.sampled_from(["AA", "UA", None])
 # one case: events and feature rows of two carriers (and null keys); created = event time + a lag of 0..3
-# hours; values may be null, duplicates and ties happen
+# hours, or null (unknown); values may be null, duplicates and ties happen
+lags = st.one_of(st.integers(0, 3), st.none())
 cases = st.tuples(
     st.lists(st.tuples(carriers, st.one_of(hours, st.none())), min_size=1, max_size=12),
     st.lists(
-        st.tuples(carriers, hours, st.integers(0, 3), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 50)),
+        st.tuples(carriers, hours, lags, st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 50)),
         max_size=15,
     ),
 )
@@ -137,7 +146,13 @@ def as_one_join(batch: list[tuple[list, list]]) -> tuple[list, list]:
     for case, (case_events, case_features) in enumerate(batch):
         events += [(case * 100 + i, key(case, c), ts) for i, (c, ts) in enumerate(case_events)]
         features += [
-            (key(case, c), et, et + dt.timedelta(hours=lag), None if v is None else float(v), n)
+            (
+                key(case, c),
+                et,
+                None if lag is None else et + dt.timedelta(hours=lag),
+                None if v is None else float(v),
+                n,
+            )
             for c, et, lag, v, n in case_features
         ]
     return events, features
