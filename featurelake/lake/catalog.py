@@ -181,6 +181,22 @@ class Catalog:
 
         return commits.commit(self.spark, name, self.path(name), write)
 
+    def restore(self, name: str, version: int) -> Commit:
+        """Restore a table to an earlier Delta version, in one commit (its later versions stay in the history)."""
+        from delta.tables import DeltaTable
+
+        latest = self.version(name)
+        if not 0 <= version < latest:
+            raise FeaturelakeError(
+                f"{name} has versions 0 to {latest}; give an earlier one than its latest to restore to."
+            )
+
+        def write(metadata: str) -> None:
+            with commits.session_user_metadata(self.spark, metadata):
+                DeltaTable.forPath(self.spark, self.path(name)).restoreToVersion(version)
+
+        return commits.commit(self.spark, name, self.path(name), write)
+
     def _save(self, writer, name: str, extra: dict | None = None) -> Commit:
         path = self.path(name)
 

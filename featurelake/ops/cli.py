@@ -18,6 +18,7 @@ from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_FAILED, EXIT_OK, EXIT_RETRAIN_RECOMMENDED, FeaturelakeError
 from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.damage import unreadable_table
 from featurelake.lake.stage import CommandResult, Context
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 from featurelake.quality.docs import build_docs
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_arguments(parser_of_stage)
         if stage.takes_run_dates:
             _add_run_dates(parser_of_stage)
+
+    restore = add("restore", help="restore a table to an earlier Delta version (a damaged file's way out)")
+    restore.add_argument("--table", required=True, help="the table's logical name, e.g. bronze.flights")
+    restore.add_argument("--version", type=int, required=True, help="the Delta version to restore it to")
 
     run = add("run", help="every stage in order for a run date or a range, skipping what the run ledger says finished")
     _add_run_dates(run)
@@ -143,7 +148,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     stage = next((s for s in STAGES if s.command == args.command), None)
     run_dates = None
-    if args.command != "doctor" and (stage is None or stage.takes_run_dates):
+    if args.command not in ("doctor", "restore") and (stage is None or stage.takes_run_dates):
         run_dates = _run_dates(parser, args)  # before Spark starts: bad arguments cost no JVM
     with session_for(settings) as spark:
         return _on_spark(spark, args, settings, run_id, stage, run_dates)
@@ -160,6 +165,11 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
         )
         return EXIT_OK
     ctx = Context(spark, settings, Catalog(spark, settings), run_id)
+    if args.command == "restore":
+        settings.table(args.table)  # a declared table, or one sentence naming the known ones
+        commit = ctx.catalog.restore(args.table, args.version)
+        print(f"restore: {args.table} is version {args.version} again, as its version {commit.version}")
+        return EXIT_OK
     try:
         if stage is not None:
             result = stage.run_command(ctx, args, run_dates)
@@ -169,6 +179,11 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
             summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
             retrain = args.fail_on_retrain and any(summary.alarm for summary in summaries)
             result = CommandResult(summaries, EXIT_RETRAIN_RECOMMENDED if retrain else EXIT_OK)
+    except Exception as error:
+        damaged = unreadable_table(error, ctx.catalog)  # a damaged or missing file of a table: one sentence
+        if damaged is None:
+            raise
+        raise damaged from None
     finally:  # failed validations belong in the Data Docs too
         docs = build_docs(settings)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
