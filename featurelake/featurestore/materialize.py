@@ -108,6 +108,7 @@ def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: D
     with accounted("features", table, run_dates) as summary, persisted(computed) as rows:
         _, summary.gate = gate.run_gate(rows, settings, table, suite, run_dates, run_id)
         commit = catalog.replace_slice(rows, table, run_dates)
+        gate.record_committed(spark, settings, summary.gate, commit.version)
         summary.rows_in = summary.published = commit.metrics.get("numOutputRows", 0)
         summary.delta_version = commit.version
     return summary

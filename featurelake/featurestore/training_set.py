@@ -188,6 +188,7 @@ def _publish(summary, spark, settings: Settings, plan: TrainingSetPlan, rows: Da
         "input_versions": plan.input_versions,
     }
     commit = Catalog(spark, settings).overwrite(rows.withColumn(RUN_ID, F.lit(run_id)), plan.table, commit_info)
+    gate.record_committed(spark, settings, summary.gate, commit.version)
     splits = {
         r[SPLIT]: SplitSummary(rows=r["rows"], positive_rate=r["positive_rate"], start=r["first"], end=r["last"])
         for r in split_rows

@@ -340,6 +340,7 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
         quarantine.publish(catalog, conf.table, run_dates, refused_rows if summary.quarantined else None)
         published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
         commit = catalog.replace_slice(published, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new))
+        gate.record_committed(spark, settings, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
         summary.detail = f"{len(files)} files"
     return summary

@@ -187,6 +187,7 @@ def _refine_periods(
         refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
         quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
         commit = catalog.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), table, run_dates)
+        gate.record_committed(spark, settings, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
     return summary
 
@@ -231,6 +232,7 @@ def _refine_snapshots(
             quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
             commit = catalog.merge_on_keys(published, table, conf.keys, newer_wins_on=RUN_DATE)
+            gate.record_committed(spark, settings, summary.gate, commit.version)
         metrics = commit.metrics
         summary.published = summary.rows_in - summary.quarantined - superseded
         summary.delta_version = commit.version

@@ -85,6 +85,7 @@ def score(
         _, summary.gate = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
         # a later model version may read other inputs: the struct's fields evolve with it
         commit = catalog.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), table, run_dates, merge_schema=True)
+        gate.record_committed(spark, settings, summary.gate, commit.version)
         decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
         summary.delta_version = commit.version
         summary.detail = (

@@ -15,6 +15,7 @@ from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import evaluation
 from featurelake.ml.evaluation import CalibrationBin
 from featurelake.ml.predictions import PROBABILITY
+from featurelake.quality.anomalies import committed_results
 from featurelake.quality.outcomes import ANOMALY
 
 MAX_ANOMALIES = 100
@@ -100,7 +101,7 @@ def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str],
         Window.unboundedPreceding, Window.unboundedFollowing
     )
     rows = (
-        catalog.read(results)
+        committed_results(catalog)
         .where(F.col("table").isin(tables) & F.col("run_date_from").between(F.lit(days.start), F.lit(days.end)))
         .withColumn("latest", F.max("validated_at").over(latest))
         .where((F.col("validated_at") == F.col("latest")) & (F.col("expectation_type") == F.lit(ANOMALY)))

@@ -8,6 +8,7 @@ import bisect
 import datetime as dt
 import json
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.settings import Settings
@@ -54,6 +55,15 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
 _HISTORY: dict[str, tuple[dt.date, dt.date, dict]] = {}
 
 
+def committed_results(catalog: Catalog) -> DataFrame:
+    """quality.results without the validations whose rows were never committed (a failed gate's); rows
+    recorded before the ``committed`` column existed count as committed."""
+    results = catalog.read(catalog.settings.project.quality.results_table)
+    if "committed" not in results.columns:
+        return results
+    return results.where(F.coalesce(F.col("committed"), F.lit(True)))
+
+
 def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
     """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
     counts); read once for every table (bounded: tables x metrics x periods read) and served from memory."""
@@ -66,7 +76,7 @@ def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
     catalog, results = Catalog(spark, settings), settings.project.quality.results_table
     if catalog.exists(results):
         rows = (
-            catalog.read(results)
+            committed_results(catalog)
             .where(
                 (F.col("expectation_type") == DAILY_METRIC) & F.col("run_date_from").between(F.lit(start), F.lit(end))
             )

@@ -50,9 +50,12 @@ def run_gate(
 ) -> tuple[DataFrame, GateReport | None]:
     """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
 
-    Every outcome is appended to quality.results, passing or not. Raises GateFailed (nothing to publish)
-    when the table's policy says so. ``checks`` are outcomes the caller computed itself (engine checks that
-    GX has no expectation for), judged and recorded with the rest. The caller publishes the rows with empty
+    The outcomes are appended to quality.results by ``record_committed`` once the caller has committed what
+    the gate judged, with the table version it wrote; a failed gate records them itself, as not committed,
+    before it raises GateFailed (nothing to publish) when the table's policy says so. An attempt that stops in
+    between (a kill) records nothing: the history anomaly checks learn from holds committed data only.
+    ``checks`` are outcomes the caller computed itself (engine checks that GX has no expectation for), judged
+    and recorded with the rest. The caller publishes the rows with empty
     reasons and quarantines the others; it should cache ``frame``, which is read several times. Without a
     suite (a table with no gate) the rows pass as they are, with no report.
     """
@@ -68,22 +71,25 @@ def run_gate(
     anomalies = anomaly_outcomes(frame.sparkSession, settings, table, daily)
     expectations = validate(frame, suite, plan, found, settings, run_dates, run_id)
     outcomes = row_count_outcomes(daily, suite) + expectations + list(checks) + anomalies
-    report = GateReport(table, gate.policy, outcomes)
+    report = GateReport(table, gate.policy, outcomes, suite=suite.path.name, run_dates=run_dates, run_id=run_id)
+    report.metrics, report.daily = metric_outcomes(daily), daily
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
         report.candidates, report.quarantined = found.total["row_count"], found.total["failing"]
-    record(frame.sparkSession, settings, report, suite, run_dates, run_id, metric_outcomes(daily))
-    remember(settings, table, daily)
+    spark = frame.sparkSession
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":
         failed = [o for o in report.failed if gate.anomalies_fail or o.expectation_type != ANOMALY]
         if failed:
+            _record(spark, settings, report, None)
             raise GateFailed(_failure_sentence(table, failed, "nothing was published"))
         return frame, report
     table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite) and o.expectation_type != ANOMALY]
     if table_level_failures:
+        _record(spark, settings, report, None)
         raise GateFailed(_failure_sentence(table, table_level_failures, "nothing was published"))
     if report.quarantined > gate.max_quarantine_fraction * report.candidates:
+        _record(spark, settings, report, None)
         raise GateFailed(
             f"The gate of {table} would quarantine {report.quarantined} of {report.candidates} rows "
             f"({report.quarantined / report.candidates:.2%}), more than "
@@ -112,26 +118,36 @@ def _failure_sentence(table: str, failed: list[Outcome], consequence: str) -> st
 RESULTS_SCHEMA = (
     "run_id string, validated_at timestamp, table string, suite string, policy string, run_date_from date, "
     "run_date_to date, expectation string, expectation_type string, kwargs string, success boolean, "
-    "observed_value string, unexpected_count bigint, unexpected_percent double, element_count bigint"
+    "observed_value string, unexpected_count bigint, unexpected_percent double, element_count bigint, "
+    "committed boolean, table_version bigint"
 )
 
 
-def record(
-    spark, settings: Settings, report: GateReport, suite: Suite, run_dates, run_id: str, metrics: list[Outcome]
-) -> None:
-    """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results."""
+def record_committed(spark, settings: Settings, report: GateReport | None, version: int | None) -> None:
+    """Once the caller committed what the gate judged: its outcomes and daily metrics appended to quality.results
+    with the table version written (none: the write changed nothing), and the metrics added to this process's
+    anomaly history. Nothing for a table without a gate."""
+    if report is None:
+        return
+    _record(spark, settings, report, version, committed=True)
+    remember(settings, report.table, report.daily)
+
+
+def _record(spark, settings: Settings, report: GateReport, version: int | None, committed: bool = False) -> None:
+    """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results; rows of a
+    validation whose data was not committed say so (anomaly history leaves them out)."""
     import datetime as dt
 
     now = dt.datetime.now(dt.UTC)  # aware: stored as this instant whatever the process's time zone
     rows = [
         (
-            run_id,
+            report.run_id,
             now,
             report.table,
-            str(suite.path.name),
+            report.suite,
             report.policy,
-            o.run_date or run_dates.start,
-            o.run_date or run_dates.end,
+            o.run_date or report.run_dates.start,
+            o.run_date or report.run_dates.end,
             o.expectation,
             o.expectation_type,
             o.kwargs,
@@ -140,8 +156,11 @@ def record(
             o.unexpected_count,
             None if o.unexpected_percent is None else float(o.unexpected_percent),
             o.element_count,
+            committed,
+            version,
         )
-        for o in [*report.outcomes, *metrics]
+        for o in [*report.outcomes, *report.metrics]
     ]
     catalog = Catalog(spark, settings)
-    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), settings.project.quality.results_table)
+    # results recorded before the commit columns gain them (their rows read as committed)
+    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), settings.project.quality.results_table, merge_schema=True)

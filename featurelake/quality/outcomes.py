@@ -31,6 +31,12 @@ class GateReport:
     outcomes: list[Outcome] = field(default_factory=list)
     quarantined: int = 0
     candidates: int = 0
+    # what quality.results records once the judged rows are committed (featurelake.quality.gate.record_committed)
+    suite: str = ""
+    run_dates: Any = None
+    run_id: str = ""
+    metrics: list[Outcome] = field(default_factory=list)  # the daily metrics, as outcomes
+    daily: dict = field(default_factory=dict)  # {period: {metric: value}}
 
     @property
     def failed(self) -> list[Outcome]:

@@ -22,7 +22,7 @@ from featurelake.core.errors import GateFailed, SuiteError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
-from featurelake.quality.gate import run_gate
+from featurelake.quality.gate import record_committed, run_gate
 from featurelake.quality.suites import load_suite
 from featurelake.testing.plugin import copy_project
 from tests.conftest import PROJECT
@@ -188,9 +188,13 @@ def test_quarantine_policy_on_a_broken_real_day(spark, settings, demo_landing):
     assert published.where((F.col("carrier") == "ZZ") | (F.col("distance") <= 0)).count() == 0
     history = results(spark, settings)
     carrier_rows = history.where(F.col("expectation") == "expect_column_values_to_be_in_set(carrier)").collect()
-    assert sorted((r["table"], r["success"], r["unexpected_count"]) for r in carrier_rows) == [
-        ("bronze.flights", False, 3),
-        ("silver.flights", False, 3),
+    # recorded with the commit each judged
+    recorded = [
+        (r["table"], r["success"], r["unexpected_count"], r["committed"], r["table_version"]) for r in carrier_rows
+    ]
+    assert sorted(recorded) == [
+        ("bronze.flights", False, 3, True, bronze.delta_version),
+        ("silver.flights", False, 3, True, silver.delta_version),
     ]
     row_count = history.where(
         (F.col("table") == "silver.flights") & (F.col("expectation_type") == "expect_table_row_count_to_be_between")
@@ -353,6 +357,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
         "history",
     )
     assert first.anomalies == []
+    record_committed(spark, settings, first, 0)  # as the stage does once it committed the rows
     # the next day arrives with a tenth of its rows: flagged from the history in quality.results
     _, report = run_gate(
         days_of_rows(spark, {11: 10}),
@@ -362,6 +367,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
         DateRange.single(dt.date(2013, 1, 11)),
         "collapsed",
     )
+    record_committed(spark, settings, report, 1)
     [anomaly] = report.anomalies
     assert (anomaly.expectation, anomaly.run_date) == ("anomaly: row_count", dt.date(2013, 1, 11))
     assert anomaly.observed_value.startswith("10 against a trailing mean of 101")
@@ -499,3 +505,37 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
     assert first.stat().st_mtime_ns == written[first]  # the earlier page was not rendered again
     overview = (docs / "index.html").read_text(encoding="utf-8")
     assert overview.count("silver.test at ") == 2 and "cdn.jsdelivr" not in overview
+
+
+def test_quality_history_holds_committed_validations_only(spark, make_settings):
+    """A validation is recorded with the version it judged once the rows are committed; an attempt killed after
+    its gate records nothing, a failed gate records its outcomes as not committed, and the history anomaly
+    checks learn from reads committed ones only."""
+    from featurelake.quality import anomalies
+
+    settings = make_settings({"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "fail"}}}})
+    write_suite(settings, "silver.test", [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}])
+    suite = load_suite(settings, "silver.test", ["id", "x", RUN_DATE])
+    days = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10))
+    _, report = run_gate(
+        days_of_rows(spark, {d: 100 for d in range(1, 11)}), settings, "silver.test", suite, days, "ok"
+    )
+    record_committed(spark, settings, report, 4)
+    eleventh = DateRange.single(dt.date(2013, 1, 11))
+    run_gate(days_of_rows(spark, {11: 100}), settings, "silver.test", suite, eleventh, "killed")  # then killed
+    broken = days_of_rows(spark, {11: 7}).withColumn("x", F.lit(None).cast("int"))
+    with pytest.raises(GateFailed):
+        run_gate(broken, settings, "silver.test", suite, eleventh, "failed")
+    rows = results(spark, settings).where(F.col("expectation") == "row_count").collect()
+    recorded = {
+        (r["run_id"], r["run_date_from"].day, r["committed"], r["table_version"], r["observed_value"]) for r in rows
+    }
+    assert {(run, c, v, value) for run, _, c, v, value in recorded} == {
+        ("ok", True, 4, "100.0"),
+        ("failed", False, None, "7.0"),
+    }
+    assert {day for run, day, *_ in recorded if run == "ok"} == set(range(1, 11))
+
+    anomalies._HISTORY.pop(settings.lake_root, None)  # as a new process reads it
+    history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 12))
+    assert history[("silver.test", "row_count")] == {dt.date(2013, 1, d): 100.0 for d in range(1, 11)}

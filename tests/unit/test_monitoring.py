@@ -107,7 +107,7 @@ def test_expected_calibration_error_weights_bins_by_rows():
 
 
 def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, settings):
-    def result(at: str, table: str, day: dt.date, kind: str, name: str, value: str) -> tuple:
+    def result(at: str, table: str, day: dt.date, kind: str, name: str, value: str, committed=True) -> tuple:
         stamp = dt.datetime.fromisoformat(at)
         return (
             "r",
@@ -125,6 +125,8 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
             None,
             None,
             None,
+            committed,
+            1 if committed else None,
         )
 
     rows = [
@@ -135,6 +137,9 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
         result("2013-01-04 06:00", "silver.flights", D(2013, 1, 3), ANOMALY, "anomaly: null_fraction(dep_ts)", "0.4"),
         result("2013-01-04 06:00", "silver.weather", D(2013, 1, 3), ANOMALY, "anomaly: row_count", "1"),
         result("2013-01-09 06:00", "silver.flights", D(2013, 1, 8), ANOMALY, "anomaly: row_count", "5"),
+        # validations whose rows were never committed (failed gates) neither flag nor clear a day
+        result("2013-01-05 06:00", "silver.flights", D(2013, 1, 3), DAILY_METRIC, "row_count", "9.0", False),
+        result("2013-01-06 06:00", "silver.flights", D(2013, 1, 5), ANOMALY, "anomaly: row_count", "2", False),
     ]
     Catalog(spark, settings).append(spark.createDataFrame(rows, RESULTS_SCHEMA), "quality.results")
     found = recent_anomalies(
