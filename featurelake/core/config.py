@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.errors import ConfigError
 from featurelake.core.project_code import bind_feature_groups
+from featurelake.core.schema.data import SILENT_LOSS_SETTINGS
 from featurelake.core.schema.project import ProjectConf
 from featurelake.core.settings import Settings
 
@@ -60,6 +61,7 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
         raise ConfigError(_describe(exc, origins, conf_path)) from None
     project, groups = bind_feature_groups(project, conf_path.parent, lambda loc: _origin(origins, loc))
     _check_references(project, origins, conf_path)
+    _refuse_silent_loss(project, origins)
     _check_feature_groups(project, groups, conf_path.parent)
     return Settings(project, env, conf_path, files, groups)
 
@@ -154,6 +156,17 @@ def _problem(error: dict, origins: dict, conf_path: Path) -> str:
     if origin == "conf/base" and loc:
         origin = conf_path / "base" / f"{loc[0]}.yaml"
     return f"{origin}: {key} {message}"
+
+
+def _refuse_silent_loss(project: ProjectConf, origins: dict) -> None:
+    """Spark settings that would lose rows or versions without a word are refused, naming the file that sets them."""
+    for key, value in project.spark.settings.items():
+        refused, why = SILENT_LOSS_SETTINGS.get(key.lower(), (None, ""))
+        if refused is not None and value.strip().lower() == refused:
+            raise ConfigError(
+                f"{_origin(origins, ('spark', 'settings', key))}: spark.settings {key}: {value} {why}; remove it "
+                "(a damaged table is reported, and restorable)."
+            )
 
 
 def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> None:

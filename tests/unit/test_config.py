@@ -285,3 +285,30 @@ def test_a_feature_group_whose_table_another_writer_has_is_refused(make_settings
         f"{module}: feature group carrier_counts writes features.carrier_counts, which "
         "training_sets.flight_delay.table writes too; rename the group (name= in @feature_group) or that table."
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("spark.sql.files.ignoreCorruptFiles", True, "skips damaged files on read, losing their rows without a word"),
+        ("spark.sql.files.ignoreMissingFiles", "true", "skips missing files on read, losing their rows without a word"),
+        (
+            "spark.databricks.delta.retentionDurationCheck.enabled",
+            False,
+            "lets VACUUM remove files that recorded manifests and registered models still read",
+        ),
+    ],
+)
+def test_settings_that_lose_rows_or_versions_silently_are_refused(make_settings, key, value, why):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"spark": {"settings": {key: value}}})
+    assert str(error.value).endswith(
+        f"zz_test.yaml: spark.settings {key}: {str(value).lower()} {why}; remove it (a damaged table is reported, "
+        "and restorable)."
+    )
+    make_settings({"spark": {"settings": {key: not value if isinstance(value, bool) else "false"}}})  # the default
+
+
+def test_a_reader_option_that_skips_files_is_refused(make_settings):
+    with pytest.raises(ConfigError, match=r"option ignoreCorruptFiles skips files on read, losing their rows"):
+        make_settings({"sources": {"flights": {"options": {"ignoreCorruptFiles": "true"}}}})

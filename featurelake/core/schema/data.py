@@ -35,6 +35,17 @@ ENGINE_READER_OPTIONS = {
     "samplingratio",
 }
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Settings that would lose rows or versions without a word: skipping damaged or missing files on read, and
+# VACUUM below Delta's retention (which removes files that manifests and registered models still read).
+SILENT_LOSS_SETTINGS = {
+    "spark.sql.files.ignorecorruptfiles": ("true", "skips damaged files on read, losing their rows without a word"),
+    "spark.sql.files.ignoremissingfiles": ("true", "skips missing files on read, losing their rows without a word"),
+    "spark.databricks.delta.retentiondurationcheck.enabled": (
+        "false",
+        "lets VACUUM remove files that recorded manifests and registered models still read",
+    ),
+}
+SILENT_LOSS_OPTIONS = {"ignorecorruptfiles", "ignoremissingfiles"}
 
 
 # Code the configuration may name: an attribute of a module of the project's features/ package.
@@ -195,6 +206,8 @@ class SourceConf(Strict):
                 )
             if key.lower() in ENGINE_READER_OPTIONS:
                 raise ValueError(f"option {key} is set by the engine; remove it")
+            if key.lower() in SILENT_LOSS_OPTIONS and str(options[key]).strip().lower() == "true":
+                raise ValueError(f"option {key} skips files on read, losing their rows without a word; remove it")
         return options
 
     @model_validator(mode="after")
