@@ -225,7 +225,7 @@ class FileProfile:
 
 def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict[str, FileProfile]:
     """Per file: rows, refused rows, rows dated another day, and per column the values that parsed and those
-    that did not. Two small aggregations; the result is bounded by files x columns."""
+    that did not. One small aggregation (two when some row was refused); the result is bounded by files x columns."""
     good = F.size(REASONS) == 0
     aggregates = [F.count(F.lit(1)).alias("rows"), F.count_if(~good).alias("refused")]
     if conf.date_columns is not None:
@@ -235,13 +235,16 @@ def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict
     aggregates += [F.count(column).alias(f"parsed__{column}") for column in conf.columns]
     per_file = classified.groupBy(SOURCE_FILE).agg(*aggregates).collect()
     unparsed: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
-    failures = (
+    refused = any(row["refused"] for row in per_file)
+    failures = (  # a second pass only when some row was refused (a clean delivery costs one)
         classified.where(~good)
         .select(SOURCE_FILE, quarantine.RAW, F.explode(REASONS).alias("reason"))
         .where(F.col("reason").contains(f": {NOT_A} "))
         .groupBy(SOURCE_FILE, "reason")
         .agg(F.count(F.lit(1)).alias("n"), F.min(quarantine.RAW).alias("example"))
         .collect()
+        if refused
+        else []
     )
     for row in failures:
         unparsed[row[SOURCE_FILE]][row["reason"].split(":", 1)[0]] = (row["n"], row["example"])
