@@ -5,14 +5,26 @@ the console report.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from featurelake.core.provenance import git_commit
 from featurelake.core.text import text_table
 from featurelake.ml import model_card, tracking
 
 
-def log_and_register(spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id) -> dict:
+@dataclass(frozen=True)
+class Registration:
+    """What a training left in MLflow: its run, the registered version, the champion decision, the model card."""
+
+    run_id: str
+    version: int
+    promotion: str  # the champion decision, as a sentence
+    card: str  # the model card's path
+
+
+def log_and_register(
+    spark, settings, model, conf, data, trained, evaluation, example, run_id, experiment_id
+) -> Registration:
     import mlflow
     import pyspark
     from mlflow.models import infer_signature
@@ -74,12 +86,12 @@ def log_and_register(spark, settings, model, conf, data, trained, evaluation, ex
         card_dir = model_card.write(spark, settings, model, version, card_files)
         _log_files(card_files, "model_card")
         tracking.apply(model, promotion)
-        return {
-            "run_id": run.info.run_id,
-            "version": version,
-            "promotion": promotion.sentence(model, evaluation.test.auc_roc or 0.0, conf.champion_margin),
-            "card": f"{card_dir}/model_card.html",
-        }
+        return Registration(
+            run_id=run.info.run_id,
+            version=version,
+            promotion=promotion.sentence(model, evaluation.test.auc_roc or 0.0, conf.champion_margin),
+            card=f"{card_dir}/model_card.html",
+        )
 
 
 def _log_files(files: dict[str, bytes], artifact_dir: str) -> None:
@@ -94,7 +106,7 @@ def _log_files(files: dict[str, bytes], artifact_dir: str) -> None:
         mlflow.log_artifacts(directory, artifact_dir)
 
 
-def render_report(model, data, trained, evaluation, record, store_description) -> str:
+def render_report(model, data, trained, evaluation, record: Registration, store_description) -> str:
     def cell(value) -> str:
         return "-" if value is None else f"{value:.3f}"
 
@@ -107,7 +119,7 @@ def render_report(model, data, trained, evaluation, record, store_description) -
         numeric=range(1, 8),
     )
     lines = [
-        f"{model} v{record['version']} on {data.name} v{data.version} (test split, {evaluation.test.rows:,} rows, "
+        f"{model} v{record.version} on {data.name} v{data.version} (test split, {evaluation.test.rows:,} rows, "
         f"{evaluation.test.positive_rate:.1%} positive; threshold {trained.threshold:.3f} chosen on validation):",
         metrics,
     ]
@@ -120,7 +132,7 @@ def render_report(model, data, trained, evaluation, record, store_description) -
     best = ", ".join(f"{k}={v}" for k, v in trained.params.items())
     lines += [
         f"best of {len(trained.candidates)} on validation: {best} (AUC {trained.validation_auc:.4f})",
-        record["promotion"],
-        f"MLflow run {record['run_id']} in the {store_description}; model card {record['card']}",
+        record.promotion,
+        f"MLflow run {record.run_id} in the {store_description}; model card {record.card}",
     ]
     return "\n".join(lines)

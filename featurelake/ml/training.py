@@ -47,7 +47,7 @@ from featurelake.ml.evaluation import (
     segment_table,
 )
 from featurelake.ml.record import log_and_register, render_report
-from featurelake.ml.training_data import TrainingData, read_training_data, split_counts
+from featurelake.ml.training_data import SplitCounts, TrainingData, read_training_data, split_counts
 
 NOT_IN_A_SPLIT = "in no split the model uses"
 
@@ -126,7 +126,7 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
 
 
 def evaluate_model(
-    conf: ModelConf, data: TrainingData, trained: TrainedModel, splits: dict[str, DataFrame], counts: dict
+    conf: ModelConf, data: TrainingData, trained: TrainedModel, splits: dict[str, DataFrame], counts: SplitCounts
 ) -> Evaluation:
     """The model once on the test split; the baselines on the same rows, their thresholds also chosen on
     the validation split."""
@@ -148,7 +148,7 @@ def evaluate_model(
         model_curves = curves(predictions, label, SCORE)
         predictions.unpersist()
 
-        train_rate = counts["train_positive_rate"]
+        train_rate = counts.train_positive_rate
         majority = test.withColumn(SCORE, F.lit(train_rate))
         baselines = {"majority class": evaluate(majority, label, SCORE, 0.5)}
         logistic = logistic_baseline(conf, label, splits["train"])
@@ -164,10 +164,10 @@ def evaluate_model(
         calibration=calibration,
         segments=segments,
         curves=all_curves,
-        split_rows=counts["split_rows"],
+        split_rows=counts.split_rows,
         train_positive_rate=train_rate,
-        rows_in=counts["rows_in"],
-        rows_used=sum(counts["split_rows"].values()),
+        rows_in=counts.rows_in,
+        rows_used=counts.rows_used,
     )
 
 
@@ -215,7 +215,7 @@ def train_model(
         delta_version=data.version,
         seconds=time.monotonic() - started,
         detail=(
-            f"test AUC {evaluation.test.auc_roc:.3f} against {baseline_text}; {record['promotion']}; "
+            f"test AUC {evaluation.test.auc_roc:.3f} against {baseline_text}; {record.promotion}; "
             f"{len(flagged)} segment(s) flagged"
         ),
         report=render_report(model, data, trained, evaluation, record, store.description),

@@ -96,7 +96,20 @@ def check_columns(model: str, conf: ModelConf, training_set: str, version: int, 
                 )
 
 
-def split_counts(conf: ModelConf, data: TrainingData) -> dict:
+@dataclass(frozen=True)
+class SplitCounts:
+    """What one pass over a training set's rows says before any fit."""
+
+    rows_in: int  # every row of the training set
+    split_rows: dict[str, int]  # by role: train, validation, test
+    train_positive_rate: float
+
+    @property
+    def rows_used(self) -> int:
+        return sum(self.split_rows.values())
+
+
+def split_counts(conf: ModelConf, data: TrainingData) -> SplitCounts:
     """Rows per split, the positive rate and the non-null count of every numeric feature, in one pass (one
     row per split collected); a split without both classes, or a feature with no value to impute from in
     the train split, is one sentence before any fit."""
@@ -128,8 +141,8 @@ def split_counts(conf: ModelConf, data: TrainingData) -> dict:
             f"Feature {empty[0]} has no value in the {conf.train_split} split of training set {data.name} "
             f"v{data.version}, so nulls cannot be imputed; fix its feature group or remove it from the model."
         )
-    return {
-        "rows_in": sum(r["rows"] for r in rows),
-        "split_rows": {role: by_split[split]["rows"] for role, split in roles.items()},
-        "train_positive_rate": by_split[conf.train_split]["positive_rate"],
-    }
+    return SplitCounts(
+        rows_in=sum(r["rows"] for r in rows),
+        split_rows={role: by_split[split]["rows"] for role, split in roles.items()},
+        train_positive_rate=by_split[conf.train_split]["positive_rate"],
+    )

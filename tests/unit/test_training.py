@@ -72,7 +72,7 @@ def test_a_parameter_both_fixed_and_tuned_is_refused(make_settings):
 def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(settings, spark):
     from featurelake.core.errors import FeaturelakeError
     from featurelake.featurestore.plan import Manifest
-    from featurelake.ml.training_data import TrainingData, split_counts
+    from featurelake.ml.training_data import SplitCounts, TrainingData, split_counts
     from tests.unit.manifests import on_disk_manifest
 
     conf = settings.model("flight_delay")
@@ -92,6 +92,10 @@ def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(sett
         ("validation", 1.0, *values),
         ("test", 0.0, *values),
     ]
+    counts = split_counts(conf, data([*one_class_test, ("test", 1.0, *values), ("unused", 1.0, *values)]))
+    by_role = {"train": 2, "validation": 2, "test": 2}
+    assert counts == SplitCounts(rows_in=7, split_rows=by_role, train_positive_rate=0.5)
+    assert counts.rows_used == 6
     with pytest.raises(
         FeaturelakeError,
         match=r"^The test split of training set flight_delay v4 holds only one "
