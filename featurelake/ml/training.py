@@ -38,7 +38,9 @@ from featurelake.ml.estimators import (
     with_score,
 )
 from featurelake.ml.evaluation import (
+    CalibrationBin,
     Scores,
+    Segment,
     auc_roc,
     best_f1_threshold,
     calibration_table,
@@ -75,8 +77,8 @@ class TrainedModel:
 class Evaluation:
     test: Scores
     baselines: dict[str, Scores]
-    calibration: list[dict]
-    segments: list[dict]
+    calibration: list[CalibrationBin]
+    segments: list[Segment]
     curves: dict[str, dict]
     split_rows: dict[str, int]
     train_positive_rate: float

@@ -10,7 +10,7 @@ from featurelake.core.schema.ml import MonitoringConf
 from featurelake.ml.predictions import PROBABILITY
 from featurelake.monitoring.drift import Drift
 from featurelake.monitoring.estimated import Estimate, Estimated
-from featurelake.monitoring.realized import Realized
+from featurelake.monitoring.realized import Anomaly, DailyMetric, Realized
 
 VERDICT_REASONS = 4  # reasons in the one-line verdict; the report lists them all
 DRIFTED_NAMED = 3  # drifted inputs named in the drift reason
@@ -43,9 +43,9 @@ class Monitoring:
     features: list[Drift]
     prediction: Drift
     realized: Realized
-    daily: list[dict]
+    daily: list[DailyMetric]
     test_metrics: dict
-    anomalies: list[dict]
+    anomalies: list[Anomaly]
     conf: MonitoringConf
     estimated: Estimated = field(default_factory=Estimated)
     reasons: list[str] = field(default_factory=list)
