@@ -21,7 +21,7 @@ from featurelake.core.errors import ConfigError
 from featurelake.core.project_code import bind_feature_groups
 from featurelake.core.schema.data import SILENT_LOSS_SETTINGS
 from featurelake.core.schema.project import ProjectConf
-from featurelake.core.settings import Settings
+from featurelake.core.settings import Settings, feature_table_name
 
 ENV_VARIABLE = "FEATURELAKE_ENV"
 CONF_DIR_VARIABLE = "FEATURELAKE_CONF_DIR"
@@ -283,14 +283,14 @@ def _check_feature_groups(project: ProjectConf, groups: dict[str, Any], project_
     writers.update({ts.table: f"training_sets.{name}.table" for name, ts in project.training_sets.items()})
     writers[project.pipeline.ledger] = "pipeline.ledger"
     writers[project.quality.results_table] = "quality.results_table"
-    feature_tables = {f"features.{name}": name for name in groups}
+    feature_tables = {feature_table_name(name): name for name in groups}
     source_data = {source.table for source in project.sources.values()}
     while any(t not in source_data and s in source_data for t, s in refined.items()):
         source_data |= {t for t, s in refined.items() if s in source_data}
     known = sorted(set(project.tables) | set(feature_tables))
     for name, group in groups.items():
         where = f"{project_dir / (group.module.replace('.', '/') + '.py')}: feature group {name}"
-        own = f"features.{name}"
+        own = feature_table_name(name)
         if own in writers:
             raise ConfigError(
                 f"{where} writes {own}, which {writers[own]} writes too; rename the group (name= in @feature_group) "

@@ -21,6 +21,11 @@ from featurelake.core.schema.project import ProjectConf
 CADENCE_ORDER = ("hourly", "daily", "weekly", "monthly", "quarterly", "snapshot")
 
 
+def feature_table_name(group: str) -> str:
+    """The table a feature group writes: ``features.<group>``."""
+    return f"features.{group}"
+
+
 class Settings:
     """The validated configuration of one environment, with the paths it implies resolved."""
 
@@ -154,7 +159,7 @@ class Settings:
         return self.feature_groups[name]
 
     def feature_table(self, group: str) -> str:
-        return f"features.{group}"
+        return feature_table_name(group)
 
     def training_set(self, name: str) -> TrainingSetConf:
         return self._named("training set", "training_sets.yaml", self.project.training_sets, name)
