@@ -40,17 +40,11 @@ def unreadable_table(error: BaseException, catalog: Catalog) -> DamagedTable | N
         return None
     why, uri = match.groups()
     file = _plain(uri)
-    table = next(
-        (
-            name
-            for name in sorted(catalog.settings.tables)
-            if file.startswith(_plain(catalog.path(name)).rstrip("/") + "/")
-        ),
-        None,
-    )
+    roots = {name: _plain(catalog.path(name)).rstrip("/") for name in sorted(catalog.settings.tables)}
+    table = next((name for name, root in roots.items() if file.startswith(f"{root}/")), None)
     if table is None:
         return None
-    root = _plain(catalog.path(table)).rstrip("/")
+    root = roots[table]
     relative = file[len(root) + 1 :]
     state = "missing (deleted or vacuumed)" if why == "FILE_NOT_EXIST" else "damaged"
     if relative.startswith(f"{LOG_DIR}/"):

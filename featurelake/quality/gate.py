@@ -72,7 +72,7 @@ def run_gate(
     expectations = validate(frame, suite, plan, found, settings, run_dates, run_id)
     outcomes = row_count_outcomes(daily, suite) + expectations + list(checks) + anomalies
     report = GateReport(table, gate.policy, outcomes, suite=suite.path.name, run_dates=run_dates, run_id=run_id)
-    report.metrics, report.daily = metric_outcomes(daily), daily
+    report.daily = daily
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
         report.candidates, report.quarantined = found.total["row_count"], found.total["failing"]
     spark = frame.sparkSession
@@ -81,22 +81,29 @@ def run_gate(
     if gate.policy == "fail":
         failed = [o for o in report.failed if gate.anomalies_fail or o.expectation_type != ANOMALY]
         if failed:
-            _record(spark, settings, report, None)
-            raise GateFailed(_failure_sentence(table, failed, "nothing was published"))
+            raise _not_committed(spark, settings, report, _failure_sentence(table, failed, "nothing was published"))
         return frame, report
     table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite) and o.expectation_type != ANOMALY]
     if table_level_failures:
-        _record(spark, settings, report, None)
-        raise GateFailed(_failure_sentence(table, table_level_failures, "nothing was published"))
+        sentence = _failure_sentence(table, table_level_failures, "nothing was published")
+        raise _not_committed(spark, settings, report, sentence)
     if report.quarantined > gate.max_quarantine_fraction * report.candidates:
-        _record(spark, settings, report, None)
-        raise GateFailed(
+        raise _not_committed(
+            spark,
+            settings,
+            report,
             f"The gate of {table} would quarantine {report.quarantined} of {report.candidates} rows "
             f"({report.quarantined / report.candidates:.2%}), more than "
             f"tables.{table}.gate.max_quarantine_fraction ({gate.max_quarantine_fraction:.2%}); nothing was "
-            f"published. {_failure_sentence(table, report.failed, '')}"
+            f"published. {_failure_sentence(table, report.failed, '')}",
         )
     return flagged, report
+
+
+def _not_committed(spark, settings: Settings, report: GateReport, sentence: str) -> GateFailed:
+    """A failed gate: its outcomes recorded as not committed, and the error to raise."""
+    _record(spark, settings, report, None)
+    return GateFailed(sentence)
 
 
 def _is_quarantined(outcome: Outcome, suite: Suite) -> bool:
@@ -159,7 +166,7 @@ def _record(spark, settings: Settings, report: GateReport, version: int | None, 
             committed,
             version,
         )
-        for o in [*report.outcomes, *report.metrics]
+        for o in [*report.outcomes, *metric_outcomes(report.daily)]
     ]
     catalog = Catalog(spark, settings)
     # results recorded before the commit columns gain them (their rows read as committed)

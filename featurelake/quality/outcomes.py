@@ -35,7 +35,6 @@ class GateReport:
     suite: str = ""
     run_dates: Any = None
     run_id: str = ""
-    metrics: list[Outcome] = field(default_factory=list)  # the daily metrics, as outcomes
     daily: dict = field(default_factory=dict)  # {period: {metric: value}}
 
     @property
