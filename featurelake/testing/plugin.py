@@ -3,7 +3,8 @@
 Fixtures (a project's conftest.py may override any of them):
 
 - ``spark``: one SparkSession for the whole test session, local[2] with Delta, UTC and ANSI, two shuffle
-  partitions; built from the project's conf so it resolves Delta the way the project does;
+  partitions, expressions interpreted rather than compiled (``TEST_SESSION_SETTINGS``); built from the
+  project's conf so it resolves Delta the way the project does;
 - ``make_settings(overrides=None)``: the project's conf/, expectations/ and features/ copied under the test's
   temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
 - ``settings``: ``make_settings()``;
@@ -24,6 +25,16 @@ import yaml
 
 IGNORED = shutil.ignore_patterns("__pycache__")
 
+# Tests run many small queries, each planned once: compiling each plan to Java (whole-stage code generation,
+# Janino) costs more than interpreting it over a few hundred rows. Interpreted, featurelake's own suite ran
+# about a fifth faster (tests/integration refine, scoring, training-set and gate files: 227-241 s against
+# 301-303 s, either order). Results are the same: Spark's own suites run every query both ways.
+TEST_SESSION_SETTINGS = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+
 
 def pytest_addoption(parser) -> None:
     parser.addini("featurelake_project", "the featurelake project directory (holding conf/); default the rootdir")
@@ -40,7 +51,8 @@ def spark(pytestconfig):
     from featurelake.core.spark import build_session
 
     session = build_session(load_settings("local", project_dir(pytestconfig) / "conf"))
-    session.conf.set("spark.sql.shuffle.partitions", "2")
+    for key, value in TEST_SESSION_SETTINGS.items():
+        session.conf.set(key, value)
     yield session
     session.stop()
 
