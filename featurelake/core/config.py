@@ -63,6 +63,7 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
     _check_references(project, origins, conf_path)
     _refuse_silent_loss(project, origins)
     _check_feature_groups(project, groups, conf_path.parent)
+    _check_pinned(project, groups, origins)
     return Settings(project, env, conf_path, files, groups)
 
 
@@ -271,6 +272,19 @@ def _check_event_time(project: ProjectConf, name: str, origin) -> None:
             "offset (a report known on the 15th of the next month), or local_clock from date parts, an HHMM "
             "column and a time zone."
         )
+
+
+def _check_pinned(project: ProjectConf, groups: dict[str, Any], origins: dict) -> None:
+    """Every table vacuum.pinned names is a table of the project (declared, or a feature group's)."""
+    known = set(project.tables) | {feature_table_name(name) for name in groups}
+    for table in project.vacuum.pinned:
+        if table not in known:
+            closest = difflib.get_close_matches(table, sorted(known), n=1)
+            hint = f" (did you mean {closest[0]}?)" if closest else ""
+            raise ConfigError(
+                f"{_origin(origins, ('vacuum', 'pinned', table))}: vacuum.pinned names table {table}, which the "
+                f"project does not have{hint}; name a table of tables.yaml or a feature group's features.<group>."
+            )
 
 
 def _check_feature_groups(project: ProjectConf, groups: dict[str, Any], project_dir: Path) -> None:

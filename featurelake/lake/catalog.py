@@ -28,11 +28,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
-from featurelake.core.dates import DateRange
+from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import FeaturelakeError, NotReady
 from featurelake.core.schema.data import IDENTIFIER
 from featurelake.core.settings import Settings
-from featurelake.lake import commits
+from featurelake.lake import commits, storage
 from featurelake.lake.commits import Commit
 
 
@@ -197,6 +197,44 @@ class Catalog:
 
         return commits.commit(self.spark, name, self.path(name), write)
 
+    def committed_at(self, name: str, version: int) -> dt.datetime:
+        """When a version of a table was committed (naive UTC, as Delta's history gives it in this session)."""
+        from delta.tables import DeltaTable
+
+        history = DeltaTable.forPath(self.spark, self.path(name)).history()
+        found = history.where(F.col("version") == F.lit(version)).select(F.unix_micros("timestamp").alias("t")).first()
+        if found is None:
+            raise FeaturelakeError(f"{name} has no version {version} in its history.")
+        return utc_from_micros(found["t"])
+
+    def vacuum(self, name: str, retention_hours: int) -> int:
+        """Delete the data files that no version committed in the last ``retention_hours`` needs (Delta's VACUUM,
+        never below its 168-hour check); how many it deleted. The table is first set to remember the files its
+        commits removed (its tombstones, ``delta.deletedFileRetentionDuration``) for as long: Delta forgets older
+        tombstones, and VACUUM deletes a forgotten one's file whatever retention it is given."""
+        from delta.tables import DeltaTable
+
+        path = self.path(name)
+        table = DeltaTable.forPath(self.spark, path)
+        remembered = table.detail().first()["properties"].get(TOMBSTONE_RETENTION, DELTA_DEFAULT_TOMBSTONES)
+        if remembered != f"interval {int(retention_hours)} hours":
+
+            def write(metadata: str) -> None:
+                with commits.session_user_metadata(self.spark, metadata):
+                    self.spark.sql(_tombstone_retention(path, retention_hours))
+
+            commits.commit(self.spark, name, path, write)
+        before = storage.relative_files(self.spark, path)
+        # VACUUM lists a table's directories in up to this many tasks (10,000 by default: half a minute of task
+        # overhead on a small table); the cluster's cores list any table's directories
+        listing, saved = LISTING_PARALLELISM, self.spark.conf.get(LISTING_PARALLELISM)
+        self.spark.conf.set(listing, str(self.spark.sparkContext.defaultParallelism))
+        try:
+            table.vacuum(float(retention_hours))
+        finally:
+            self.spark.conf.set(listing, saved)
+        return len(before - storage.relative_files(self.spark, path))
+
     def _save(self, writer, name: str, extra: dict | None = None) -> Commit:
         path = self.path(name)
 
@@ -210,6 +248,19 @@ def _replace_where(run_dates: DateRange) -> str:
     # Delta's replaceWhere takes SQL text. It is formatted here only from a fixed column name and two
     # datetime.date values, never from configuration or argument strings.
     return f"`{RUN_DATE}` >= DATE'{run_dates.start.isoformat()}' AND `{RUN_DATE}` <= DATE'{run_dates.end.isoformat()}'"
+
+
+TOMBSTONE_RETENTION = "delta.deletedFileRetentionDuration"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+DELTA_DEFAULT_TOMBSTONES = "interval 168 hours"  # Delta's default, one week, as the engine writes it
+
+
+def _tombstone_retention(path: str, hours: int) -> str:
+    # ALTER TABLE takes SQL text (no API sets a table property). It is formatted only from the table's path,
+    # confined to the lake root and quoted as an identifier (a backtick in it doubled: the quoting cannot be
+    # ended from inside), and an integer.
+    quoted = path.replace("`", "``")
+    return f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{TOMBSTONE_RETENTION}' = 'interval {int(hours)} hours')"
 
 
 def _assert_identifier(name: str) -> None:

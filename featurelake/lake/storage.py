@@ -49,6 +49,21 @@ def list_directories(spark, directory: str) -> list[str]:
     return sorted(s.getPath().getName() for s in fs.listStatus(base) if s.isDirectory())
 
 
+def relative_files(spark, directory: str, skip: str = "_delta_log") -> set[str]:
+    """Every file under a directory, recursively, as paths relative to it (a table's data files, its log
+    directory ``skip``ped); empty when the directory is absent."""
+    fs, base = _filesystem(spark, directory)
+    if not fs.exists(base):
+        return set()
+    root = fs.makeQualified(base).toUri().getPath().rstrip("/")
+    found, files = set(), fs.listFiles(base, True)
+    while files.hasNext():
+        relative = files.next().getPath().toUri().getPath()[len(root) + 1 :]
+        if not relative.startswith(f"{skip}/"):
+            found.add(relative)
+    return found
+
+
 def read_first_lines(spark, paths: list[str], encoding: str = "utf-8") -> list[str | None]:
     """The first line of each file, read concurrently (each read is a round trip to the file system)."""
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -219,6 +219,21 @@ def champion_version(settings: Settings, model: str) -> int | None:
     return None if current is None else int(current)
 
 
+def registered_training_set_versions(settings: Settings, model: str) -> dict[int, int]:
+    """{registered version: the training-set version it was trained on} of every version of a model in the
+    registry (empty when it has none)."""
+    from mlflow import MlflowClient
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", model):  # a conf identifier: the filter holds nothing else
+        raise ConfigError(f"{model!r} is not a model name of conf.")
+    database = store(settings).registry_uri.removeprefix("sqlite:///")
+    if database != store(settings).registry_uri and not Path(database).exists():
+        return {}  # the default store of a lake that never trained: nothing registered (and nothing to create)
+    activate(settings)
+    found = MlflowClient().search_model_versions(filter_string=f"name = '{model}'")
+    return {int(v.version): int(v.tags["training_set_version"]) for v in found if "training_set_version" in v.tags}
+
+
 def version_metrics(name: str, version: int) -> dict[str, float]:
     """The metrics the training run of a model version logged (test_auc_roc, test_log_loss, ...)."""
     from mlflow import MlflowClient

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore = add("restore", help="restore a table to an earlier Delta version (a damaged file's way out)")
     restore.add_argument("--table", required=True, help="the table's logical name, e.g. bronze.flights")
     restore.add_argument("--version", type=int, required=True, help="the Delta version to restore it to")
+    vacuum = add("vacuum", help="delete old versions' files, keeping those manifests and registered models need")
+    vacuum.add_argument("--table", action="append", help="a table's logical name (repeatable); default every table")
 
     run = add("run", help="every stage in order for a run date or a range, skipping what the run ledger says finished")
     _add_run_dates(run)
@@ -148,7 +150,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     stage = next((s for s in STAGES if s.command == args.command), None)
     run_dates = None
-    if args.command not in ("doctor", "restore") and (stage is None or stage.takes_run_dates):
+    if args.command not in ("doctor", "restore", "vacuum") and (stage is None or stage.takes_run_dates):
         run_dates = _run_dates(parser, args)  # before Spark starts: bad arguments cost no JVM
     with session_for(settings) as spark:
         return _on_spark(spark, args, settings, run_id, stage, run_dates)
@@ -169,6 +171,14 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
         settings.table(args.table)  # a declared table, or one sentence naming the known ones
         commit = ctx.catalog.restore(args.table, args.version)
         print(f"restore: {args.table} is version {args.version} again, as its version {commit.version}")
+        return EXIT_OK
+    if args.command == "vacuum":
+        from featurelake.ops.vacuum import vacuum
+
+        for table in args.table or []:
+            settings.table(table)  # a declared table, or one sentence naming the known ones
+        for done in vacuum(spark, settings, args.table):
+            print(done.line())
         return EXIT_OK
     try:
         if stage is not None:

@@ -312,3 +312,17 @@ def test_settings_that_lose_rows_or_versions_silently_are_refused(make_settings,
 def test_a_reader_option_that_skips_files_is_refused(make_settings):
     with pytest.raises(ConfigError, match=r"option ignoreCorruptFiles skips files on read, losing their rows"):
         make_settings({"sources": {"flights": {"options": {"ignoreCorruptFiles": "true"}}}})
+
+
+def test_vacuum_pins_name_tables_of_the_project_and_keep_delta_s_minimum_retention(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"vacuum": {"pinned": {"silver.flight": [3]}}})
+    assert str(error.value).endswith(
+        "zz_test.yaml: vacuum.pinned names table silver.flight, which the project does not have (did you mean "
+        "silver.flights?); name a table of tables.yaml or a feature group's features.<group>."
+    )
+    with pytest.raises(ConfigError, match=r"vacuum.retention_hours Input should be greater than or equal to 168"):
+        make_settings({"vacuum": {"retention_hours": 24}})
+    settings = make_settings({"vacuum": {"pinned": {"features.calendar": [0], "silver.flights": [2, 5]}}})
+    assert settings.project.vacuum.pinned == {"features.calendar": [0], "silver.flights": [2, 5]}
+    assert settings.project.vacuum.retention_hours == 168

@@ -40,6 +40,15 @@ class PipelineConf(Strict):
     retry_wait_seconds: float = Field(default=2.0, ge=0, le=600)
 
 
+class VacuumConf(Strict):
+    """`featurelake vacuum`: the data files no version of a table newer than the retention needs are deleted,
+    except those of the versions something recorded still reads (a training-set manifest's inputs, a registered
+    model version's training set) and of the versions pinned here. Never shorter than Delta's own check (7 days)."""
+
+    retention_hours: int = Field(default=168, ge=168, le=876_000)
+    pinned: dict[TableName, list[int]] = Field(default_factory=dict)  # versions kept readable, per table
+
+
 class ProjectConf(Strict):
     lake: LakeConf
     spark: SparkConf = Field(default_factory=SparkConf)
@@ -51,3 +60,4 @@ class ProjectConf(Strict):
     models: dict[Identifier, ModelConf] = Field(default_factory=dict)
     mlflow: TrackingConf = Field(default_factory=TrackingConf)
     pipeline: PipelineConf = Field(default_factory=PipelineConf)
+    vacuum: VacuumConf = Field(default_factory=VacuumConf)
