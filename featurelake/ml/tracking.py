@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from featurelake.core.errors import ConfigError, NotReady
+from featurelake.core.errors import ConfigError, EnvironmentProblem, NotReady
 from featurelake.core.settings import Settings, confine
 
 CHAMPION = "champion"
@@ -96,6 +96,31 @@ def activate(settings: Settings) -> tuple[Store, str]:
             "MLFLOW_TRACKING_URI, the server and its credentials."
         ) from None
     return configured, experiment_id
+
+
+LOCK_WAIT_SECONDS = 5.0
+
+
+def require_writable(configured: Store) -> None:
+    """The default SQLite store can take a write now, or one sentence before any fit: a store another process
+    holds locked (or a read-only one) would otherwise let a fit run for minutes and lose it when it is logged.
+    A tracking server answers for itself (``activate``)."""
+    import contextlib
+    import sqlite3
+
+    if not configured.tracking_uri.startswith("sqlite:///"):
+        return
+    database = configured.tracking_uri.removeprefix("sqlite:///")
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=LOCK_WAIT_SECONDS)) as store_db:
+            store_db.execute("BEGIN IMMEDIATE")  # the write lock, taken and given back at once
+            store_db.rollback()
+    except sqlite3.OperationalError as error:
+        raise EnvironmentProblem(
+            f"The MLflow store {database} cannot be written ({error}): another process holds it locked, or the "
+            f"file or its directory is read-only; nothing was trained. Let that process finish (or make the store "
+            "writable), then train again."
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,7 @@ def train_model(
     try:
         counts = split_counts(conf, data)
         store, experiment_id = tracking.activate(settings)
+        tracking.require_writable(store)  # a locked store fails here, not after the fit
         splits = {
             role: data.rows.where(F.col(SPLIT) == F.lit(split))
             for role, split in (

@@ -134,3 +134,28 @@ def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(spark
     assert registry.get_model_version(MODEL, "2").tags["role"] == "challenger"
     assert "flight_delay v2 stays a challenger" in summary.detail
     assert summary.published == summary.rows_in == manifest(settings).rows
+
+
+def test_a_locked_mlflow_store_is_one_sentence_before_any_fit(january, registry):
+    import sqlite3
+
+    from tests.integration.conftest import in_process
+
+    settings, _ = january
+    versions = sorted(int(v.version) for v in registry.search_model_versions(f"name = '{MODEL}'"))
+    database = tracking.store(settings).tracking_uri.removeprefix("sqlite:///")
+    holder = sqlite3.connect(database)
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a write: readers go on, writers wait
+    try:
+        argv = ["train", "--model", MODEL, "--conf-dir", str(settings.conf_dir)]
+        code, output = in_process(argv, Path(settings.lake_root))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert (code, output.strip()) == (
+        2,
+        f"featurelake: The MLflow store {database} cannot be written (database is locked): another process holds "
+        "it locked, or the file or its directory is read-only; nothing was trained. Let that process finish (or "
+        "make the store writable), then train again.",
+    )
+    assert sorted(int(v.version) for v in registry.search_model_versions(f"name = '{MODEL}'")) == versions
