@@ -32,9 +32,8 @@ CORRECTNESS_SETTINGS = {
     "spark.sql.ansi.enabled": "true",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-    # Delta refuses to read a version older than the table's tombstone retention (a week by default) even when
-    # its files are all there: the versions manifests and registered models read stay readable as long as
-    # their files exist (`featurelake vacuum` keeps them; a version someone else vacuumed is a sentence).
+    # Delta refuses versions older than a week even with their files there: manifests and models read them (a
+    # vacuumed one is a sentence, featurelake.lake.damage)
     "spark.databricks.delta.vacuum.enforceTimeTravelWithinDeletedFileRetentionDuration": "false",
 }
 
