@@ -101,6 +101,11 @@ def activate(settings: Settings) -> tuple[Store, str]:
 LOCK_WAIT_SECONDS = 5.0
 
 
+def _sqlite_file(uri: str) -> str | None:
+    """The database file of a SQLite store's URI (the default store); None for a tracking server."""
+    return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
+
+
 def require_writable(configured: Store) -> None:
     """The default SQLite store can take a write now, or one sentence before any fit: a store another process
     holds locked (or a read-only one) would otherwise let a fit run for minutes and lose it when it is logged.
@@ -108,9 +113,9 @@ def require_writable(configured: Store) -> None:
     import contextlib
     import sqlite3
 
-    if not configured.tracking_uri.startswith("sqlite:///"):
+    database = _sqlite_file(configured.tracking_uri)
+    if database is None:
         return
-    database = configured.tracking_uri.removeprefix("sqlite:///")
     try:
         with contextlib.closing(sqlite3.connect(database, timeout=LOCK_WAIT_SECONDS)) as store_db:
             store_db.execute("BEGIN IMMEDIATE")  # the write lock, taken and given back at once
@@ -251,8 +256,8 @@ def registered_training_set_versions(settings: Settings, model: str) -> dict[int
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", model):  # a conf identifier: the filter holds nothing else
         raise ConfigError(f"{model!r} is not a model name of conf.")
-    database = store(settings).registry_uri.removeprefix("sqlite:///")
-    if database != store(settings).registry_uri and not Path(database).exists():
+    database = _sqlite_file(store(settings).registry_uri)
+    if database is not None and not Path(database).exists():
         return {}  # the default store of a lake that never trained: nothing registered (and nothing to create)
     activate(settings)
     found = MlflowClient().search_model_versions(filter_string=f"name = '{model}'")
