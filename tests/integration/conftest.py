@@ -1,8 +1,9 @@
 """Integration fixtures. The end-to-end runs (the January pipeline, the monthly, weekly and hourly projects) run
 inside the test session's SparkSession through the entry point users call (featurelake.ops.cli.main), each with
-its own conf and lake, once, when the first test that reads them asks; separate processes only where the process
+its own conf and lake, once, when the first test that reads them asks. Separate processes only where the process
 is what a test checks (tests/integration/test_kill_resume.py, test_cluster.py, test_jobs.py, test_airflow.py),
-one at a time, in the foreground."""
+one at a time: the standalone cluster's run starts in the background with the session, at low priority, and the
+tests that start a process run last, the cluster's first (it waits for that run), the others after it."""
 
 from __future__ import annotations
 
@@ -198,11 +199,12 @@ CLUSTER_SPLITS = {
 
 
 @pytest.fixture(scope="session")
-def cluster_run(demo_landing, tmp_path_factory):
+def cluster_run(spark, demo_landing, tmp_path_factory):
     """tests/integration/cluster.py's run on a standalone cluster over three days of January, delivered as the
-    January pipeline's are, in the foreground (no other process of the suite runs meanwhile). The gates decide
-    nothing there (the January run quarantined no row), and GX is what a two-core cluster is slowest at; without
-    them the tables must still come out equal to the January run's for those days."""
+    January pipeline's are; started once the session's Spark has resolved the Delta JARs (its spark-submit reads
+    the same Ivy cache). The gates decide nothing there (the January run quarantined no row), and GX is what a
+    two-core cluster is slowest at; without them the tables must still come out equal to the January run's for
+    those days."""
     from tests.integration.cluster import ClusterRun
 
     root = tmp_path_factory.mktemp("cluster")
@@ -295,9 +297,28 @@ def gated_settings(make_settings):
 
 # The fixtures of the end-to-end runs: a test that reads one is in the e2e tier.
 E2E_FIXTURES = {"january", "cadence_runs"}
+CLUSTER_TEST = "tests/integration/test_cluster.py::"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cluster_in_the_background(request):
+    """The standalone cluster's run, from the first integration test on, when the session holds its test: the
+    suite's in-process tests leave about a third of two cores idle (single-threaded planning, Python), which its
+    low-priority JVMs take up."""
+    if any(item.nodeid.startswith(CLUSTER_TEST) for item in request.session.items):
+        request.getfixturevalue("cluster_run")
+
+
+def _lane_order(item) -> int:
+    """In-process tests first; then the cluster's test, which waits for its background run; then the tests that
+    start a process in the foreground, so that no two separate processes ever run at once."""
+    if item.get_closest_marker("process") is None:
+        return 0
+    return 1 if item.nodeid.startswith(CLUSTER_TEST) else 2
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=_lane_order)  # stable: each lane keeps the collection order
