@@ -14,12 +14,15 @@ from featurelake.testing import deliver
 from featurelake.testing.plugin import IGNORED, copy_project
 
 PROJECT = Path(__file__).resolve().parents[1]
-__all__ = ["IGNORED", "PROJECT", "SHORT_LIVED_JVM", "SOURCES", "UNGATED", "deliver", "deliver_real"]
+__all__ = ["AT_LOW_PRIORITY", "IGNORED", "PROJECT", "SHORT_LIVED_JVM", "SOURCES", "UNGATED", "deliver", "deliver_real"]
 
 # The few JVMs the suite starts beside its own (a spark-submit, a standalone cluster) are short-lived: the quick
 # JIT and the serial collector spend about a fifth less CPU there than the defaults, for the same wall time (the
 # long-lived JVM of the pytest session keeps the defaults: its optimized code pays off over the session).
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# The processes of the suite's background lane (tests/integration/conftest.py) run at a lower priority: they take
+# the CPU the in-process tests leave.
+AT_LOW_PRIORITY = ["nice", "-n", "10"]
 
 SOURCES = ("flights", "weather", "planes", "airports", "airlines")
 # For tests of what ingest and refine themselves do: the quality gates (tested on their own, in

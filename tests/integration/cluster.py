@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import urllib.request
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +25,11 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.spark import delta_coordinate
-from tests.conftest import PROJECT, SHORT_LIVED_JVM
+from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
 STAGES = "ingest,refine,features,training_set"
 SUBMIT_TIMEOUT = 900  # seconds, beside the in-process tests
-# The cluster's JVMs run beside the session's at a lower priority: they take the CPU the in-process tests leave.
-AT_LOW_PRIORITY = ["nice", "-n", "10"]
 
 
 def free_port() -> int:
@@ -77,18 +75,21 @@ class ClusterResult:
 
 
 class ClusterRun:
-    """The background run; ``result()`` waits for it."""
+    """The run, submitted to the suite's process lane (tests/integration/conftest.py); ``result()`` waits for it."""
 
     def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str]):
         self.root, self.landing, self.overrides, self.span = root, landing, overrides, span
         self.outcome = ClusterResult(lake=root / "lake", submit_dir=root / "submit")
         self.processes: list[subprocess.Popen] = []
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._done: Future | None = None
+
+    def start(self, lane: Executor) -> ClusterRun:
+        self._done = lane.submit(self._run)
+        return self
 
     def result(self, timeout: int = 1200) -> ClusterResult:
-        self._thread.join(timeout=timeout)
+        wait([self._done], timeout=timeout)
         return self.outcome
 
     def stop(self) -> None:
@@ -130,6 +131,7 @@ class ClusterRun:
             "--conf", "spark.ui.enabled=false",
             "--conf", "spark.executor.cores=2",
             "--conf", "spark.executor.memory=1g",
+            "--conf", f"spark.executor.extraJavaOptions={SHORT_LIVED_JVM}",
             "--py-files", str(dist / "featurelake_code.zip"),
             str(dist / "jobs" / "pipeline.py"),
             "--env", "cluster", "--conf-dir", "conf", "--run-id", "cluster",
@@ -141,6 +143,7 @@ class ClusterRun:
                 "PYSPARK_PYTHON": str(python),
                 "PYSPARK_DRIVER_PYTHON": str(python),
                 "FEATURELAKE_LAKE_ROOT": str(self.outcome.lake),
+                "SPARK_SUBMIT_OPTS": SHORT_LIVED_JVM,  # the driver's JVM
             }
         )
         result = subprocess.run(
@@ -156,8 +159,8 @@ class ClusterRun:
 
     def _start_cluster(self) -> tuple[str | None, str | None]:
         env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1"}
-        # the master and the worker: small JVMs that mostly wait (the driver and the executor, which do the work,
-        # keep the default JIT: with nothing else running, its optimized code pays off within their minutes)
+        # every JVM of the cluster is short-lived and shares two cores with the test session's: the quick JIT
+        # tier spends less CPU on compiling than it would win back within their minutes
         env["SPARK_DAEMON_JAVA_OPTS"] = SHORT_LIVED_JVM
         port, ui = free_port(), free_port()
         logs = self.root / "cluster-logs"

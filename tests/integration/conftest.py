@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ import yaml
 from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
 from featurelake.testing.plugin import copy_project
-from tests.conftest import PROJECT, SHORT_LIVED_JVM
+from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM, UNGATED
 
 BIN = Path(sys.executable).parent
 
@@ -199,7 +200,29 @@ CLUSTER_SPLITS = {
 
 
 @pytest.fixture(scope="session")
-def cluster_run(spark, demo_landing, tmp_path_factory):
+def process_lane():
+    """One thread that runs the suite's background processes one after another: never two at once."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="process-lane") as lane:
+        yield lane
+
+
+@pytest.fixture(scope="session")
+def killed_run(spark, demo_landing, process_lane, tmp_path_factory):
+    """tests/integration/killed.py's run, in the lane: a future of what it left."""
+    from tests.integration import killed
+
+    root = tmp_path_factory.mktemp("killed")
+    conf = project_copy(root, {**JANUARY_OVERRIDES, **UNGATED})
+    deliver_january(demo_landing, root / "lake" / "landing", killed.DAYS)
+    settings = settings_of(conf, root / "lake")
+    argv = ["run", "--conf-dir", str(conf), "--from", str(killed.DAYS.start), "--to", str(killed.DAYS.end)]
+    argv += ["--stages", "ingest,refine"]
+    command = [*AT_LOW_PRIORITY, str(BIN / "featurelake"), *argv]
+    return killed.start(process_lane, settings, argv, command, job_env(settings), root / "killed.log")
+
+
+@pytest.fixture(scope="session")
+def cluster_run(spark, demo_landing, process_lane, tmp_path_factory):
     """tests/integration/cluster.py's run on a standalone cluster over three days of January, delivered as the
     January pipeline's are; started once the session's Spark has resolved the Delta JARs (its spark-submit reads
     the same Ivy cache). The gates decide nothing there (the January run quarantined no row), and GX is what a
@@ -222,7 +245,7 @@ def cluster_run(spark, demo_landing, tmp_path_factory):
         },
     }
     span = (str(CLUSTER_DAYS.start), str(CLUSTER_DAYS.end))
-    run = ClusterRun(root, root / "landing", overrides, span)
+    run = ClusterRun(root, root / "landing", overrides, span).start(process_lane)
     yield run
     run.stop()
 
@@ -297,24 +320,30 @@ def gated_settings(make_settings):
 
 # The fixtures of the end-to-end runs: a test that reads one is in the e2e tier.
 E2E_FIXTURES = {"january", "cadence_runs"}
-CLUSTER_TEST = "tests/integration/test_cluster.py::"
+# The tests whose process runs in the lane, in the lane's order, and the fixture that starts each.
+IN_THE_LANE = {
+    "tests/integration/test_cluster.py::": "cluster_run",
+    "tests/integration/test_kill_resume.py::": "killed_run",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def cluster_in_the_background(request):
-    """The standalone cluster's run, from the first integration test on, when the session holds its test: the
-    suite's in-process tests leave about a third of two cores idle (single-threaded planning, Python), which its
-    low-priority JVMs take up."""
-    if any(item.nodeid.startswith(CLUSTER_TEST) for item in request.session.items):
-        request.getfixturevalue("cluster_run")
+def processes_in_the_background(request):
+    """The lane's runs, from the first integration test on, for the tests the session holds: the in-process
+    tests leave about a third of two cores idle (single-threaded planning, Python), which the lane's
+    low-priority processes take up."""
+    for prefix, fixture in IN_THE_LANE.items():
+        if any(item.nodeid.startswith(prefix) for item in request.session.items):
+            request.getfixturevalue(fixture)
 
 
 def _lane_order(item) -> int:
-    """In-process tests first; then the cluster's test, which waits for its background run; then the tests that
-    start a process in the foreground, so that no two separate processes ever run at once."""
+    """In-process tests first; then the tests of the lane's runs, in its order (each waits for its run); then the
+    tests that start a process in the foreground, once the lane is done: no two separate processes at once."""
     if item.get_closest_marker("process") is None:
         return 0
-    return 1 if item.nodeid.startswith(CLUSTER_TEST) else 2
+    lane = [i for i, prefix in enumerate(IN_THE_LANE, start=1) if item.nodeid.startswith(prefix)]
+    return lane[0] if lane else len(IN_THE_LANE) + 1
 
 
 def pytest_collection_modifyitems(items):
