@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from featurelake.core.dates import DateRange
-from featurelake.core.errors import EXIT_OK
+from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
 from featurelake.core.periods import DAILY, Grain
 from featurelake.core.schedule import Cadence
 from featurelake.core.settings import Settings
@@ -68,6 +68,13 @@ class Step:
 class CommandResult:
     summaries: list[StageSummary] = field(default_factory=list)
     exit_code: int = EXIT_OK
+
+    @classmethod
+    def of_run(cls, summaries: list[StageSummary], fail_on_retrain: bool) -> CommandResult:
+        """`featurelake run`'s result: it prints every verdict and exits 0, or 3 (``EXIT_RETRAIN_RECOMMENDED``)
+        with ``--fail-on-retrain`` when a step's verdict asks for action."""
+        alarmed = fail_on_retrain and any(summary.alarm for summary in summaries)
+        return cls(summaries, EXIT_RETRAIN_RECOMMENDED if alarmed else EXIT_OK)
 
 
 class Stage(Protocol):

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from featurelake.core.dates import DateRange, iso_date
-from featurelake.core.errors import EXIT_FAILED, EXIT_OK, EXIT_RETRAIN_RECOMMENDED, FeaturelakeError
+from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
 from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.damage import unreadable_table
@@ -187,8 +187,7 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
             from featurelake.ops.runner import run_pipeline
 
             summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
-            retrain = args.fail_on_retrain and any(summary.alarm for summary in summaries)
-            result = CommandResult(summaries, EXIT_RETRAIN_RECOMMENDED if retrain else EXIT_OK)
+            result = CommandResult.of_run(summaries, args.fail_on_retrain)
     except Exception as error:
         damaged = unreadable_table(error, ctx.catalog)  # a damaged or missing file of a table: one sentence
         if damaged is None:

@@ -239,15 +239,23 @@ def test_destinations_that_change_meaning_recommend_retraining_before_labels_lan
     assert "\n  retrain recommended: inputs holding " in printed and "dest" in printed.split("retrain recommended: ")[1]
 
     # the labels of the 16th and 17th land: the realized AUC of those days fell. `featurelake run` prints the
-    # verdict and exits 0; with --fail-on-retrain it exits 3, as monitor does
+    # verdict; with --fail-on-retrain it exits 3, as monitor does (without, 0: tests/unit/test_runner_schedule.py)
     conf = labels_landing_after(settings, tmp_path, "1 day", window="2 days")
-    run = ["run", "--run-date", str(LAST), "--stages", "monitor", "--force", "--conf-dir", str(conf)]
+    run = [
+        "run",
+        "--run-date",
+        str(LAST),
+        "--stages",
+        "monitor",
+        "--force",
+        "--fail-on-retrain",
+        "--conf-dir",
+        str(conf),
+    ]
     code, printed = in_process(run, Path(settings.lake_root))
     verdict = (
         "\nRETRAIN verdict of monitoring.flight_delay: models:/flight_delay/1 on 2013-01-18: retrain recommended: "
     )
-    assert code == 0 and f"{verdict}realized AUC " in printed, printed
+    assert code == EXIT_RETRAIN_RECOMMENDED and f"{verdict}realized AUC " in printed, printed
     realized = monitoring_rows(spark, settings)[("realized", "auc_roc", None)]
     assert realized["detail"].startswith("labels of 2013-01-16..2013-01-17: ") and realized["crossed"], realized
-    code, printed = in_process([*run, "--fail-on-retrain"], Path(settings.lake_root))
-    assert code == EXIT_RETRAIN_RECOMMENDED and verdict in printed
