@@ -222,6 +222,23 @@ def killed_run(spark, demo_landing, process_lane, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def unanswered_tracking_server(spark, process_lane, tmp_path_factory):
+    """jobs/score.py run with MLFLOW_TRACKING_URI at a port nothing answers on, through a URI with a password,
+    in the lane: a future of (the finished process, the password)."""
+    root = tmp_path_factory.mktemp("tracking")
+    settings = settings_of(project_copy(root, {}), root / "lake")
+    password = "s3cret-Pa55word"
+    env = {**job_env(settings), "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:9/"}
+    command = [*AT_LOW_PRIORITY, sys.executable, str(PROJECT / "jobs" / "score.py"), "--model", "flight_delay"]
+    command += ["--run-date", "2013-12-01", "--conf-dir", str(root / "conf")]
+
+    def run() -> tuple[subprocess.CompletedProcess, str]:
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False), password
+
+    return process_lane.submit(run)
+
+
+@pytest.fixture(scope="session")
 def cluster_run(spark, demo_landing, process_lane, tmp_path_factory):
     """tests/integration/cluster.py's run on a standalone cluster over three days of January, delivered as the
     January pipeline's are; started once the session's Spark has resolved the Delta JARs (its spark-submit reads
@@ -324,6 +341,7 @@ E2E_FIXTURES = {"january", "cadence_runs"}
 IN_THE_LANE = {
     "tests/integration/test_cluster.py::": "cluster_run",
     "tests/integration/test_kill_resume.py::": "killed_run",
+    "tests/integration/test_jobs.py::test_credentials": "unanswered_tracking_server",
 }
 
 

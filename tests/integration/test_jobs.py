@@ -3,7 +3,6 @@ test_training_set.py reads, see conftest.py)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -42,22 +41,10 @@ def test_python_job_reports_bad_arguments_and_config_in_one_sentence(settings, t
     assert "'2013-02-30' is not a date of the form YYYY-MM-DD" in result.stderr
 
 
-def test_credentials_in_the_tracking_uri_never_reach_the_output(settings):
+def test_credentials_in_the_tracking_uri_never_reach_the_output(unanswered_tracking_server):
     """A tracking server that does not answer, reached through a URI with a password: one sentence, the
-    password hidden in it and in every other line the command printed."""
-    from tests.integration.conftest import job_env
-
-    password = "s3cret-Pa55word"
-    env = {**job_env(settings), "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:9/"}
-    command = [
-        sys.executable,
-        str(PROJECT / "jobs" / "score.py"),
-        "--model",
-        "flight_delay",
-        "--run-date",
-        "2013-12-01",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    password hidden in it and in every other line the command printed (the job ran in the process lane)."""
+    result, password = unanswered_tracking_server.result(timeout=600)
     assert result.returncode == 2, result.stderr[-2000:]
     assert password not in result.stdout + result.stderr
     [sentence] = [line for line in result.stderr.splitlines() if line.startswith("featurelake:")]
