@@ -2,8 +2,9 @@
 inside the test session's SparkSession through the entry point users call (featurelake.ops.cli.main), each with
 its own conf and lake, once, when the first test that reads them asks. Separate processes only where the process
 is what a test checks (tests/integration/test_kill_resume.py, test_cluster.py, test_jobs.py, test_airflow.py),
-one at a time: the standalone cluster's run starts in the background with the session, at low priority, and the
-tests that start a process run last, the cluster's first (it waits for that run), the others after it."""
+one at a time: a lane of one thread runs the standalone cluster's submission, the run killed during a Delta write
+and a job whose MLflow server does not answer in the background from the session's start, at low priority; the
+tests that start a process run last, the lane's first (each waits for its run), the others after them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""jobs/*.py are real entry points: python runs them (spark-submit runs jobs/pipeline.py for the lake
-test_training_set.py reads, see conftest.py)."""
+"""jobs/*.py are real entry points: python runs them (the packaged ones are spark-submitted to a standalone
+cluster in test_cluster.py; the job whose MLflow server does not answer runs in the process lane, conftest.py)."""
 
 from __future__ import annotations
 
