@@ -218,8 +218,7 @@ def killed_run(spark, demo_landing, process_lane, tmp_path_factory):
     settings = settings_of(conf, root / "lake")
     argv = ["run", "--conf-dir", str(conf), "--from", str(killed.DAYS.start), "--to", str(killed.DAYS.end)]
     argv += ["--stages", "ingest,refine"]
-    command = [*AT_LOW_PRIORITY, str(BIN / "featurelake"), *argv]
-    return killed.start(process_lane, settings, argv, command, job_env(settings), root / "killed.log")
+    return killed.start(process_lane, settings, argv, job_env(settings), root / "killed.log")
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,15 @@ import datetime as dt
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from featurelake.core.dates import DateRange
+from featurelake.core.settings import Settings
+from tests.conftest import AT_LOW_PRIORITY
 
 DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 KILLED_DURING = "silver/flights"
@@ -24,7 +27,7 @@ TIMEOUT = 600  # seconds, the killed process
 
 @dataclass
 class Killed:
-    settings: object  # the project's Settings
+    settings: Settings
     argv: list[str]  # the command killed, to be run again
     files_at_kill: list[str]  # silver.flights data files present when it was killed
     printed: str  # what the killed process printed
@@ -51,8 +54,10 @@ def kill_during_a_write(command: list[str], env: dict[str, str], lake: Path, log
     return written, log.read_text(errors="replace")
 
 
-def start(lane: Executor, settings, argv: list[str], command: list[str], env: dict[str, str], log: Path) -> Future:
-    """The killed run, submitted to the lane: a future of its ``Killed``."""
+def start(lane: Executor, settings: Settings, argv: list[str], env: dict[str, str], log: Path) -> Future:
+    """``featurelake <argv>``, killed during its write of silver.flights, submitted to the lane (at low priority):
+    a future of its ``Killed``."""
+    command = [*AT_LOW_PRIORITY, str(Path(sys.executable).parent / "featurelake"), *argv]
 
     def run() -> Killed:
         files, printed = kill_during_a_write(command, env, Path(settings.lake_root), log)
