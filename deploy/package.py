@@ -1,9 +1,9 @@
 """`make package`: what a cluster needs to run featurelake, in dist/.
 
 - featurelake-<version>-py3-none-any.whl: the engine, for `pip install` on images and edge nodes;
-- featurelake_code.zip: the engine (with its HTML templates) and the project's features/ package, for
+- featurelake_code.zip: the engine (with its HTML templates) and the project's features package, for
   spark-submit --py-files;
-- featurelake_conf.tar.gz: conf/ and expectations/, for --archives (or to unpack beside the driver);
+- featurelake_conf.tar.gz: conf/ and the expectations, for --archives (or to unpack beside the driver);
 - jobs/: the spark-submit entry points.
 
 Only source files go in (.py and the .j2 templates; .yaml, .json, .xml for conf): no __pycache__, no lake, no
@@ -20,9 +20,10 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from featurelake.core.config import project_directories
+
 PROJECT = Path(__file__).resolve().parents[1]
-CODE_PACKAGES = ("featurelake", "features")
-CONF_DIRS = ("conf", "expectations")
+ENGINE = "featurelake"
 
 
 def _sources(directory: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -38,15 +39,17 @@ def build(out: Path) -> dict[str, Path]:
         check=True,
     )
     [wheel] = sorted(out.glob("featurelake-*.whl"))
+    # the project's features package and expectations, where its conf says they are
+    own = project_directories(PROJECT / "conf")
     code = out / "featurelake_code.zip"
     with zipfile.ZipFile(code, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in CODE_PACKAGES:
-            for path in _sources(PROJECT / package, (".py", ".j2")):
+        for package in (PROJECT / ENGINE, own["features"]):
+            for path in _sources(package, (".py", ".j2")):
                 archive.write(path, path.relative_to(PROJECT))
     conf = out / "featurelake_conf.tar.gz"
     with tarfile.open(conf, "w:gz") as archive:
-        for directory in CONF_DIRS:
-            for path in _sources(PROJECT / directory, (".yaml", ".json", ".xml")):
+        for directory in (PROJECT / "conf", own["expectations"]):
+            for path in _sources(directory, (".yaml", ".json", ".xml")):
                 archive.add(path, str(path.relative_to(PROJECT)))
     jobs = out / "jobs"
     shutil.rmtree(jobs, ignore_errors=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 import textwrap
 import zoneinfo
 from dataclasses import dataclass
@@ -288,6 +289,7 @@ LABELS = {
 # How often `featurelake run` monitors each model after its training window (and on the last period of a run).
 EVERY = {"market": "3 periods", "sales": "2 months", "readings": "7 periods"}
 GROUPS = {"market": "city_trend", "sales": "store_trend", "readings": "station_trend"}
+FEATURE = {"market": "price_3m", "sales": "units_4w", "readings": "temperature_3h"}
 
 FEATURES = {
     "labels.py": '''
@@ -378,12 +380,19 @@ def period_conf(name: str) -> dict:
     }
 
 
-def conf(shape: Shape) -> dict[str, dict]:
-    """The conf files of a project of this shape, by file name under conf/base."""
+def conf(shape: Shape, package: str = "features") -> dict[str, dict]:
+    """The conf files of a project of this shape whose feature groups and labels are in ``package`` (and its
+    suites in ``<package>_expectations`` when that is not the default), by file name under conf/base."""
     name, group = shape.name, GROUPS[shape.name]
-    feature = {"market": "price_3m", "sales": "units_4w", "readings": "temperature_3h"}[name]
+    label = {**LABELS[name], "definition": LABELS[name]["definition"].replace("features.", f"{package}.", 1)}
+    own = {} if package == "features" else {"features.yaml": {"features": {"package": package}}}
+    own |= (
+        {} if package == "features" else {"quality.yaml": {"quality": {"expectations_dir": f"{package}_expectations"}}}
+    )
+    feature = FEATURE[name]
     events = {"table": f"silver.{name}", "prediction_offset_minutes": -60 if name == "readings" else 0, **EVENTS[name]}
     return {
+        **own,
         "lake.yaml": {"lake": {"root": "${FEATURELAKE_LAKE_ROOT:lakehouse}"}},
         "sources.yaml": {"sources": period_conf(name)["sources"]},
         "tables.yaml": {
@@ -401,7 +410,7 @@ def conf(shape: Shape) -> dict[str, dict]:
                 name: {
                     "table": f"training_sets.{name}",
                     "events": events,
-                    "label": LABELS[name],
+                    "label": label,
                     "feature_groups": [group],
                     "splits": {split: {"from": a, "to": b} for split, (a, b) in shape.splits.items()},
                 }
@@ -440,18 +449,41 @@ SPARK_LOCAL = {
 }
 
 
-def write_project(root: Path, shape: Shape) -> Path:
-    """The project directory of a shape under ``root``, its conf, features and every period delivered."""
+def write_project(root: Path, shape: Shape, package: str = "features") -> Path:
+    """The project directory of a shape under ``root``, its conf, features package and every period delivered."""
     project = root / f"{shape.cadence}_project"
     (project / "conf" / "base").mkdir(parents=True, exist_ok=True)
     (project / "conf" / "local").mkdir(exist_ok=True)
-    for file, content in conf(shape).items():
+    for file, content in conf(shape, package).items():
         (project / "conf" / "base" / file).write_text(yaml.safe_dump(content, sort_keys=False))
     (project / "conf" / "local" / "spark.yaml").write_text(yaml.safe_dump(SPARK_LOCAL))
-    (project / "features").mkdir(exist_ok=True)
-    (project / "features" / "__init__.py").write_text("")
-    (project / "features" / "labels.py").write_text(textwrap.dedent(FEATURES["labels.py"]).lstrip())
+    (project / package).mkdir(exist_ok=True)
+    (project / package / "__init__.py").write_text("")
+    (project / package / "labels.py").write_text(textwrap.dedent(FEATURES["labels.py"]).lstrip())
     code = textwrap.dedent(HEADER).lstrip() + "\n\n" + textwrap.dedent(GROUP_CODE[shape.name]).lstrip()
-    (project / "features" / f"{GROUPS[shape.name]}.py").write_text(code)
+    (project / package / f"{GROUPS[shape.name]}.py").write_text(code)
+    if package != "features":  # a suite of its own, for its feature table
+        suites = project / f"{package}_expectations"
+        suites.mkdir(exist_ok=True)
+        table = f"features.{GROUPS[shape.name]}"
+        expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": FEATURE[shape.name]}}
+        (suites / f"{table}.json").write_text(json.dumps({"name": table, "expectations": [expectation]}))
     deliver(project / "lakehouse" / "landing", shape, ROWS[shape.name](shape))
     return project
+
+
+# A suite of the project beside, which a cadence project must never apply: it asks for a column it does not have.
+FOREIGN_SUITE = {
+    "name": "a suite of the project beside",
+    "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "not_a_column_of_this_project"}}],
+}
+
+
+def beside_another_project(project: Path, demo: Path) -> None:
+    """Another project in the same directory, as two pipelines of one repository are: the demo's ``features``
+    package and ``expectations``, the latter with a suite for this project's feature table that would fail it.
+    A project that names its own package (``write_project(package=...)``) must see neither."""
+    shutil.copytree(demo / "features", project / "features", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "expectations").mkdir()
+    for group in GROUPS.values():
+        (project / "expectations" / f"features.{group}.json").write_text(json.dumps(FOREIGN_SUITE))

@@ -35,6 +35,31 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 def load_settings(env: str | None = None, conf_dir: str | Path | None = None) -> Settings:
     """Load conf/base and conf/<env>, interpolate environment variables and validate the result."""
+    env, conf_path, merged, origins, files = _read_conf(env, conf_dir)
+    try:
+        project = ProjectConf.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins, conf_path)) from None
+    project, groups = bind_feature_groups(project, conf_path.parent, lambda loc: _origin(origins, loc))
+    _check_references(project, groups, origins, conf_path)
+    _refuse_silent_loss(project, origins)
+    _check_feature_groups(project, groups, conf_path.parent)
+    _check_pinned(project, groups, origins)
+    return Settings(project, env, conf_path, files, groups)
+
+
+def project_directories(conf_dir: str | Path, env: str | None = None) -> dict[str, Path]:
+    """The directories of a project besides conf/, as its conf names them (unvalidated: for copying a project):
+    its features package and its expectations."""
+    _, conf_path, merged, _, _ = _read_conf(env, conf_dir)
+    package = (merged.get("features") or {}).get("package", "features")
+    expectations = (merged.get("quality") or {}).get("expectations_dir", "expectations")
+    return {"features": conf_path.parent / str(package), "expectations": conf_path.parent / str(expectations)}
+
+
+def _read_conf(env: str | None, conf_dir: str | Path | None) -> tuple[str, Path, dict, dict, list[Path]]:
+    """The environment, the conf directory, conf/base merged with conf/<env> (variables interpolated), where each
+    key came from, and the files read."""
     env = env or os.environ.get(ENV_VARIABLE) or DEFAULT_ENV
     conf_path = Path(conf_dir or os.environ.get(CONF_DIR_VARIABLE) or "conf").resolve()
     base_dir = conf_path / "base"
@@ -54,17 +79,7 @@ def load_settings(env: str | None = None, conf_dir: str | Path | None = None) ->
     for file in files:
         document = _read_yaml(file)
         _merge(merged, document, origins, file, (), override=file.parent == env_dir)
-    merged = _interpolate(merged, origins, ())
-    try:
-        project = ProjectConf.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, origins, conf_path)) from None
-    project, groups = bind_feature_groups(project, conf_path.parent, lambda loc: _origin(origins, loc))
-    _check_references(project, origins, conf_path)
-    _refuse_silent_loss(project, origins)
-    _check_feature_groups(project, groups, conf_path.parent)
-    _check_pinned(project, groups, origins)
-    return Settings(project, env, conf_path, files, groups)
+    return env, conf_path, _interpolate(merged, origins, ()), origins, files
 
 
 def _read_yaml(file: Path) -> dict[str, Any]:
@@ -170,8 +185,9 @@ def _refuse_silent_loss(project: ProjectConf, origins: dict) -> None:
             )
 
 
-def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> None:
-    """Every table named anywhere must be declared in tables; every column a table uses must exist."""
+def _check_references(project: ProjectConf, groups: dict[str, Any], origins: dict, conf_path: Path) -> None:
+    """Every table named anywhere must be declared in tables (a training set's events may also come from a feature
+    group's table, implied by the group); every column a table uses must exist."""
 
     def missing(loc: tuple, table: str) -> ConfigError:
         return ConfigError(
@@ -214,9 +230,16 @@ def _check_references(project: ProjectConf, origins: dict, conf_path: Path) -> N
         raise missing(("pipeline", "ledger"), project.pipeline.ledger)
     for name, training_set in project.training_sets.items():
         loc = ("training_sets", name)
-        for table in (training_set.table, training_set.events.table):
-            if table not in project.tables:
-                raise missing(loc, table)
+        if training_set.table not in project.tables:
+            raise missing(loc, training_set.table)
+        feature_tables = {feature_table_name(group) for group in groups}
+        events = training_set.events.table
+        if events not in set(project.tables) | feature_tables:
+            raise ConfigError(
+                f"{_origin(origins, loc)}: training_sets.{name}.events.table names table {events}, which is neither "
+                f"declared under tables in {conf_path}/base/tables.yaml nor the table of an enabled feature group "
+                f"({', '.join(sorted(feature_tables)) or 'none'})."
+            )
         _check_event_time(project, name, _origin(origins, loc))
     for name, model in project.models.items():
         if model.training_set not in project.training_sets:

@@ -1,9 +1,11 @@
-"""The project's own code that conf refers to: the feature groups and labels of its ``features`` package.
+"""The project's own code that conf refers to: the feature groups and labels of its features package
+(``features.package``, default ``features``: the directory of that name beside conf/).
 
 Feature groups are discovered: every module of the package is imported and every object it defines that
-declares itself a feature group (``featurelake.featurestore.api.FeatureGroup``) is found, by its name. Conf
-only overrides: ``features.groups.<name>.enabled: false`` switches a group off, ``definition:
-features.module:attribute`` names one explicitly. Then what conf says of groups is checked against them:
+declares itself a feature group (``featurelake.featurestore.api.FeatureGroup``) is found, by its name; no other
+package is searched, so two projects of one repository, each with its own package, never see each other's groups.
+Conf only overrides: ``features.groups.<name>.enabled: false`` switches a group off, ``definition:
+<package>.module:attribute`` names one explicitly. Then what conf says of groups is checked against them:
 the groups a training set joins, and the ``<group>.*`` a model selects its features by, expanded here to
 the group's features of the right kind, so everything downstream sees plain column names.
 """
@@ -20,15 +22,19 @@ from featurelake.core.errors import ConfigError
 from featurelake.core.schema.ml import ModelFeaturesConf
 from featurelake.core.schema.project import ProjectConf
 
-FEATURES_PACKAGE = "features"
 NUMERIC_TYPES = {"int", "bigint", "double"}
 GROUP_SELECTION = ".*"
 
 
-def import_definition(project_dir: Path, reference: str, key: str) -> Any:
-    """The object a ``features.module:attribute`` reference in conf names (only the project's features/)."""
-    _on_path(project_dir)
+def import_definition(project_dir: Path, package: str, reference: str, key: str) -> Any:
+    """The object a ``<package>.module:attribute`` reference in conf names, in the project's own package only."""
     module_name, attribute = reference.split(":")
+    if module_name.split(".")[0] != package:
+        raise ConfigError(
+            f"{key} names {reference}, which is outside the project's features package {package} "
+            f"({project_dir / package}); name a module:attribute of it, e.g. {package}.labels:{attribute}."
+        )
+    _on_path(project_dir, package)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -44,19 +50,19 @@ def is_feature_group(value: Any) -> bool:
     return getattr(type(value), "featurelake_feature_group", False) is True
 
 
-def discover_feature_groups(project_dir: Path) -> dict[str, Any]:
-    """Every feature group defined in the project's features package, by name, in module order. The package
-    is the project directory's ``features/``, or the one on the path (a cluster ships it in --py-files)."""
-    _on_path(project_dir)
+def discover_feature_groups(project_dir: Path, package: str = "features") -> dict[str, Any]:
+    """Every feature group defined in the project's features package, by name, in module order. The package is
+    the project directory's ``<package>/``, or the one on the path (a cluster ships it in --py-files)."""
+    _on_path(project_dir, package)
     try:
-        package = importlib.import_module(FEATURES_PACKAGE)
+        imported = importlib.import_module(package)
     except ModuleNotFoundError as exc:
-        if exc.name != FEATURES_PACKAGE:
+        if exc.name != package:
             raise
         return {}
     found: dict[str, Any] = {}
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{FEATURES_PACKAGE}.{module_info.name}")
+    for module_info in sorted(pkgutil.iter_modules(getattr(imported, "__path__", [])), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{module_info.name}")
         for value in vars(module).values():
             if not is_feature_group(value) or value.module != module.__name__:
                 continue  # imported from another module: found there
@@ -72,17 +78,18 @@ def discover_feature_groups(project_dir: Path) -> dict[str, Any]:
 def bind_feature_groups(project: ProjectConf, project_dir: Path, where) -> tuple[ProjectConf, dict[str, Any]]:
     """The project's feature groups (discovered, then conf's overrides), and the conf with every model's
     ``<group>.*`` selections expanded. ``where(loc)`` names the conf file a key came from."""
-    groups = discover_feature_groups(project_dir)
+    package = project.features.package
+    groups = discover_feature_groups(project_dir, package)
     for name, override in project.features.groups.items():
         key = f"features.groups.{name}"
         if override.definition:
-            group = import_definition(project_dir, override.definition, f"{key}.definition")
+            group = import_definition(project_dir, package, override.definition, f"{key}.definition")
             if not is_feature_group(group):
                 raise ConfigError(f"{key}.definition names {override.definition}, which is not a @feature_group.")
             groups[name] = group
         elif name not in groups:
             raise ConfigError(
-                f"{where(('features', 'groups', name))}: {key} names no feature group of {project_dir / 'features'}; "
+                f"{where(('features', 'groups', name))}: {key} names no feature group of {project_dir / package}; "
                 f"known groups: {', '.join(sorted(groups)) or 'none'}."
             )
         if not override.enabled:
@@ -92,7 +99,8 @@ def bind_feature_groups(project: ProjectConf, project_dir: Path, where) -> tuple
             if group not in groups:
                 raise ConfigError(
                     f"{where(('training_sets', name))}: training_sets.{name}.feature_groups names {group}, which is "
-                    f"no enabled feature group of the features package; known: {', '.join(sorted(groups)) or 'none'}."
+                    f"no enabled feature group of the features package {package}; "
+                    f"known: {', '.join(sorted(groups)) or 'none'}."
                 )
     models = {
         name: model.model_copy(update={"features": _expanded(name, model.features, groups, where)})
@@ -125,17 +133,17 @@ def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], w
     )
 
 
-def _on_path(project_dir: Path) -> None:
-    """The project's directory first on the path, and a features package imported from another project's directory
-    forgotten: one process may run several projects one after another (tests, notebooks), and each must get its
-    own groups. A project without a features/ directory keeps the package on the path (a cluster's --py-files)."""
-    own = project_dir / FEATURES_PACKAGE
-    loaded = sys.modules.get(FEATURES_PACKAGE)
+def _on_path(project_dir: Path, package: str) -> None:
+    """The project's directory first on the path, and a package of that name imported from another project's
+    directory forgotten: one process may run several projects one after another (tests, notebooks), and each must
+    get its own groups. A project without that directory keeps the package on the path (a cluster's --py-files)."""
+    own = project_dir / package
+    loaded = sys.modules.get(package)
     if loaded is not None and own.is_dir():
         where = {Path(p).resolve() for p in getattr(loaded, "__path__", [])}
         if own.resolve() not in where:
-            prefix = f"{FEATURES_PACKAGE}."
-            for name in [m for m in sys.modules if m == FEATURES_PACKAGE or m.startswith(prefix)]:
+            prefix = f"{package}."
+            for name in [m for m in sys.modules if m == package or m.startswith(prefix)]:
                 del sys.modules[name]
             importlib.invalidate_caches()
     entry = str(project_dir)

@@ -153,8 +153,8 @@ class Settings:
         """An enabled feature group of the project's features package (featurelake.featurestore.api.FeatureGroup)."""
         if name not in self.feature_groups:
             raise ConfigError(
-                f"No feature group named {name} in {self.project_dir / 'features'} (or it is switched off under "
-                f"features.groups); known groups: {', '.join(sorted(self.feature_groups)) or 'none'}."
+                f"No feature group named {name} in {self.project_dir / self.features_package} (or it is switched off "
+                f"under features.groups); known groups: {', '.join(sorted(self.feature_groups)) or 'none'}."
             )
         return self.feature_groups[name]
 
@@ -170,6 +170,11 @@ class Settings:
     @property
     def project_dir(self) -> Path:
         return self.conf_dir.parent
+
+    @property
+    def features_package(self) -> str:
+        """The Python package of the project's feature groups and labels (``features.package``)."""
+        return self.project.features.package
 
     def refined_tables(self) -> list[str]:
         return [name for name, table in self.tables.items() if table.refine is not None]

@@ -65,7 +65,7 @@ class EventsPlan(Contract):
 
 class LabelPlan(Contract):
     name: str
-    definition: str  # features.<module>:<function>, checked against DEFINITION when a manifest is read
+    definition: str  # <features package>.<module>:<function>, checked against DEFINITION when a manifest is read
     params: dict[str, Any]
     description: str = ""  # what a positive label means, in the reports' words
     positive: str = "positive"  # the word for a positive event
@@ -265,7 +265,8 @@ def label_of(settings: Settings, plan: TrainingSetPlan, raw: DataFrame) -> Colum
     definition the training set and the realized metrics of monitoring both apply."""
     label = plan.label
     key = f"training_sets.{plan.name}.label"
-    definition = import_definition(settings.project_dir, label.definition, f"{key}.definition")
+    package = settings.features_package
+    definition = import_definition(settings.project_dir, package, label.definition, f"{key}.definition")
     try:
         label_column = definition(raw, **label.params)
     except (TypeError, ValueError) as exc:

@@ -54,9 +54,18 @@ class Realized:
     days: DateRange
     predicted: int  # predictions of those days
     labelled: int  # with a label (the others: excluded by the label definition, or no label yet)
-    scores: evaluation.Scores | None  # None: too few labelled rows, or one class only
+    scores: evaluation.Scores | None  # None: too few labelled rows, or one class only (``unscored``)
     calibration: list[CalibrationBin]
     calibration_error: float | None
+    positives: int | None = None  # labelled rows of the positive class
+
+    def unscored(self, min_rows: int, key: str) -> str:
+        """Which minimum the labelled rows missed, in words, when they were not scored (``key``: the conf key of
+        ``min_rows``)."""
+        if self.labelled < min_rows:
+            return f"{self.labelled:,} labelled, fewer than the {min_rows:,} of {key}"
+        one_class = "positive" if self.positives else "negative"
+        return f"all {self.labelled:,} labelled rows are {one_class}: AUC needs both classes"
 
 
 def realized_quality(labelled: DataFrame, label: str, threshold: float, days: DateRange, min_rows: int) -> Realized:
@@ -69,7 +78,7 @@ def realized_quality(labelled: DataFrame, label: str, threshold: float, days: Da
     ).first()
     known = window.where(F.col(label).isNotNull())
     if counts["labelled"] < min_rows or counts["positives"] in (0, counts["labelled"]):
-        return Realized(days, counts["predicted"], counts["labelled"], None, [], None)
+        return Realized(days, counts["predicted"], counts["labelled"], None, [], None, counts["positives"])
     calibration = evaluation.calibration_table(known, label, PROBABILITY)
     return Realized(
         days,
@@ -78,6 +87,7 @@ def realized_quality(labelled: DataFrame, label: str, threshold: float, days: Da
         evaluation.evaluate(known, label, PROBABILITY, threshold),
         calibration,
         expected_calibration_error(calibration),
+        counts["positives"],
     )
 
 

@@ -73,8 +73,8 @@ def render_text(m: Monitoring, report_path: str) -> str:
         )
     else:
         lines.append(
-            f"  realized on {r.days}: {r.labelled:,} labelled of {r.predicted:,} predictions, fewer than "
-            f"{m.conf.min_labelled_rows} or one class only: no realized metrics yet"
+            f"  realized on {r.days}: {r.labelled:,} labelled of {r.predicted:,} predictions, no realized metrics yet "
+            f"({r.unscored(m.conf.min_labelled_rows, f'models.{m.model}.monitoring.min_labelled_rows')})"
         )
     lines.append(
         f"  data anomalies in the tables the model reads: {len(m.anomalies)}"

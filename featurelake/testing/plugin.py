@@ -5,8 +5,8 @@ Fixtures (a project's conftest.py may override any of them):
 - ``spark``: one SparkSession for the whole test session, local[2] with Delta, UTC and ANSI, two shuffle
   partitions, expressions interpreted rather than compiled (``TEST_SESSION_SETTINGS``); built from the
   project's conf so it resolves Delta the way the project does;
-- ``make_settings(overrides=None)``: the project's conf/, expectations/ and features/ copied under the test's
-  temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
+- ``make_settings(overrides=None)``: the project's conf/, expectations and features package copied under the
+  test's temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
 - ``settings``: ``make_settings()``;
 - ``deliver(source, day, text, name=None)``: a file in that lake's landing zone, as a source system delivers it.
 
@@ -58,10 +58,15 @@ def spark(pytestconfig):
 
 
 def copy_project(source: Path, target: Path) -> Path:
-    """The project's conf/, expectations/ and features/ under ``target``; returns the copied conf/."""
-    for name in ("conf", "expectations", "features"):
-        if (source / name).is_dir() and not (target / name).exists():
-            shutil.copytree(source / name, target / name, ignore=IGNORED)
+    """The project's conf/, its expectations and its features package (where its conf says they are) under
+    ``target``; returns the copied conf/."""
+    from featurelake.core.config import project_directories
+
+    directories = [source / "conf", *project_directories(source / "conf").values()]
+    for directory in directories:
+        copied = target / directory.relative_to(source)
+        if directory.is_dir() and not copied.exists():
+            shutil.copytree(directory, copied, ignore=IGNORED)
     return target / "conf"
 
 

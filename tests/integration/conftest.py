@@ -151,11 +151,17 @@ def january(spark, demo_landing, tmp_path_factory):
     return settings_of(conf, root / "lake"), output
 
 
+# The weekly project names its own features package (and expectations), in a directory that holds the demo's too.
+WEEKLY_PACKAGE = "sales_features"
+
+
 class CadenceRuns:
     """`featurelake run --conf-dir` of each project of tests/cadence_projects.py over its range, in this process,
-    once, when a test first asks for its lake. The monthly project then has one month re-delivered, corrected,
-    and is run again over its last two months (``monthly-redelivered``): the runner must notice the new delivery.
-    The hourly project runs under TZ=America/Los_Angeles, and its tables must be what a UTC process would write."""
+    once, when a test first asks for its lake. The weekly project's directory holds another project's features
+    package and suites beside its own (``sales_features``), which it must never see. The monthly project then has
+    one month re-delivered, corrected, and is run again over its last two months (``monthly-redelivered``): the
+    runner must notice the new delivery. The hourly project runs under TZ=America/Los_Angeles, and its tables
+    must be what a UTC process would write."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -168,10 +174,19 @@ class CadenceRuns:
         return self.results[cadence]
 
     def _run_project(self, cadence: str) -> None:
-        from tests.cadence_projects import HOURLY, WEEKLY, monthly, redeliver_corrected, write_project
+        from tests.cadence_projects import (
+            HOURLY,
+            WEEKLY,
+            beside_another_project,
+            monthly,
+            redeliver_corrected,
+            write_project,
+        )
 
         shape = {"monthly": monthly(), "weekly": WEEKLY, "hourly": HOURLY}[cadence]
-        project = write_project(self.root, shape)
+        project = write_project(self.root, shape, package=WEEKLY_PACKAGE if cadence == "weekly" else "features")
+        if cadence == "weekly":
+            beside_another_project(project, PROJECT)
         self._run(cadence, project, shape.run_dates)
         if cadence == "monthly":
             redeliver_corrected(project, shape)

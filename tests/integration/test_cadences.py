@@ -23,6 +23,7 @@ from tests.cadence_projects import (
     reading_rows,
     sales_rows,
 )
+from tests.integration.conftest import WEEKLY_PACKAGE, settings_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -115,6 +116,13 @@ def test_a_weekly_source_dated_by_iso_year_and_week_runs_on_mondays(spark, caden
     # "every: 2 months" on weekly periods: the week two months after the window's end (27 March is in the
     # week of the 25th), and so on, and the last week of the run
     assert dates(table(spark, lake, "monitoring.sales")) == [D(2013, 3, 25), D(2013, 4, 8)]
+    # its own package and suites only, though the directory holds the demo's `features` and `expectations` too
+    settings = settings_of(lake.parent / "conf", lake)
+    assert set(settings.feature_groups) == {"store_trend"} and settings.features_package == WEEKLY_PACKAGE
+    judged = table(spark, lake, "quality.results").where(F.col("table") == "features.store_trend")
+    judged = judged.where(F.col("expectation_type").startswith("expect_"))  # not daily metrics nor anomalies
+    expectations = {(r["suite"], r["expectation_type"], r["success"]) for r in judged.collect()}
+    assert expectations == {("features.store_trend.json", "expect_column_values_to_not_be_null", True)}
 
 
 def test_an_hourly_source_delivered_per_berlin_day_has_23_hours_when_the_clocks_go_forward(spark, cadence_runs):

@@ -326,3 +326,26 @@ def test_vacuum_pins_name_tables_of_the_project_and_keep_delta_s_minimum_retenti
     settings = make_settings({"vacuum": {"pinned": {"features.calendar": [0], "silver.flights": [2, 5]}}})
     assert settings.project.vacuum.pinned == {"features.calendar": [0], "silver.flights": [2, 5]}
     assert settings.project.vacuum.retention_hours == 168
+
+
+@pytest.mark.parametrize("package", ["os", "featurelake"])
+def test_the_features_package_is_the_project_s_own(make_settings, package):
+    with pytest.raises(ConfigError, match=rf"features\.package is {package}, a package of Python or the engine"):
+        make_settings({"features": {"package": package}})
+
+
+def test_a_definition_outside_the_features_package_is_one_sentence(make_settings):
+    with pytest.raises(ConfigError) as error:
+        make_settings({"features": {"groups": {"aircraft": {"definition": "os.path:join"}}}})
+    assert str(error.value).startswith(
+        "features.groups.aircraft.definition names os.path:join, which is outside the project's features package "
+        "features ("
+    )
+
+
+def test_a_training_set_s_events_may_come_from_a_feature_group_s_table(make_settings):
+    settings = make_settings({"training_sets": {"flight_delay": {"events": {"table": "features.route_performance"}}}})
+    assert settings.training_set("flight_delay").events.table == "features.route_performance"
+    assert settings.model_grain("flight_delay").noun == settings.grain("silver.flights").noun
+    with pytest.raises(ConfigError, match=r"events\.table names table features\.routes, which is neither declared"):
+        make_settings({"training_sets": {"flight_delay": {"events": {"table": "features.routes"}}}})

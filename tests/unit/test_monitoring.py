@@ -94,6 +94,11 @@ def test_realized_metrics_by_hand_on_labelled_days_only(spark):
     assert realized.calibration_error == pytest.approx((0.2 + 0.6 + 0.6 + 0.1) / 4)
     too_few = realized_quality(rows, "is_delayed", 0.5, DateRange(D(2013, 1, 2), D(2013, 1, 3)), min_rows=5)
     assert too_few.scores is None and too_few.labelled == 4
+    key = "models.m.monitoring.min_labelled_rows"
+    assert too_few.unscored(5, key) == "4 labelled, fewer than the 5 of models.m.monitoring.min_labelled_rows"
+    one_class = realized_quality(rows, "is_delayed", 0.5, DateRange(D(2013, 1, 3), D(2013, 1, 4)), min_rows=2)
+    assert one_class.scores is None and (one_class.labelled, one_class.positives) == (2, 0)
+    assert one_class.unscored(2, key) == "all 2 labelled rows are negative: AUC needs both classes"
 
 
 def test_expected_calibration_error_weights_bins_by_rows():

@@ -48,8 +48,9 @@ SILENT_LOSS_SETTINGS = {
 SILENT_LOSS_OPTIONS = {"ignorecorruptfiles", "ignoremissingfiles"}
 
 
-# Code the configuration may name: an attribute of a module of the project's features/ package.
-DEFINITION = r"^features(\.[a-z_][a-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$"
+# Code the configuration may name: an attribute of a module of the project's features package (``features.package``,
+# checked at load: featurelake.core.project_code), e.g. features.labels:is_delayed.
+DEFINITION = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -22,7 +23,7 @@ FeatureSelector = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.\*)?$
 class FeatureGroupConf(Strict):
     """Overrides of a discovered feature group (groups are found in the project's features package)."""
 
-    # A group defined outside discovery, as module:attribute in features/, e.g. features.extra:holidays.
+    # A group defined outside discovery, as module:attribute of the features package, e.g. features.extra:holidays.
     definition: Definition | None = None
     enabled: bool = True
 
@@ -30,9 +31,20 @@ class FeatureGroupConf(Strict):
 class FeaturesConf(Strict):
     """How feature groups are materialized (each into the table features.<group>) and joined."""
 
+    # The Python package of the project's feature groups and labels: the directory of that name beside conf/
+    # (or, on a cluster, shipped in --py-files). Only its modules are searched, so two projects in one
+    # repository, each with its own package, never see each other's groups.
+    package: Identifier = "features"
     # Each key's rows of a point-in-time join are spread over this many tasks (hot keys, see point_in_time).
     time_buckets: int = Field(default=16, ge=1, le=1024)
     groups: dict[Identifier, FeatureGroupConf] = Field(default_factory=dict)
+
+    @field_validator("package")
+    @classmethod
+    def _own_package(cls, package: str) -> str:
+        if package == "featurelake" or package in sys.stdlib_module_names:
+            raise ValueError(f"is {package}, a package of Python or the engine; name the project's own package")
+        return package
 
 
 class DateSpan(Strict):
