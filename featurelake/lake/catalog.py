@@ -30,6 +30,7 @@ from pyspark.sql import types as T
 from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
 from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import FeaturelakeError, NotReady
+from featurelake.core.frames import local_frame
 from featurelake.core.schema.data import IDENTIFIER
 from featurelake.core.settings import Settings
 from featurelake.lake import commits, storage
@@ -129,17 +130,8 @@ class Catalog:
 
     def frame_of(self, rows: list[tuple], schema: T.StructType | str) -> DataFrame:
         """A DataFrame of the few rows the engine makes itself (ledger, gate results, monitoring), with exactly
-        this schema. Handed to the JVM as one Arrow batch: createDataFrame on a list of tuples sends them through
-        a Python worker, a twentieth of a second here against a quarter of a second there, on every step."""
-        import pyarrow as pa
-        from pyspark.sql.pandas.types import to_arrow_schema
-
-        if isinstance(schema, str):  # a DDL string
-            schema = T._parse_datatype_string(schema)
-        arrow = to_arrow_schema(schema)
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema.fields]
-        arrays = [pa.array(list(values), type=field.type) for values, field in zip(columns, arrow, strict=True)]
-        return self.spark.createDataFrame(pa.Table.from_arrays(arrays, schema=arrow), schema)
+        this schema, handed to the JVM as one Arrow batch (featurelake.core.frames)."""
+        return local_frame(self.spark, rows, schema)
 
     def append(self, frame: DataFrame, name: str, merge_schema: bool = False) -> Commit:
         """Append rows to a history table (a log, where every run adds its own rows); ``merge_schema`` lets

@@ -5,7 +5,9 @@ the function called with the frames a test gives, bound to its parameters, then 
 the rows of the run dates asked for, the keys, event time, ``_available_at`` and every declared feature cast
 to its type. A group that returns a column it does not declare, misses one, or returns a type that cannot be
 cast safely fails here exactly as it would in ``featurelake features``. ``assert_rows`` compares with
-chispa, whose failures show the differing rows side by side.
+chispa, whose failures show the differing rows side by side. ``frame_of(spark, rows, schema)`` makes a frame of
+hand-written rows with exactly that schema, handed to Spark as one Arrow batch (``spark.createDataFrame`` on a
+list sends the rows through a Python worker: several times slower, on every call).
 
 The pytest plugin (``featurelake.testing.plugin``, registered under pytest11) gives every project's tests the
 fixtures ``spark`` (one local[2] session with Delta, UTC, ANSI), ``make_settings``/``settings`` (the
@@ -21,11 +23,12 @@ from pyspark.sql import DataFrame
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError
+from featurelake.core.frames import local_frame as frame_of
 from featurelake.core.settings import Settings
 from featurelake.featurestore.api import FeatureGroup
 from featurelake.featurestore.materialize import compute, input_window
 
-__all__ = ["assert_rows", "deliver", "input_window", "run_group"]
+__all__ = ["assert_rows", "deliver", "frame_of", "input_window", "run_group"]
 
 
 def run_group(group: FeatureGroup, run_dates: DateRange, **frames: DataFrame) -> DataFrame:
@@ -55,7 +58,7 @@ def assert_rows(actual: DataFrame, expected: list[dict], columns: list[str] | No
 
     names = columns or list(dict.fromkeys(k for row in expected for k in row))
     chosen = actual.select(*names)
-    wanted = actual.sparkSession.createDataFrame([tuple(row.get(n) for n in names) for row in expected], chosen.schema)
+    wanted = frame_of(actual.sparkSession, [tuple(row.get(n) for n in names) for row in expected], chosen.schema)
     assert_df_equality(chosen, wanted, ignore_row_order=True, ignore_nullable=True, underline_cells=True)
 
 

@@ -24,6 +24,7 @@ from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
 from featurelake.quality.gate import record_committed, run_gate
 from featurelake.quality.suites import load_suite
+from featurelake.testing import frame_of
 from featurelake.testing.plugin import copy_project
 from tests.conftest import PROJECT
 from tests.integration.conftest import dump_dom, require_chromium
@@ -100,7 +101,7 @@ def test_flagged_rows_are_exactly_gx_unexpected_rows(spark, gated_settings):
     """Every supported expectation type, each case built to break it: the rows our rule flags are exactly
     the rows GX reports as unexpected."""
     write_suite(gated_settings, "silver.test", EXPECTATIONS)
-    frame = spark.createDataFrame(ROWS, SCHEMA)
+    frame = frame_of(spark, ROWS, SCHEMA)
     suite = load_suite(gated_settings, "silver.test", frame.columns)
     assert len(suite.rules) == len(EXPECTATIONS)
     flags = frame.select("id", *[rule.unexpected().alias(f"rule_{i}") for i, rule in enumerate(suite.rules)]).collect()
@@ -116,7 +117,7 @@ def test_flagged_rows_are_exactly_gx_unexpected_rows(spark, gated_settings):
 
 def test_quarantine_holds_every_failing_rule_name_in_one_pass(spark, gated_settings):
     write_suite(gated_settings, "silver.test", EXPECTATIONS[:4])
-    frame = spark.createDataFrame(ROWS, SCHEMA).withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
+    frame = frame_of(spark, ROWS, SCHEMA).withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
     flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
     reasons = {r["id"]: r[REASONS] for r in flagged.collect()}
@@ -293,7 +294,7 @@ def test_duplicated_key_is_caught_by_the_uniqueness_expectation(spark, gated_set
         [{"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["code", "a"]}}],
     )
     rows = [(1, "EWR", 1), (2, "EWR", 1), (3, "JFK", 1)]
-    frame = spark.createDataFrame(rows, "id int, code string, a int").withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
+    frame = frame_of(spark, rows, "id int, code string, a int").withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
     flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
     assert sorted(r["id"] for r in flagged.where(F.size(REASONS) > 0).collect()) == [1, 2]
@@ -340,7 +341,7 @@ def test_bad_suite_is_one_sentence_before_any_data_is_read(spark, settings, cont
 
 def days_of_rows(spark, counts: dict[int, int]):
     rows = [(i, float(i), dt.date(2013, 1, day)) for day, n in counts.items() for i in range(n)]
-    return spark.createDataFrame(rows, f"id int, x double, {RUN_DATE} date")
+    return frame_of(spark, rows, f"id int, x double, {RUN_DATE} date")
 
 
 def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_settings):
@@ -482,7 +483,7 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
     from featurelake.quality.docs import build_docs
 
     write_suite(gated_settings, "silver.test", EXPECTATIONS[:4])
-    frame = spark.createDataFrame(ROWS, SCHEMA)
+    frame = frame_of(spark, ROWS, SCHEMA)
     docs = Path(gated_settings.lake_root) / "quality" / "docs"
 
     def gate(day: dt.date) -> None:

@@ -15,6 +15,7 @@ from featurelake.quality import metrics
 from featurelake.quality.metrics import RESULT_FORMAT
 from featurelake.quality.suites import load_suite
 from featurelake.quality.validation import gx_context, judge
+from featurelake.testing import frame_of
 from tests.integration.test_gate import EXPECTATIONS, ROWS, SCHEMA, write_suite
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ BY_GX = [
 
 
 def rows(spark):
-    frame = spark.createDataFrame(ROWS, SCHEMA)
+    frame = frame_of(spark, ROWS, SCHEMA)
     day = F.when(F.col("id") <= 3, F.lit(dt.date(2013, 1, 1))).otherwise(F.lit(dt.date(2013, 1, 2)))
     return frame.withColumn("day", day).withColumn(RUN_DATE, day)
 

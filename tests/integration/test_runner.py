@@ -17,6 +17,7 @@ from featurelake.core.errors import CommitConflict, InputError
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import Step
 from featurelake.ops.runner import plan, run_pipeline, run_step
+from featurelake.testing import frame_of
 from tests.conftest import UNGATED, deliver_real
 
 pytestmark = pytest.mark.integration
@@ -206,14 +207,12 @@ def test_a_step_that_writes_an_empty_slice_over_nothing_reports_no_commit(spark,
     from featurelake.lake.commits import StepContext, step_context
 
     schema = T.StructType([T.StructField("x", T.IntegerType()), T.StructField(RUN_DATE, T.DateType())])
-    first = spark.createDataFrame([(1, DAYS[0])], schema)
+    first = frame_of(spark, [(1, DAYS[0])], schema)
     name = "features.calendar"
     with step_context(StepContext("features:calendar", DateRange.single(DAYS[0]), "run-1")):
         created = Catalog(spark, settings).replace_slice(first, name, DateRange.single(DAYS[0]))
     with step_context(StepContext("features:calendar", DateRange.single(DAYS[1]), "run-2")):
-        empty = Catalog(spark, settings).replace_slice(
-            spark.createDataFrame([], schema), name, DateRange.single(DAYS[1])
-        )
+        empty = Catalog(spark, settings).replace_slice(frame_of(spark, [], schema), name, DateRange.single(DAYS[1]))
     assert (created.version, created.metrics["numOutputRows"]) == (0, 1)
     assert (empty.version, empty.metrics) == (0, {})
     assert [tuple(r) for r in Catalog(spark, settings).read(name).collect()] == [(1, DAYS[0])]

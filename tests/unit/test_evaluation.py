@@ -14,6 +14,7 @@ from featurelake.ml.evaluation import (
     ranking_metrics,
     segment_table,
 )
+from featurelake.testing import frame_of
 
 # (segment, label, score): 3 positives, 4 negatives, one tie across the classes at 0.7
 ROWS = [
@@ -29,7 +30,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def predictions(spark):
-    return spark.createDataFrame(ROWS, "segment string, label int, score double")
+    return frame_of(spark, ROWS, "segment string, label int, score double")
 
 
 def test_auc_counts_ties_as_one_half(predictions):
@@ -64,7 +65,7 @@ def test_a_segment_exactly_the_drop_below_is_flagged(spark):
     # overall 0.60, segment AUC 0.55 (11 of 20 pairs): 0.60 - 0.55 < 0.05 in floating point
     rows = [("s", 1, p) for p in (1.5, 1.5, 2.5, 3.5, 4.5)] + [("s", 0, n) for n in (1.0, 2.0, 3.0, 4.0)]
     table = segment_table(
-        spark.createDataFrame(rows, "segment string, label int, score double"),
+        frame_of(spark, rows, "segment string, label int, score double"),
         "label",
         "score",
         ["segment"],

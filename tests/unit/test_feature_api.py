@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame
 
 from featurelake import DateRange, Entity, Feature, feature_group
 from featurelake.core.errors import ConfigError
-from featurelake.testing import run_group
+from featurelake.testing import frame_of, run_group
 
 STATION = Entity("station", join_keys={"station": "string"})
 DAY = DateRange(dt.date(2024, 3, 1), dt.date(2024, 3, 1))
@@ -52,7 +52,8 @@ def test_unknown_types_and_repeated_names_are_refused():
 
 def test_the_contract_casts_safely_and_names_a_type_it_cannot_cast(spark):
     group = declare(readings, features=[Feature("temp_c", "double", "temperature"), Feature("n", "bigint", "count")])
-    rows = spark.createDataFrame(
+    rows = frame_of(
+        spark,
         [
             ("s1", dt.datetime(2024, 3, 1, 12), 21, 3, dt.date(2024, 3, 1), "extra"),
             ("s1", dt.datetime(2024, 2, 29, 12), 20, 2, dt.date(2024, 2, 29), "extra"),

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from featurelake.core.dates import DateRange
-from featurelake.testing import assert_rows, run_group
+from featurelake.testing import assert_rows, frame_of, run_group
 from features.aircraft import aircraft
 from features.calendar import calendar, us_federal_holidays
 from features.carrier import carrier_performance
@@ -20,7 +20,8 @@ D = dt.date
 
 
 def test_trailing_rates_sum_the_window_and_skip_days_without_flights(spark):
-    flights = spark.createDataFrame(
+    flights = frame_of(
+        spark,
         [
             ("AA", 900, 20.0, D(2013, 1, 1)),  # delayed
             ("AA", 905, 5.0, D(2013, 1, 1)),
@@ -46,7 +47,7 @@ def test_trailing_rates_sum_the_window_and_skip_days_without_flights(spark):
 
 
 def test_a_day_ends_at_new_york_midnight_across_daylight_saving(spark):
-    days = spark.createDataFrame([(D(2013, 3, 9),), (D(2013, 3, 10),), (D(2013, 11, 3),)], "_run_date date")
+    days = frame_of(spark, [(D(2013, 3, 9),), (D(2013, 3, 10),), (D(2013, 11, 3),)], "_run_date date")
     ends = {r["_run_date"]: r["day_ends_at"] for r in days.transform(end_of_day).collect()}
     assert ends[D(2013, 3, 9)] == dt.datetime(2013, 3, 10, 5)  # EST: UTC-5
     assert ends[D(2013, 3, 10)] == dt.datetime(2013, 3, 11, 4)  # EDT from 10 March: UTC-4
@@ -81,7 +82,8 @@ def test_calendar_rows_every_hour_published_the_day_before(spark):
 
 
 def test_aircraft_restated_monthly_with_the_age_in_that_year(spark):
-    planes = spark.createDataFrame(
+    planes = frame_of(
+        spark,
         [
             ("N1", 2000, 150, 2, "Fixed wing", "Turbo-fan", D(2013, 1, 1)),
             ("N2", None, 10, 1, "Fixed wing", "Piston", D(2013, 1, 15)),
@@ -101,7 +103,8 @@ def test_aircraft_restated_monthly_with_the_age_in_that_year(spark):
     [("positive", "positive", [1, 0, 0, 1, 1]), ("negative", "exclude", [1, 0, 0, 0, None])],
 )
 def test_is_delayed_labels_cancelled_and_diverted_flights_as_configured(spark, cancelled, diverted, expected):
-    flights = spark.createDataFrame(
+    flights = frame_of(
+        spark,
         [(1, 900, 16.0), (2, 900, 15.0), (3, 900, -5.0), (4, None, None), (5, 900, None)],
         "id int, dep_time int, arr_delay double",
     )
@@ -111,14 +114,15 @@ def test_is_delayed_labels_cancelled_and_diverted_flights_as_configured(spark, c
 
 
 def test_is_delayed_refuses_an_unknown_treatment(spark):
-    flights = spark.createDataFrame([(1, 900, 16.0)], "id int, dep_time int, arr_delay double")
+    flights = frame_of(spark, [(1, 900, 16.0)], "id int, dep_time int, arr_delay double")
     with pytest.raises(ValueError, match="cancelled must be one of positive, negative, exclude"):
         is_delayed(flights, threshold_minutes=15, cancelled="drop", diverted="positive")
 
 
 def test_carrier_performance_through_the_engine_contract(spark):
     """The README's example: a group's rows as `featurelake features` writes them, asserted with chispa."""
-    flights = spark.createDataFrame(
+    flights = frame_of(
+        spark,
         [("AA", 900, 20.0, D(2013, 1, 1)), ("AA", 905, 5.0, D(2013, 1, 1)), ("AA", 910, 16.0, D(2013, 1, 2))],
         FLIGHTS,
     )

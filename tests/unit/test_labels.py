@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import LABEL_PENDING, LabelPlan, Manifest, with_label
+from featurelake.testing import frame_of
 from tests.unit.manifests import on_disk_manifest
 
 D = dt.date
@@ -33,7 +34,8 @@ def plan_with_horizon(horizon: int):
 
 def labels(spark, settings, horizon: int, days: int) -> list[tuple]:
     readings = [1.0, 3.0, 2.0, 5.0, 4.0][:days]
-    events = spark.createDataFrame(
+    events = frame_of(
+        spark,
         [("s1", value, D(2013, 1, i + 1)) for i, value in enumerate(readings)],
         "station string, reading double, _run_date date",
     )

@@ -32,6 +32,7 @@ from featurelake.monitoring.realized import (
 from featurelake.monitoring.result import Monitoring
 from featurelake.quality.gate import RESULTS_SCHEMA
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC
+from featurelake.testing import frame_of
 
 D = dt.date
 
@@ -45,8 +46,10 @@ def test_psi_by_hand_and_an_empty_bin_is_floored():
 
 
 def test_numeric_and_categorical_bins_keep_nulls_and_unseen_values_apart(spark):
-    rows = spark.createDataFrame(
-        [(0.5, "UA"), (1.0, "UA"), (1.5, "AA"), (2.0, None), (9.0, "ZZ"), (None, "AA")], "x double, carrier string"
+    rows = frame_of(
+        spark,
+        [(0.5, "UA"), (1.0, "UA"), (1.5, "AA"), (2.0, None), (9.0, "ZZ"), (None, "AA")],
+        "x double, carrier string",
     )
     numeric = numeric_binning("x", [1.0, 2.0])
     categorical = categorical_binning("carrier", ["UA", "AA"])
@@ -59,7 +62,7 @@ def test_numeric_and_categorical_bins_keep_nulls_and_unseen_values_apart(spark):
 
 def test_reference_bins_come_from_its_quantiles_and_most_frequent_values(spark):
     values = [(float(i), "UA" if i % 3 else ("AA" if i % 2 else "B6")) for i in range(1, 101)]
-    reference = spark.createDataFrame(values, "x double, carrier string")
+    reference = frame_of(spark, values, "x double, carrier string")
     conf = MonitoringConf(psi_bins=4, max_categories=2)
     numeric, categorical = reference_binnings(reference, ["x"], ["carrier"], conf)
     assert numeric.labels == ["≤ 25", "(25, 50]", "(50, 75]", "> 75", "null"]
@@ -70,7 +73,8 @@ def test_reference_bins_come_from_its_quantiles_and_most_frequent_values(spark):
 
 def test_realized_metrics_by_hand_on_labelled_days_only(spark):
     schema = "probability double, is_delayed int, _run_date date"
-    rows = spark.createDataFrame(
+    rows = frame_of(
+        spark,
         [
             (0.9, 1, D(2013, 1, 2)),
             (0.6, 0, D(2013, 1, 2)),
@@ -146,7 +150,7 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
         result("2013-01-05 06:00", "silver.flights", D(2013, 1, 3), DAILY_METRIC, "row_count", "9.0", False),
         result("2013-01-06 06:00", "silver.flights", D(2013, 1, 5), ANOMALY, "anomaly: row_count", "2", False),
     ]
-    Catalog(spark, settings).append(spark.createDataFrame(rows, RESULTS_SCHEMA), "quality.results")
+    Catalog(spark, settings).append(frame_of(spark, rows, RESULTS_SCHEMA), "quality.results")
     found = recent_anomalies(
         spark, settings, ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
     )

@@ -27,6 +27,7 @@ from featurelake.monitoring.drift import (
     population_stability_index,
 )
 from featurelake.monitoring.estimated import CALIBRATED, calibrated, daily_estimates, estimate, fit_calibrator
+from featurelake.testing import frame_of
 
 D = dt.date
 
@@ -51,7 +52,7 @@ def test_expected_metrics_are_the_brute_force_ones_per_day_and_over_all(spark):
     first = [round(generator.random(), 1) for _ in range(30)]  # ties on purpose
     second = [0.9, 0.9, 0.2, 0.6, 0.05]
     rows = [(p, D(2013, 1, 1)) for p in first] + [(p, D(2013, 1, 2)) for p in second]
-    frame = calibrated(spark.createDataFrame(rows, "probability double, _run_date date"), None)
+    frame = calibrated(frame_of(spark, rows, "probability double, _run_date date"), None)
 
     days = daily_estimates(frame, threshold=0.6)
 
@@ -66,20 +67,21 @@ def test_expected_metrics_are_the_brute_force_ones_per_day_and_over_all(spark):
         assert e.positive_rate == pytest.approx(sum(scores) / len(scores), abs=1e-12)
     both = estimate(frame, threshold=0.6)
     assert both.rows == 35 and both.auc_roc == pytest.approx(brute_force_expected_auc(first + second), abs=1e-12)
-    one = calibrated(spark.createDataFrame([(0.1, D(2013, 1, 1))], "probability double, _run_date date"), None)
+    one = calibrated(frame_of(spark, [(0.1, D(2013, 1, 1))], "probability double, _run_date date"), None)
     nothing_above = estimate(one, 0.6)
     assert nothing_above.precision is None and nothing_above.recall == 0.0 and nothing_above.auc_roc is None
 
 
 def test_the_estimates_rank_by_the_model_and_weigh_by_probabilities_calibrated_on_labelled_rows(spark):
     # the model's probabilities are twice too high: its label comes one time in two, at every score here
-    labelled = spark.createDataFrame(
+    labelled = frame_of(
+        spark,
         [(0.2, 0), (0.2, 1), (0.4, 1), (0.4, 0), (0.8, 1), (0.8, 1), (0.8, 1), (0.8, 0)],
         "probability double, is_delayed int",
     )
     calibrator = fit_calibrator(labelled, "is_delayed")
     raw = [0.2, 0.4, 0.8, 0.8, 0.3]
-    frame = spark.createDataFrame([(p, D(2013, 1, 1)) for p in raw], "probability double, _run_date date")
+    frame = frame_of(spark, [(p, D(2013, 1, 1)) for p in raw], "probability double, _run_date date")
     scored = calibrated(frame, calibrator)
     # isotonic: 0.2 and 0.4 pooled at 1/2 (monotone), 0.8 at 3/4; 0.3 between 0.2 and 0.4: 1/2
     chances = {r["probability"]: r[CALIBRATED] for r in scored.collect()}
@@ -124,7 +126,7 @@ def _reference(spark):
         for _ in range(20 + d):
             x = generator.gauss(d, 2.0) if generator.random() > 0.1 else None  # drifting, with nulls
             rows.append((x, generator.choice(["UA", "AA", "B6" if d > 4 else "UA"]), D(2013, 1, d)))
-    return spark.createDataFrame(rows, "x double, carrier string, _run_date date")
+    return frame_of(spark, rows, "x double, carrier string, _run_date date")
 
 
 def test_window_statistics_are_each_window_against_the_rest_of_the_reference(spark):
@@ -132,7 +134,7 @@ def test_window_statistics_are_each_window_against_the_rest_of_the_reference(spa
     binnings = [numeric_binning("x", [2.0, 4.0, 6.0]), categorical_binning("carrier", ["UA", "AA"])]
     days = [D(2013, 1, d) for d in range(1, 9)]
     windows = reference_windows(days, TimeWindow(3), Grain())
-    members = spark.createDataFrame(membership(days, windows), MEMBERSHIP_SCHEMA)
+    members = frame_of(spark, membership(days, windows), MEMBERSHIP_SCHEMA)
 
     found = {(r["window"], r["column"]): r for r in window_statistics(reference, binnings, members).collect()}
 
@@ -152,9 +154,7 @@ def test_thresholds_are_a_quantile_of_the_window_statistics_with_a_floor_on_the_
     reference = _reference(spark)
     binnings = [numeric_binning("x", [2.0, 4.0, 6.0]), categorical_binning("carrier", ["UA", "AA"])]
     days = [D(2013, 1, d) for d in range(1, 9)]
-    members = spark.createDataFrame(
-        membership(days, reference_windows(days, TimeWindow(3), Grain())), MEMBERSHIP_SCHEMA
-    )
+    members = frame_of(spark, membership(days, reference_windows(days, TimeWindow(3), Grain())), MEMBERSHIP_SCHEMA)
     statistics = window_statistics(reference, binnings, members).collect()
 
     def linear_quantile(values: list[float], q: float) -> float:

@@ -25,6 +25,7 @@ from featurelake.featurestore.plan import (
     plan_from_conf,
 )
 from featurelake.lake.catalog import Catalog
+from featurelake.testing import frame_of
 from tests.unit.manifests import KEYS, on_disk_manifest
 
 
@@ -182,7 +183,7 @@ def test_the_plan_of_the_conf_is_the_plan_the_manifest_records(spark, settings):
     catalog = Catalog(spark, settings)
 
     def table_with_columns(table: str, columns: list[str], versions: int) -> None:
-        row = spark.createDataFrame([tuple("x" for _ in columns)], ", ".join(f"`{c}` string" for c in columns))
+        row = frame_of(spark, [tuple("x" for _ in columns)], ", ".join(f"`{c}` string" for c in columns))
         for _ in range(versions):  # each overwrite replaces a file: a new version
             catalog.overwrite(row, table)
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurelake.featurestore.point_in_time import as_of_join, as_of_range_of
+from featurelake.testing import frame_of
 
 T0 = dt.datetime(2013, 1, 1)
 EVENTS = "eid int, carrier string, ts timestamp"
@@ -21,10 +22,10 @@ def t(hours: float) -> dt.datetime:
 def join_rows(spark, events, features, ttl=None, time_buckets=1, with_range=False):
     """The as-of join of hand-made event and feature rows on the carrier; ``with_range`` passes the events'
     as-of range, which prunes the feature rows no event can use."""
-    event_frame = spark.createDataFrame(events, EVENTS)
+    event_frame = frame_of(spark, events, EVENTS)
     return as_of_join(
         event_frame,
-        spark.createDataFrame(features, FEATURES),
+        frame_of(spark, features, FEATURES),
         keys=["carrier"],
         as_of="ts",
         event_time="event_time",

@@ -7,6 +7,7 @@ import pytest
 from featurelake.core.errors import ConfigError
 from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
+from featurelake.testing import frame_of
 
 
 @pytest.mark.parametrize(
@@ -43,9 +44,10 @@ def test_a_predictions_table_from_before_the_inputs_column_takes_it_on_the_next_
     from featurelake.core.dates import DateRange
 
     table, old_day, new_day = "predictions.flight_delay", dt.date(2013, 12, 1), dt.date(2013, 12, 2)
-    before = spark.createDataFrame([("UA", 0.2, old_day)], "carrier string, probability double, _run_date date")
+    before = frame_of(spark, [("UA", 0.2, old_day)], "carrier string, probability double, _run_date date")
     Catalog(spark, settings).replace_slice(before, table, DateRange.single(old_day))
-    after = spark.createDataFrame(
+    after = frame_of(
+        spark,
         [("AA", 0.7, (12.5, "JFK"), new_day)],
         "carrier string, probability double, inputs struct<weather_temp: double, origin: string>, _run_date date",
     )

@@ -8,6 +8,7 @@ from featurelake.core.errors import ConfigError
 from featurelake.ml.estimators import classifier, parameter_grid
 from featurelake.ml.training_data import check_columns
 from featurelake.ops.cli import main
+from featurelake.testing import frame_of
 
 
 def test_unknown_model_name_is_one_sentence(settings, capsys, spark):
@@ -80,7 +81,7 @@ def test_a_split_with_one_class_or_a_feature_without_values_is_one_sentence(sett
     schema = ", ".join(["split string", "is_delayed double", *[f"{c} double" for c in numeric]])
 
     def data(rows):
-        frame = spark.createDataFrame(rows, schema)
+        frame = frame_of(spark, rows, schema)
         manifest = Manifest.model_validate(on_disk_manifest())  # its label: is_delayed
         return TrainingData("flight_delay", "training_sets.flight_delay", 4, manifest, frame)
 

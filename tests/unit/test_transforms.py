@@ -13,6 +13,7 @@ from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, SOURCE_FILE
 from featurelake.core.schema.data import Derivation
 from featurelake.ingest.bronze import CORRUPT, MALFORMED_REASON, classify
 from featurelake.ingest.refine import add_minutes, derive, local_clock_to_utc, null_key_reasons, rank_within_key
+from featurelake.testing import frame_of
 
 UTC = dt.UTC
 
@@ -36,7 +37,7 @@ def test_local_clock_to_utc_across_both_2013_dst_changes(spark):
         (2013, 6, 1, None, None),
     ]
     schema = "year int, month int, day int, hhmm int, expected timestamp"
-    frame = spark.createDataFrame(rows, schema)
+    frame = frame_of(spark, rows, schema)
     actual = frame.withColumn("ts", local_clock_to_utc("year", "month", "day", "hhmm", "America/New_York"))
     assert_df_equality(
         actual.select("hhmm", "ts"), frame.select("hhmm", F.col("expected").alias("ts")), ignore_row_order=True
@@ -44,7 +45,8 @@ def test_local_clock_to_utc_across_both_2013_dst_changes(spark):
 
 
 def test_add_minutes_crosses_midnight_and_keeps_nulls(spark):
-    frame = spark.createDataFrame(
+    frame = frame_of(
+        spark,
         [(utc(2013, 1, 1, 23, 59), 11.0), (utc(2013, 1, 2, 10, 0), -5.0), (utc(2013, 1, 2, 10, 0), None), (None, 3.0)],
         "ts timestamp, minutes double",
     )
@@ -62,7 +64,7 @@ def test_derive_applies_derivations_in_order(spark):
         ),
         Derivation.model_validate({"name": "actual", "add_minutes": {"timestamp": "sched", "minutes": "delay"}}),
     ]
-    frame = spark.createDataFrame([(2013, 1, 1, 2350, 20.0)], "y int, m int, d int, hhmm int, delay double")
+    frame = frame_of(spark, [(2013, 1, 1, 2350, 20.0)], "y int, m int, d int, hhmm int, delay double")
     row = frame.transform(derive(derivations)).first()
     assert row["sched"] == utc(2013, 1, 2, 4, 50)
     assert row["actual"] == utc(2013, 1, 2, 5, 10)
@@ -79,18 +81,20 @@ def test_rank_within_key_keeps_the_latest_delivery_deterministically(spark):
         ("DL", 3, 6.0, "x.csv", early),  # identical lineage: greatest values first, never by chance
         ("B6", 9, None, "x.csv", early),
     ]
-    frame = spark.createDataFrame(
-        rows, f"carrier string, flight int, delay double, {SOURCE_FILE} string, {INGESTED_AT} timestamp"
+    frame = frame_of(
+        spark, rows, f"carrier string, flight int, delay double, {SOURCE_FILE} string, {INGESTED_AT} timestamp"
     )
     kept = frame.repartition(3).transform(rank_within_key(["carrier", "flight"])).where("_key_rank = 1")
-    expected = spark.createDataFrame(
-        [("AA", 1, 12.0), ("UA", 7, 2.0), ("DL", 3, 6.0), ("B6", 9, None)], "carrier string, flight int, delay double"
+    expected = frame_of(
+        spark,
+        [("AA", 1, 12.0), ("UA", 7, 2.0), ("DL", 3, 6.0), ("B6", 9, None)],
+        "carrier string, flight int, delay double",
     )
     assert_df_equality(kept.select("carrier", "flight", "delay"), expected, ignore_row_order=True)
 
 
 def test_null_key_reasons_name_each_null_key(spark):
-    frame = spark.createDataFrame([("AA", 1), (None, 2), (None, None)], "carrier string, flight int")
+    frame = frame_of(spark, [("AA", 1), (None, 2), (None, None)], "carrier string, flight int")
     reasons = [r[0] for r in frame.select(null_key_reasons(["carrier", "flight"])).collect()]
     assert reasons == [[], ["carrier: key is null"], ["carrier: key is null", "flight: key is null"]]
 
@@ -109,7 +113,7 @@ def test_classify_names_every_problem_of_a_row(spark, settings):
     ]
     schema = T.StructType([T.StructField(c, T.StringType()) for c in [*columns, CORRUPT]])
     frame = (
-        spark.createDataFrame(rows, schema)
+        frame_of(spark, rows, schema)
         .withColumn(SOURCE_FILE, F.lit("w.jsonl"))
         .withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     )
@@ -144,7 +148,8 @@ def test_period_time_from_date_parts_or_a_date_in_local_time_across_dst(spark):
     day_end = Derivation.model_validate(
         {"name": "ends", "period_time": {"date": "day", "timezone": "America/New_York", "at": "end"}}
     )
-    rows = spark.createDataFrame(
+    rows = frame_of(
+        spark,
         [(2013, 1, dt.date(2013, 3, 10)), (2013, 12, dt.date(2013, 11, 3)), (2013, 13, None)],
         "year int, month int, day date",
     )
