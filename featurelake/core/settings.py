@@ -149,6 +149,12 @@ class Settings:
             raise ConfigError(f"Table {table} is neither fed by a source nor refined, so its columns are unknown.")
         return [*self.business_columns(refine.source), *[d.name for d in refine.derive]]
 
+    def not_null_columns(self, table: str) -> list[str]:
+        """The columns a table's Delta schema declares NOT NULL: its declared keys, a feature table's join keys."""
+        group = self.feature_groups.get(table.split(".", 1)[1]) if table.startswith("features.") else None
+        declared = self.tables[table].keys if table in self.tables else []
+        return list(dict.fromkeys([*declared, *(group.keys if group is not None else ())]))
+
     def feature_group(self, name: str):
         """An enabled feature group of the project's features package (featurelake.featurestore.api.FeatureGroup)."""
         if name not in self.feature_groups:

@@ -33,7 +33,7 @@ from featurelake.core.errors import FeaturelakeError, NotReady
 from featurelake.core.frames import local_frame
 from featurelake.core.schema.data import IDENTIFIER
 from featurelake.core.settings import Settings
-from featurelake.lake import commits, storage
+from featurelake.lake import commits, constraints, storage
 from featurelake.lake.commits import Commit
 
 
@@ -112,6 +112,8 @@ class Catalog:
         """Atomically replace the rows of these run dates in a table partitioned by run date."""
         tables = self.settings.tables
         partition_by = tables[name].partition_by if name in tables else [RUN_DATE]
+        frame = constraints.with_not_null_keys(self.settings, name, frame)
+        constraints.create_with_checks(self.spark, self.settings, name, self.path(name), frame)
         writer = (
             frame.write.format("delta")
             .mode("overwrite")
@@ -120,7 +122,8 @@ class Catalog:
         )
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
-        return self._save(writer, name)
+        with constraints.refusing_violations(self.settings, name, frame, run_dates):
+            return self._save(writer, name)
 
     def clear_slice(self, name: str, run_dates: DateRange, schema: T.StructType) -> Commit | None:
         """Empty the rows of these run dates (a rerun that no longer produces rows must not leave old ones)."""
@@ -149,8 +152,11 @@ class Catalog:
         (by ``newer_wins_on``), so re-running a snapshot changes nothing and a backfill never undoes newer data."""
         from delta.tables import DeltaTable
 
+        frame = constraints.with_not_null_keys(self.settings, name, frame)
         if not self.exists(name):
-            return self._save(frame.write.format("delta").mode("overwrite"), name)
+            constraints.create_with_checks(self.spark, self.settings, name, self.path(name), frame)
+            with constraints.refusing_violations(self.settings, name, frame, None):
+                return self._save(frame.write.format("delta").mode("overwrite"), name)
         for column in [*keys, newer_wins_on]:
             _assert_identifier(column)
         same_key = reduce(Column.__and__, [F.col(f"stored.{k}") == F.col(f"incoming.{k}") for k in keys])
@@ -171,7 +177,8 @@ class Catalog:
             with commits.session_user_metadata(self.spark, metadata):
                 merge.execute()
 
-        return commits.commit(self.spark, name, self.path(name), write)
+        with constraints.refusing_violations(self.settings, name, frame, None):
+            return commits.commit(self.spark, name, self.path(name), write)
 
     def restore(self, name: str, version: int) -> Commit:
         """Restore a table to an earlier Delta version, in one commit (its later versions stay in the history)."""

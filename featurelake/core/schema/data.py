@@ -374,10 +374,13 @@ class GateConf(Strict):
 
 class TableConf(Strict):
     path: str | None = None
-    keys: list[Identifier] = Field(default_factory=list)
+    keys: list[Identifier] = Field(default_factory=list)  # NOT NULL in the Delta table, from its first write on
     partition_by: list[Identifier] = Field(default_factory=list)
     refine: RefineConf | None = None
     gate: GateConf | None = None
+    # Delta CHECK constraints, by name: a boolean expression over the table's columns (e.g. "distance > 0") that
+    # every row of every write must satisfy, or the write is refused whole; set when the table is created.
+    checks: dict[Identifier, Annotated[str, Field(min_length=1, max_length=1000)]] = Field(default_factory=dict)
 
 
 class AnomalyConf(Strict):
