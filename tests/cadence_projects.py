@@ -360,7 +360,7 @@ GROUP_CODE = {
         entity=Entity("station", join_keys={"station": "string"}),
         inputs={"readings": "silver.readings"},
         event_time="measured_at",
-        lookback="1 period",
+        lookback="2 hours",  # the two readings before a day's first hour
         features=[Feature("temperature_3h", "double", "mean of the last three readings")],
     )
     def station_trend(readings):

@@ -104,15 +104,20 @@ class Grain:
 
 
 DAILY = Grain()
-WINDOW_TEXT = re.compile(r"^\s*(\d+)\s*(period|day|week|month|quarter|year)s?\s*$")
+WINDOW_TEXT = re.compile(r"^\s*(\d+)\s*(period|hour|day|week|month|quarter|year)s?\s*$")
+# Run dates are days: a window of hours covers the days that hold those hours. Counted back or ahead from a day's
+# edge, a local day may be as short as 23 hours (the change to summer time), so N hours reach over ceil(N / 23)
+# days; as a window ending with a day, they are ceil(N / 24) days of the usual 24 hours.
+SHORTEST_DAY_HOURS = 23
 
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """A length of time counted back from a run date: ``count`` periods of a table's grain, or of a unit."""
+    """A length of time counted back from a run date: ``count`` periods of a table's grain, or of a unit. Hours
+    count in the whole days (run dates) that hold them: "3 hours" back from a day reaches into the day before."""
 
     count: int
-    unit: Literal["period", "day", "week", "month", "quarter", "year"] = "period"
+    unit: Literal["period", "hour", "day", "week", "month", "quarter", "year"] = "period"
 
     @classmethod
     def parse(cls, value: object) -> TimeWindow:
@@ -128,8 +133,8 @@ class TimeWindow:
         match = WINDOW_TEXT.match(str(value).lower())
         if not match:
             raise ValueError(
-                f"{value!r} is not a window; write a count and a unit, such as '3 periods', '12 months', '90 days' "
-                "(units: periods, days, weeks, months, quarters, years)"
+                f"{value!r} is not a window; write a count and a unit, such as '3 periods', '12 months', '90 days', "
+                "'24 hours' (units: periods, hours, days, weeks, months, quarters, years)"
             )
         return cls(int(match.group(1)), match.group(2))  # type: ignore[arg-type]
 
@@ -137,6 +142,8 @@ class TimeWindow:
         """The date ``count`` units before ``day`` (periods: the start of the period that many before)."""
         if self.unit == "period":
             return grain.shift(day, -self.count)
+        if self.unit == "hour":
+            return day - dt.timedelta(days=-(-self.count // SHORTEST_DAY_HOURS))
         if self.unit in ("day", "week"):
             return day - dt.timedelta(days=self.count * (7 if self.unit == "week" else 1))
         return _add_months(day, -self.count * {"month": 1, "quarter": 3, "year": 12}[self.unit])
@@ -145,6 +152,8 @@ class TimeWindow:
         """The date ``count`` units after ``day`` (periods: the start of the period that many after)."""
         if self.unit == "period":
             return grain.shift(day, self.count)
+        if self.unit == "hour":
+            return day + dt.timedelta(days=-(-self.count // SHORTEST_DAY_HOURS))
         if self.unit in ("day", "week"):
             return day + dt.timedelta(days=self.count * (7 if self.unit == "week" else 1))
         return _add_months(day, self.count * {"month": 1, "quarter": 3, "year": 12}[self.unit])
@@ -154,6 +163,8 @@ class TimeWindow:
         before it, "7 days" is ``day`` and the six days before it."""
         if self.unit == "period":
             return DateRange(grain.shift(day, 1 - self.count), day)
+        if self.unit == "hour":  # "24 hours": the day itself; "168 hours": it and the six before
+            return DateRange(day - dt.timedelta(days=max(1, -(-self.count // 24)) - 1), day)
         return DateRange(self.back(day) + dt.timedelta(days=1), day)
 
     def __str__(self) -> str:

@@ -26,7 +26,8 @@ A feature group is a pure function of its input tables, declared once with every
   event time (a day's statistics are known only once the day is over);
 - ``ttl``: how old a row may be and still be used (unset: any age);
 - ``lookback``: how far before the first run date the function reads its inputs: "27 days" for a 28-day
-  rate, "2 periods" for a three-period rate whatever the cadence, "11 months"; a bare number counts periods;
+  rate, "2 periods" for a three-period rate whatever the cadence, "11 months", "3 hours" (the days holding
+  them: for an hourly source, the day before); a bare number counts periods;
 - ``features``: each feature with its Spark type and a description.
 
 Everything is checked when the module is imported, before any data is read: the parameters against the

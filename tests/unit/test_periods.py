@@ -34,6 +34,8 @@ def test_a_run_date_names_the_period_by_its_first_day():
         ("1 year", TimeWindow(1, "year")),
         (4, TimeWindow(4)),
         (" 2 Weeks ", TimeWindow(2, "week")),
+        ("24 hours", TimeWindow(24, "hour")),
+        ("1 hour", TimeWindow(1, "hour")),
     ],
 )
 def test_a_window_is_a_count_and_a_unit_or_a_bare_count_of_periods(text, window):
@@ -41,7 +43,7 @@ def test_a_window_is_a_count_and_a_unit_or_a_bare_count_of_periods(text, window)
 
 
 def test_a_window_that_is_not_one_is_refused_with_the_units_it_could_be():
-    with pytest.raises(ValueError, match="'3 fortnights' is not a window.*periods, days, weeks, months"):
+    with pytest.raises(ValueError, match="'3 fortnights' is not a window.*periods, hours, days, weeks, months"):
         TimeWindow.parse("3 fortnights")
 
 
@@ -52,6 +54,20 @@ def test_windows_count_back_in_periods_of_the_grain_or_in_their_own_unit():
     assert TimeWindow(7).last(D(2014, 7, 1), MONTHLY) == DateRange(D(2014, 1, 1), D(2014, 7, 1))
     assert TimeWindow(7, "day").last(D(2014, 7, 10)) == DateRange(D(2014, 7, 4), D(2014, 7, 10))
     assert TimeWindow(1).ahead(D(2018, 12, 31), MONTHLY) == D(2019, 1, 1)
+
+
+def test_hours_count_in_the_days_that_hold_them_a_short_day_included():
+    # back from a day's first hour: 3 hours are in the day before; 23 still are (a 23-hour day holds them);
+    # 24 may not be (after the change to summer time, 24 hours before midnight are two days back)
+    assert TimeWindow(3, "hour").back(D(2014, 3, 31)) == D(2014, 3, 30)
+    assert TimeWindow(23, "hour").back(D(2014, 3, 31)) == D(2014, 3, 30)
+    assert TimeWindow(24, "hour").back(D(2014, 3, 31)) == D(2014, 3, 29)
+    assert TimeWindow(1, "hour").ahead(D(2014, 3, 31)) == D(2014, 4, 1)  # a next-hour label: the next day too
+    assert TimeWindow(0, "hour").ahead(D(2014, 3, 31)) == D(2014, 3, 31)
+    # a window ending with a day: "24 hours" is the day, "168 hours" a week of days, "36 hours" two days
+    assert TimeWindow(24, "hour").last(D(2014, 3, 31)) == DateRange.single(D(2014, 3, 31))
+    assert TimeWindow(168, "hour").last(D(2014, 3, 31)) == DateRange(D(2014, 3, 25), D(2014, 3, 31))
+    assert TimeWindow(36, "hour").last(D(2014, 3, 31)) == DateRange(D(2014, 3, 30), D(2014, 3, 31))
 
 
 def test_a_monthly_step_is_due_once_per_month_and_consecutive_months_run_as_one_job():

@@ -31,8 +31,9 @@ class TrackingConf(Strict):
 class PipelineConf(Strict):
     """How `featurelake run` schedules the stages and records them in its run ledger."""
 
-    # A range is run in batches of this many run dates: each batch's stages all commit before the next
-    # batch starts, so a failure costs at most one batch. Fewer, larger batches have less per-job overhead.
+    # A range is run in batches of this many calendar days (not run dates): each batch's stages all commit
+    # before the next batch starts, so a failure costs at most one batch. Fewer, larger batches have less
+    # per-job overhead.
     batch_days: int = Field(default=3660, ge=1, le=36600)
     ledger: TableName = "ops.run_ledger"
     # A step whose Delta commit conflicts with a concurrent writer is retried, at most this many times in all.
