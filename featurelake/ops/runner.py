@@ -32,6 +32,7 @@ from featurelake.lake.catalog import Catalog
 from featurelake.lake.commits import SliceWrittenConcurrently, StepContext, concurrent_write_errors, step_context
 from featurelake.lake.stage import Context, Step
 from featurelake.ops.stages import STAGE_NAMES, STAGES
+from featurelake.ops.staleness import stale_builds
 
 
 @dataclass
@@ -58,6 +59,7 @@ def run_pipeline(
     finished = ledger.finished_steps(Catalog(spark, settings), _ledger_span(steps, run_dates))
     summaries: list[StageSummary] = []
     skipped = 0
+    redelivered: set[str] = set()  # sources with a corrected delivery in this run
     for batch in batches(run_dates, settings.project.pipeline.batch_days):
         for step in chosen:
             dates = step.due(batch, run_dates)
@@ -65,6 +67,8 @@ def run_pipeline(
             changed = [d for d in dates if _changed(step, d, finished, inputs)]
             due = [d for d in dates if force or d in changed or is_due(step, d, steps, finished)]
             skipped += len(dates) - len(due)
+            if changed and step.stage == "ingest":
+                redelivered.add(step.target)
             if changed and not force:
                 report(
                     f"{step.stage} {step.output}: {_count(changed, 'delivery', 'deliveries')} changed since "
@@ -94,6 +98,9 @@ def run_pipeline(
                     )
     if skipped:
         report(f"{skipped} step-dates had finished in earlier runs and were skipped (--force recomputes them)")
+    if redelivered:  # builds before a corrected delivery of their span no longer say what the lake says
+        for stale in stale_builds(spark, settings, redelivered):
+            report(stale.line())
     return summaries
 
 

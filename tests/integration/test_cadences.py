@@ -160,6 +160,7 @@ def test_a_corrected_month_re_delivered_is_noticed_and_flows_downstream(spark, c
     corrected, last = shape.periods[-2], shape.periods[-1]
     assert f"ingest bronze.market: 1 delivery changed since it was last run ({corrected}), running again" in again
     assert f"  {corrected}: market_{corrected}.csv replaced" in again
+    assert "stale:" not in again, "a month after the training set's span: no build read it"
     silver = {(r["city"], r["_run_date"]): r["median_price"] for r in table(spark, lake, "silver.market").collect()}
     delivered = market_rows(shape)
     assert silver == {
