@@ -292,8 +292,8 @@ def _check_event_time(project: ProjectConf, name: str, origin) -> None:
             f"{origin}: {key} names {events.event_time}, which is {found} in {events.table}; it must be a timestamp "
             f"to predict at. Derive one in tables.{events.table}.refine.derive and name that: period_time from a "
             "DATE or from (year, month[, day]) or (year, week) in a time zone, at the period's start or end or an "
-            "offset (a report known on the 15th of the next month), or local_clock from date parts, an HHMM "
-            "column and a time zone."
+            "offset (a report known on the 15th of the next month), local_clock from date parts, an HHMM "
+            "column and a time zone, or local_time from a date-time without offset and its time zone."
         )
 
 

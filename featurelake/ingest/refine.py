@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
-from featurelake.core.schema.data import Derivation, PeriodTime, TableConf
+from featurelake.core.schema.data import Derivation, LocalTime, PeriodTime, TableConf
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
@@ -51,6 +51,24 @@ def local_clock_to_utc(year: str, month: str, day: str, hhmm: str, timezone: str
         secs=F.lit(0),
         timezone=F.lit(timezone),
     )
+
+
+def local_time_to_utc(spec: LocalTime) -> Column:
+    """A local date-time without offset (string or TIMESTAMP_NTZ) in a zone, as a UTC timestamp; null where it
+    does not parse, lies in the hour the clocks skip, or lies in the repeated hour and ``ambiguous`` is refuse.
+
+    Spark reads a wall time as UTC here (the session's zone), so ``to_utc_timestamp`` gives its first instant (the
+    earlier offset in the repeated hour; the skipped hour shifted forward). Back in the zone, a skipped time is not
+    the wall time any more; a repeated one is that wall time again an hour later."""
+    wall = F.try_to_timestamp(F.col(spec.column).cast("string"))  # the wall time, read as if in UTC
+    first = F.to_utc_timestamp(wall, spec.timezone)
+    second = first + F.expr("INTERVAL 1 HOUR")
+    exists = F.from_utc_timestamp(first, spec.timezone) == wall
+    repeated = F.from_utc_timestamp(second, spec.timezone) == wall
+    chosen = {"earlier": first, "later": F.when(repeated, second).otherwise(first)}
+    refused = F.lit(None).cast("timestamp")
+    value = chosen.get(spec.ambiguous, F.when(repeated, refused).otherwise(first))
+    return F.when(exists, value).otherwise(refused)
 
 
 def add_minutes(timestamp: str, minutes: str) -> Column:
@@ -102,6 +120,8 @@ def derive(derivations: list[Derivation]):
             if d.local_clock is not None:
                 c = d.local_clock
                 frame = frame.withColumn(d.name, local_clock_to_utc(c.year, c.month, c.day, c.hhmm, c.timezone))
+            elif d.local_time is not None:
+                frame = frame.withColumn(d.name, local_time_to_utc(d.local_time))
             elif d.period_time is not None:
                 frame = frame.withColumn(d.name, period_time_to_utc(d.period_time))
             else:

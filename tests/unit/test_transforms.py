@@ -44,6 +44,34 @@ def test_local_clock_to_utc_across_both_2013_dst_changes(spark):
     )
 
 
+@pytest.mark.parametrize(
+    ("ambiguous", "repeated"),
+    [("earlier", utc(2014, 10, 26, 0, 30)), ("later", utc(2014, 10, 26, 1, 30)), ("refuse", None)],
+)
+def test_a_local_time_without_offset_takes_the_rule_for_the_repeated_hour(spark, ambiguous, repeated):
+    rows = [
+        ("2014-03-30 01:30", utc(2014, 3, 30, 0, 30)),  # CET, UTC+1
+        ("2014-03-30 02:30", None),  # the hour the clocks skip: no such time in Berlin
+        ("2014-03-30 03:30", utc(2014, 3, 30, 1, 30)),  # CEST, UTC+2
+        ("2014-10-26 01:59", utc(2014, 10, 25, 23, 59)),  # CEST, the UTC date the day before
+        ("2014-10-26 02:30", repeated),  # twice: 00:30 UTC (CEST), then 01:30 UTC (CET)
+        ("2014-10-26 03:00", utc(2014, 10, 26, 2, 0)),  # CET
+        ("2014-10-26T04:15:00", utc(2014, 10, 26, 3, 15)),
+        ("26.10.2014 04:15", None),  # no date-time: null, not a failed job
+        (None, None),
+    ]
+    derivation = Derivation.model_validate(
+        {"name": "measured_at", "local_time": {"column": "local", "timezone": "Europe/Berlin", "ambiguous": ambiguous}}
+    )
+    frame = frame_of(spark, rows, "local string, expected timestamp")
+    actual = frame.transform(derive([derivation]))
+    assert_df_equality(
+        actual.select("local", "measured_at"),
+        frame.select("local", F.col("expected").alias("measured_at")),
+        ignore_row_order=True,
+    )
+
+
 def test_add_minutes_crosses_midnight_and_keeps_nulls(spark):
     frame = frame_of(
         spark,

@@ -314,6 +314,17 @@ class PeriodTime(Strict):
         return [c for c in (self.date, self.year, self.month, self.week, self.day) if c is not None]
 
 
+class LocalTime(Strict):
+    """A local date and time without a UTC offset (a string such as ``2014-10-26 02:30`` or a TIMESTAMP_NTZ
+    column) in a time zone, as a UTC timestamp. The hour the clocks go back happens twice: ``ambiguous`` says
+    which to take (``earlier``: the first, still on summer time; ``later``: the second) or ``refuse`` (null: a
+    key of it sends the row to quarantine). A time in the hour the clocks skip does not exist: always null."""
+
+    column: Identifier
+    timezone: TimeZone
+    ambiguous: Literal["earlier", "later", "refuse"] = "refuse"
+
+
 class AddMinutes(Strict):
     """A timestamp column plus a number of minutes from another column."""
 
@@ -324,19 +335,24 @@ class AddMinutes(Strict):
 class Derivation(Strict):
     name: Identifier
     local_clock: LocalClock | None = None
+    local_time: LocalTime | None = None
     add_minutes: AddMinutes | None = None
     period_time: PeriodTime | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Derivation:
-        kinds = [k for k in ("local_clock", "add_minutes", "period_time") if getattr(self, k) is not None]
+        kinds = [k for k in ("local_clock", "local_time", "add_minutes", "period_time") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"derived column {self.name} needs exactly one of local_clock, add_minutes, period_time")
+            raise ValueError(
+                f"derived column {self.name} needs exactly one of local_clock, local_time, add_minutes, period_time"
+            )
         return self
 
     def inputs(self) -> list[str]:
         if self.period_time is not None:
             return self.period_time.inputs()
+        if self.local_time is not None:
+            return [self.local_time.column]
         spec = self.local_clock or self.add_minutes
         fields = ("year", "month", "day", "hhmm") if self.local_clock else ("timestamp", "minutes")
         return [getattr(spec, f) for f in fields]
