@@ -27,7 +27,7 @@ import logging
 from pyspark.sql import DataFrame
 
 from featurelake.core.errors import GateFailed
-from featurelake.core.schema.data import GateConf
+from featurelake.core.schema.tables import GateConf
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import metrics

@@ -7,14 +7,13 @@ from pydantic import Field
 from featurelake.core.schema.data import (
     Identifier,
     LakeConf,
-    QualityConf,
     SourceConf,
     SparkConf,
     Strict,
-    TableConf,
     TableName,
 )
 from featurelake.core.schema.ml import FeaturesConf, ModelConf, TrainingSetConf
+from featurelake.core.schema.tables import QualityConf, TableConf
 
 
 class TrackingConf(Strict):
