@@ -20,7 +20,9 @@ from featurelake.core.columns import RUN_DATE
 from featurelake.core.errors import ConfigError
 from featurelake.core.project_code import bind_feature_groups
 from featurelake.core.schema.data import SILENT_LOSS_SETTINGS
+from featurelake.core.schema.ml import FeaturesConf
 from featurelake.core.schema.project import ProjectConf
+from featurelake.core.schema.tables import QualityConf
 from featurelake.core.settings import Settings, feature_table_name
 
 ENV_VARIABLE = "FEATURELAKE_ENV"
@@ -52,8 +54,9 @@ def project_directories(conf_dir: str | Path, env: str | None = None) -> dict[st
     """The directories of a project besides conf/, as its conf names them (unvalidated: for copying a project):
     its features package and its expectations."""
     _, conf_path, merged, _, _ = _read_conf(env, conf_dir)
-    package = (merged.get("features") or {}).get("package", "features")
-    expectations = (merged.get("quality") or {}).get("expectations_dir", "expectations")
+    package = (merged.get("features") or {}).get("package", FeaturesConf.model_fields["package"].default)
+    default_suites = QualityConf.model_fields["expectations_dir"].default
+    expectations = (merged.get("quality") or {}).get("expectations_dir", default_suites)
     return {"features": conf_path.parent / str(package), "expectations": conf_path.parent / str(expectations)}
 
 

@@ -290,6 +290,18 @@ def manifest_dir(settings: Settings, table: str) -> str:
     return confine(settings.lake_root, f"{layer}/_manifests/{short}", f"tables.{table}")
 
 
+def manifest_paths(spark: SparkSession, settings: Settings, table: str) -> dict[int, str]:
+    """Every manifest recorded for a training-set table, by the version it describes (``v<version>.json``; the
+    ``.stats.json`` beside them are not manifests)."""
+    parent, folder = manifest_dir(settings, table).rsplit("/", 1)
+    found = {}
+    for file in storage.list_files_in_folders(spark, parent, [folder], "v*.json").get(folder, []):
+        stem = file.path.rsplit("/", 1)[1].removesuffix(".json")
+        if stem[1:].isdigit():
+            found[int(stem[1:])] = file.path
+    return found
+
+
 def parse_manifest(text: str, path: str) -> Manifest:
     """The manifest a file holds, validated; one sentence naming the file and the first failing field if it
     is not one, or if it names label code outside the features package."""

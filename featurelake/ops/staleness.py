@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
 from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import Manifest, manifest_dir, parse_manifest
+from featurelake.featurestore.plan import Manifest, manifest_paths, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
 
@@ -95,18 +95,11 @@ def redelivered(catalog: Catalog, sources: set[str], span: DateRange, since: dt.
 
 
 def _latest_manifest(spark: SparkSession, settings: Settings, table: str) -> Manifest | None:
-    parent, folder = manifest_dir(settings, table).rsplit("/", 1)
-    files = storage.list_files_in_folders(spark, parent, [folder], "v*.json").get(folder, [])
-    versions = {int(f.path.rsplit("/v", 1)[1].removesuffix(".json")): f.path for f in files if _is_manifest(f.path)}
-    if not versions:
+    paths = manifest_paths(spark, settings, table)
+    if not paths:
         return None
-    path = versions[max(versions)]
+    path = paths[max(paths)]
     return parse_manifest(storage.read_text(spark, path) or "", path)
-
-
-def _is_manifest(path: str) -> bool:
-    name = path.rsplit("/", 1)[1]
-    return name.endswith(".json") and not name.endswith(".stats.json") and name[1:-5].isdigit()
 
 
 def _sources_of(settings: Settings, manifest: Manifest) -> set[str]:

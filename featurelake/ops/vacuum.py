@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import manifest_dir, parse_manifest
+from featurelake.featurestore.plan import manifest_paths, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
@@ -49,11 +49,8 @@ def kept_versions(spark: SparkSession, settings: Settings) -> list[Kept]:
     """Every version a manifest, a registered model version or conf needs."""
     kept = [Kept(t, v, "vacuum.pinned") for t, versions in settings.project.vacuum.pinned.items() for v in versions]
     for conf in settings.project.training_sets.values():
-        parent, folder = manifest_dir(settings, conf.table).rsplit("/", 1)
-        for file in storage.list_files_in_folders(spark, parent, [folder], "v*.json").get(folder, []):
-            if file.path.endswith(".stats.json"):
-                continue
-            manifest = parse_manifest(storage.read_text(spark, file.path) or "", file.path)
+        for path in manifest_paths(spark, settings, conf.table).values():
+            manifest = parse_manifest(storage.read_text(spark, path) or "", path)
             why = f"manifest {manifest.table} v{manifest.version}"
             kept.append(Kept(manifest.table, manifest.version, why))
             kept.extend(Kept(table, version, why) for table, version in manifest.input_versions.items())
