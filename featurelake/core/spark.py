@@ -6,7 +6,6 @@ master and the packages given to spark-submit win and nothing here overrides the
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -18,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from featurelake.core.errors import EnvironmentProblem
+from featurelake.core.jars import delta_jars_message, jar_settings
 from featurelake.core.settings import Settings
 
-SCALA_VERSION = "2.13"
 LOG4J_CONF = Path(__file__).resolve().parent.parent / "resources" / "log4j2.properties"
 MINIMUM_JAVA = 17
 
@@ -38,16 +37,6 @@ CORRECTNESS_SETTINGS = {
 }
 
 log = logging.getLogger(__name__)
-
-
-def delta_coordinate() -> str:
-    """The Maven coordinate of the Delta JAR matching the installed delta-spark and pyspark."""
-    from importlib.metadata import version
-
-    import pyspark
-
-    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
-    return f"io.delta:delta-spark_{spark_minor}_{SCALA_VERSION}:{version('delta-spark')}"
 
 
 def under_spark_submit() -> bool:
@@ -93,15 +82,6 @@ def check_java() -> None:
         )
 
 
-def _delta_jars_message(settings: Settings) -> str:
-    return (
-        f"The Delta Lake JAR {delta_coordinate()} could not be resolved from Maven Central; either let "
-        f"spark-submit ship it with --packages {delta_coordinate()}, or download it (and delta-storage) into a "
-        f"directory and set spark.delta_jars_dir in {settings.conf_dir}/{settings.env}/spark.yaml "
-        "(or FEATURELAKE_DELTA_JARS_DIR)."
-    )
-
-
 def running_session():
     """The SparkSession this process already runs (a test session, a notebook, an earlier command), or None."""
     from pyspark import SparkContext
@@ -126,6 +106,8 @@ def session_for(settings: Settings):
     the session's earlier values come back after it, so nothing of one project's conf leaks into the next."""
     running = running_session()
     saved = {k: running.conf.get(k, None) for k in runtime_settings(running, settings)} if running else {}
+    hadoop = running._jsc.hadoopConfiguration() if running else None
+    saved_hadoop = {k: hadoop.get(k) for k in hadoop_settings(settings)} if running else {}
     spark = build_session(settings)
     try:
         yield spark
@@ -135,6 +117,21 @@ def session_for(settings: Settings):
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+        for key, value in saved_hadoop.items():
+            if value is None:
+                hadoop.unset(key)
+            else:
+                hadoop.set(key, value)
+
+
+HADOOP_PREFIX = "spark.hadoop."
+
+
+def hadoop_settings(settings: Settings) -> dict[str, str]:
+    """Conf's Hadoop settings (``spark.hadoop.<key>``: an object store's endpoint, its path style) by Hadoop key. A
+    session started here takes them at its start; a lent one in its Hadoop configuration, for the command."""
+    configured = settings.spark.settings
+    return {k.removeprefix(HADOOP_PREFIX): v for k, v in configured.items() if k.startswith(HADOOP_PREFIX)}
 
 
 def build_session(settings: Settings):
@@ -147,6 +144,8 @@ def build_session(settings: Settings):
     if running is not None:
         for key, value in runtime_settings(running, settings).items():
             running.conf.set(key, value)
+        for key, value in hadoop_settings(settings).items():
+            running._jsc.hadoopConfiguration().set(key, value)
         _check_session(running, settings)
         return running
     check_java()
@@ -157,7 +156,7 @@ def build_session(settings: Settings):
     if local:
         if spark_conf.master:
             builder = builder.master(spark_conf.master)
-        configured.update(_delta_jar_settings(settings))
+        configured.update(jar_settings(settings))
     configured = with_correctness_settings(configured, {} if local else _submitted_java_options())
     if local:  # a local run logs to a file; spark-submit (a cluster) keeps its own logging
         options = f' -Dlog4j2.configurationFile="{LOG4J_CONF}" -Dfeaturelake.spark.log="{spark_log(settings)}"'
@@ -250,97 +249,6 @@ def _quiet_known_noise(spark) -> None:
         log4j.core.config.Configurator.setLevel(logger, log4j.Level.ERROR)
 
 
-def _ivy_home(settings: Settings) -> Path:
-    return Path(settings.spark.settings.get("spark.jars.ivy") or Path.home() / ".ivy2.5.2").expanduser()
-
-
-def _delta_jar_settings(settings: Settings) -> dict[str, str]:
-    jars_dir = settings.spark.delta_jars_dir
-    if jars_dir:
-        jars = sorted(str(p) for p in Path(jars_dir).expanduser().glob("*.jar"))
-        if not jars:
-            raise EnvironmentProblem(
-                f"spark.delta_jars_dir is {jars_dir}, which holds no .jar files; put the Delta JARs "
-                f"({delta_coordinate()} and delta-storage) there or unset it to resolve them from Maven Central."
-            )
-        return {"spark.jars": ",".join(jars)}
-    return {"spark.jars": ",".join(resolved_jars(settings, packages(settings)))}
-
-
-def packages(settings: Settings) -> dict[str, str]:
-    """The settings with which Ivy resolves the Delta coordinate (Maven Central by conf's ivysettings.xml)."""
-    resolution = {"spark.jars.packages": delta_coordinate()}
-    if settings.spark.ivy_settings:
-        resolution["spark.jars.ivySettings"] = settings.resolve_conf_file(settings.spark.ivy_settings)
-    if "spark.jars.ivy" in settings.spark.settings:
-        resolution["spark.jars.ivy"] = settings.spark.settings["spark.jars.ivy"]
-    return resolution
-
-
-def _jars_record(settings: Settings) -> Path:
-    """Where the JAR files a resolution of the Delta coordinate gave are listed, beside Ivy's cache."""
-    return _ivy_home(settings) / "featurelake" / f"{delta_coordinate().replace(':', '_')}.jars"
-
-
-def resolved_jars(settings: Settings, resolution: dict[str, str]) -> list[str]:
-    """The Delta JARs as files: resolved by Ivy once per machine (in a process of its own, so Ivy's report is
-    printed only when resolution fails), then read from the record of that resolution; every later Spark start
-    skips Ivy."""
-    record = _jars_record(settings)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    # one resolution at a time per machine: two Ivy runs writing one cache corrupt each other's downloads
-    with (record.parent / "resolve.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        jars = _recorded(record)
-        return jars or _resolve(settings, resolution, record)
-
-
-def _recorded(record: Path) -> list[str]:
-    """The recorded JAR files, when every one of them is still there."""
-    jars = record.read_text(encoding="utf-8").split() if record.exists() else []
-    return jars if jars and all(Path(j.removeprefix("file:")).exists() for j in jars) else []
-
-
-def _resolve(settings: Settings, resolution: dict[str, str], record: Path) -> list[str]:
-    arguments = [item for pair in resolution.items() for item in pair]
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", _RESOLVE, *arguments], capture_output=True, text=True, timeout=900, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentProblem(f"{_delta_jars_message(settings)} ({exc})") from None
-    found = [line[len("JARS=") :] for line in result.stdout.splitlines() if line.startswith("JARS=")]
-    if result.returncode != 0 or not found:
-        sys.stderr.write(_ivy_report(result.stderr))  # Ivy's report says what failed
-        raise EnvironmentProblem(_delta_jars_message(settings))
-    jars = [j for j in found[-1].split(",") if j]
-    record.write_text("\n".join(jars) + "\n", encoding="utf-8")
-    return jars
-
-
-def _ivy_report(output: str, shown: int = 60) -> str:
-    """The end of Ivy's resolution report: what it printed before the JVM's and Python's stack traces."""
-    lines = []
-    for line in output.splitlines():
-        if line.startswith(("Exception in thread", "Traceback")):
-            break
-        lines.append(line)
-    return "\n".join(lines[-shown:]) + "\n"
-
-
-# A Spark start that only resolves the packages given as arguments (key value ...) and prints the JAR files.
-_RESOLVE = """
-import sys
-from pyspark.sql import SparkSession
-builder = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-for key, value in zip(sys.argv[1::2], sys.argv[2::2]):
-    builder = builder.config(key, value)
-session = builder.getOrCreate()
-print("JARS=" + session.sparkContext.getConf().get("spark.jars", ""), flush=True)
-session.stop()
-"""
-
-
 def session_log(spark) -> str | None:
     """The file the running session's JVM logs to, when featurelake started it (None under spark-submit)."""
     return spark._jvm.java.lang.System.getProperty("featurelake.spark.log")
@@ -361,7 +269,7 @@ def _check_session(spark, settings: Settings) -> None:
     from py4j.java_gateway import JavaClass
 
     if not isinstance(spark._jvm.io.delta.tables.DeltaTable, JavaClass):
-        raise EnvironmentProblem(_delta_jars_message(settings))
+        raise EnvironmentProblem(delta_jars_message(settings))
     for key in ("spark.sql.ansi.enabled", "spark.sql.session.timeZone"):
         if spark.conf.get(key) != CORRECTNESS_SETTINGS[key]:
             raise EnvironmentProblem(

@@ -133,6 +133,6 @@ def render_report(model, data, trained, evaluation, record: Registration, store_
     lines += [
         f"best of {len(trained.candidates)} on validation: {best} (AUC {trained.validation_auc:.4f})",
         record.promotion,
-        f"MLflow run {record.run_id} in the {store_description}; model card {record.card}",
+        f"MLflow run {record.run_id} in {store_description}; model card {record.card}",
     ]
     return "\n".join(lines)

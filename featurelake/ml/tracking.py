@@ -8,6 +8,7 @@ printed; messages say "the configured tracking server" instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ CHAMPION = "champion"
 ROLE_TAG = "role"
 # MLflow would otherwise try to reach its telemetry endpoint; runs here are offline by default.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Nor draw progress bars of artifact transfers (a tracking server's artifacts) into the command's output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Store:
     tracking_uri: str
     registry_uri: str
     artifact_location: str | None  # for a new experiment; None lets a tracking server choose
-    description: str  # safe to print: no credentials
+    description: str  # safe to print: no credentials ("the SQLite store <file>", "the configured tracking server")
 
 
 def store(settings: Settings) -> Store:
@@ -44,7 +47,7 @@ def store(settings: Settings) -> Store:
     artifacts = confine(lake_root, conf.artifacts, "mlflow.artifacts")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{database}"
-    return Store(uri, conf.registry_uri or uri, Path(artifacts).as_uri(), f"SQLite store {database}")
+    return Store(uri, conf.registry_uri or uri, Path(artifacts).as_uri(), f"the SQLite store {database}")
 
 
 HTTP_BOUNDS = {
@@ -64,6 +67,8 @@ def use_store(configured: Store) -> None:
     import mlflow
 
     own = {variable: os.environ.get(variable) for variable in URI_VARIABLES}
+    # mlflow.spark says at INFO that a registry URI is no DFS path and is copied: what loading a model always does
+    logging.getLogger("mlflow.spark").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(configured.tracking_uri)
     mlflow.set_registry_uri(configured.registry_uri)
     for variable, value in own.items():

@@ -157,7 +157,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run_dates) -> int:
-    from featurelake.core.spark import delta_coordinate, java_version, session_log, spark_log, under_spark_submit
+    from featurelake.core.jars import delta_coordinate
+    from featurelake.core.spark import java_version, session_log, spark_log, under_spark_submit
     from featurelake.core.summary import render_table
 
     if args.command == "doctor":

@@ -38,6 +38,12 @@ TEST_SESSION_SETTINGS = {
 
 def pytest_addoption(parser) -> None:
     parser.addini("featurelake_project", "the featurelake project directory (holding conf/); default the rootdir")
+    parser.addini(
+        "featurelake_spark_packages",
+        "Maven coordinates the test session resolves beside conf's spark.packages (an object store's connector)",
+        type="linelist",
+        default=[],
+    )
 
 
 def project_dir(config) -> Path:
@@ -50,7 +56,11 @@ def spark(pytestconfig):
     from featurelake.core.config import load_settings
     from featurelake.core.spark import build_session
 
-    session = build_session(load_settings("local", project_dir(pytestconfig) / "conf"))
+    settings = load_settings("local", project_dir(pytestconfig) / "conf")
+    settings.spark.packages.extend(
+        p for p in pytestconfig.getini("featurelake_spark_packages") if p not in settings.spark.packages
+    )
+    session = build_session(settings)
     for key, value in TEST_SESSION_SETTINGS.items():
         session.conf.set(key, value)
     yield session

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from featurelake.core.config import load_settings
-from featurelake.core.spark import delta_coordinate
+from featurelake.core.jars import delta_coordinate
 from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent

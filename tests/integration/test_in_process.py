@@ -38,14 +38,20 @@ def store_units(sales):
 def test_a_command_borrows_the_running_session_and_restores_its_settings(spark, make_settings):
     before = spark.conf.get("spark.sql.shuffle.partitions")
     assert spark.conf.get("spark.sql.files.maxPartitionBytes", None) is not None
-    settings = make_settings({"spark": {"shuffle_partitions": 7, "settings": {"spark.sql.caseSensitive": True}}})
+    # a Hadoop setting (an object store's endpoint) is the command's too: in the session's Hadoop configuration
+    endpoint = "fs.s3a.bucket.featurelake-borrowed.endpoint"
+    configured = {"spark.sql.caseSensitive": True, f"spark.hadoop.{endpoint}": "http://127.0.0.1:9"}
+    settings = make_settings({"spark": {"shuffle_partitions": 7, "settings": configured}})
     was_case_sensitive = spark.conf.get("spark.sql.caseSensitive")
+    hadoop = spark._jsc.hadoopConfiguration()
     with session_for(settings) as borrowed:
         assert borrowed is spark
         assert spark.conf.get("spark.sql.shuffle.partitions") == "7"
         assert spark.conf.get("spark.sql.caseSensitive") == "true"
+        assert hadoop.get(endpoint) == "http://127.0.0.1:9"
     assert spark.conf.get("spark.sql.shuffle.partitions") == before
     assert spark.conf.get("spark.sql.caseSensitive") == was_case_sensitive
+    assert hadoop.get(endpoint) is None
 
 
 def test_each_project_gets_its_own_feature_groups_one_after_another(tmp_path):

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from featurelake.core.errors import EnvironmentProblem
-from featurelake.core.spark import (
-    _delta_jar_settings,
-    check_java,
-    delta_coordinate,
-    java_version,
-    packages,
-    with_correctness_settings,
-)
+from featurelake.core.jars import coordinates, delta_coordinate, jar_settings, packages
+from featurelake.core.spark import check_java, java_version, with_correctness_settings
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -92,7 +86,7 @@ def test_empty_delta_jar_directory_is_one_sentence(make_settings, tmp_path):
     (tmp_path / "jars").mkdir()
     settings = make_settings({"spark": {"delta_jars_dir": str(tmp_path / "jars")}})
     with pytest.raises(EnvironmentProblem, match=f"holds no .jar files; put the Delta JARs \\({delta_coordinate()}"):
-        _delta_jar_settings(settings)
+        jar_settings(settings)
 
 
 @pytest.mark.process
@@ -142,3 +136,18 @@ def test_one_mlflow_experiment_per_pipeline_unless_conf_names_one(make_settings)
     assert make_settings().experiment == "featurelake"  # the demo's conf names it
     unnamed = make_settings({"mlflow": {"experiment": ""}})
     assert unnamed.experiment == f"featurelake-{unnamed.project_dir.name}"
+
+
+def test_conf_s_packages_are_resolved_with_delta_s_and_named_when_they_fail(make_settings):
+    """An object store's connector (spark.packages) joins Delta's coordinate in one Ivy resolution, recorded apart
+    from Delta's alone; a failure names both and the --packages a spark-submit would take."""
+    connector = "org.apache.hadoop:hadoop-aws:3.4.2"
+    settings = make_settings({"spark": {"packages": [connector]}})
+    assert coordinates(settings) == [delta_coordinate(), connector]
+    assert packages(settings)["spark.jars.packages"] == f"{delta_coordinate()},{connector}"
+    assert packages(settings, with_delta=False)["spark.jars.packages"] == connector
+    from featurelake.core.jars import delta_jars_message
+
+    sentence = delta_jars_message(settings)
+    assert f"(with {connector} of spark.packages)" in sentence
+    assert f"--packages {delta_coordinate()},{connector}" in sentence

@@ -88,6 +88,9 @@ class SparkConf(Strict):
     # A directory of Delta Lake JARs to use instead of resolving them from Maven Central.
     delta_jars_dir: str | None = None
     ivy_settings: str | None = "ivysettings.xml"
+    # Maven coordinates a local session resolves beside Delta's, e.g. org.apache.hadoop:hadoop-aws:<Spark's Hadoop>
+    # for an s3a:// lake (spark-submit takes them as --packages instead).
+    packages: list[str] = Field(default_factory=list)
     settings: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("settings", mode="before")
