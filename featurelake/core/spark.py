@@ -127,11 +127,24 @@ def session_for(settings: Settings):
 HADOOP_PREFIX = "spark.hadoop."
 
 
+# S3A's credentials from the environment: a JVM started here inherits the variables, a lent one (started before
+# they were set) is given them in its Hadoop configuration, which Spark's UI shows redacted.
+S3A_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "fs.s3a.access.key",
+    "AWS_SECRET_ACCESS_KEY": "fs.s3a.secret.key",
+    "AWS_SESSION_TOKEN": "fs.s3a.session.token",
+}
+
+
 def hadoop_settings(settings: Settings) -> dict[str, str]:
-    """Conf's Hadoop settings (``spark.hadoop.<key>``: an object store's endpoint, its path style) by Hadoop key. A
-    session started here takes them at its start; a lent one in its Hadoop configuration, for the command."""
+    """What a lent session's Hadoop configuration holds for a command: conf's Hadoop settings (``spark.hadoop.<key>``:
+    an object store's endpoint, its path style) by Hadoop key, and for an s3a:// lake the credentials of the
+    environment. A session started here takes conf's at its start and the environment's from its process."""
     configured = settings.spark.settings
-    return {k.removeprefix(HADOOP_PREFIX): v for k, v in configured.items() if k.startswith(HADOOP_PREFIX)}
+    found = {k.removeprefix(HADOOP_PREFIX): v for k, v in configured.items() if k.startswith(HADOOP_PREFIX)}
+    if settings.lake_root.startswith("s3a://"):
+        found.update({key: os.environ[name] for name, key in S3A_CREDENTIALS.items() if os.environ.get(name)})
+    return found
 
 
 def build_session(settings: Settings):

@@ -151,3 +151,22 @@ def test_conf_s_packages_are_resolved_with_delta_s_and_named_when_they_fail(make
     sentence = delta_jars_message(settings)
     assert f"(with {connector} of spark.packages)" in sentence
     assert f"--packages {delta_coordinate()},{connector}" in sentence
+
+
+def test_a_lent_session_gets_conf_s_hadoop_settings_and_an_s3a_lake_s_credentials_from_the_environment(
+    make_settings, monkeypatch
+):
+    from featurelake.core.spark import hadoop_settings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-from-env")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    endpoint = {"spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:9000", "spark.sql.caseSensitive": "true"}
+    local = make_settings({"spark": {"settings": endpoint}})
+    assert hadoop_settings(local) == {"fs.s3a.endpoint": "http://127.0.0.1:9000"}  # a local lake: no credential
+    on_s3 = make_settings({"spark": {"settings": endpoint}, "lake": {"root": "s3a://my-bucket/lake"}})
+    assert hadoop_settings(on_s3) == {
+        "fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "fs.s3a.access.key": "key-from-env",
+        "fs.s3a.secret.key": "secret-from-env",
+    }

@@ -1,0 +1,179 @@
+"""The services of a lake on an object store, started by the tests on 127.0.0.1 and stopped by them: moto's
+standalone S3 server (a real HTTP server speaking the S3 protocol, from PyPI, so it installs wherever the suite
+does; MinIO has no PyPI or Debian package) and ``mlflow server`` (SQLite backend in a temporary folder, artifacts on
+that S3 server, served to clients through the tracking server). Each start waits for its port, bounded; each stop
+terminates the process, and kills it when it does not end in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+START_TIMEOUT = 60  # seconds
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{process.args[0]} did not listen on 127.0.0.1:{port} within {START_TIMEOUT} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@dataclass
+class S3Server:
+    """moto's S3 server with one bucket; the credentials are the ones its clients are given by the environment."""
+
+    root: Path
+    bucket: str = "featurelake-test"
+    access_key: str = "featurelake-test-key"
+    secret_key: str = "featurelake-test-secret-0a1b2c"
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The environment a client of this server gets its credentials from (S3A, boto3, MLflow)."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+    def start(self) -> S3Server:
+        self.port = free_port()
+        log = self.root / "moto.log"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_for_port(self.port, self.process, log)
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def upload(self, local: Path, prefix: str) -> None:
+        """Every file under ``local`` to s3://<bucket>/<prefix>/<its relative path>."""
+        client = self.client()
+        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+            client.upload_file(str(file), self.bucket, f"{prefix}/{file.relative_to(local).as_posix()}")
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def hadoop_settings(self) -> dict[str, str]:
+        """What a Spark session needs to reach this server through S3A (conf's spark.settings); no credential."""
+        return {
+            "spark.hadoop.fs.s3a.endpoint": self.endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": REGION,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        }
+
+    def read_delta(self, uri: str):
+        """A Delta table on this server, read by delta-rs (no Spark, no Hadoop): a pyarrow Table."""
+        from deltalake import DeltaTable
+
+        options = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+        }
+        return DeltaTable(uri.replace("s3a://", "s3://"), storage_options=options).to_pyarrow_table()
+
+
+@dataclass
+class TrackingServer:
+    """``mlflow server``: runs and the registry in SQLite under ``root``, artifacts on the S3 server."""
+
+    root: Path
+    s3: S3Server
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TrackingServer:
+        self.port = free_port()
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = self.root / "mlflow.log"
+        env = {**os.environ, **self.s3.credentials, "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint}
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.root / 'mlflow.db'}",
+                "--artifacts-destination",
+                f"s3://{self.s3.bucket}/mlflow",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],  # fmt: skip
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        _wait_for_port(self.port, self.process, log)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)

@@ -1,0 +1,126 @@
+"""A lake on an object store: `featurelake run` of every stage with FEATURELAKE_LAKE_ROOT=s3a://<bucket>/lake, the
+landing zone on that store, and MLflow as a tracking server (tests/integration/object_store.py: moto's S3 server and
+`mlflow server` with its artifacts on S3, both on 127.0.0.1). The run is the test session's, in its process (its
+JVM holds the S3A connector, pytest's featurelake_spark_packages), through the entry point users call; the
+credentials come from the environment only. Its tables are read back by delta-rs, not Spark, and must equal the
+local January run's for the same days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from pyspark.sql import functions as F
+
+from featurelake.core.columns import RUN_DATE
+from featurelake.core.dates import DateRange
+from featurelake.featurestore.plan import SPLIT
+from featurelake.lake.catalog import Catalog
+from featurelake.ml.predictions import PROBABILITY
+from tests.integration.conftest import deliver_january, in_process, project_copy, succeeded
+from tests.integration.object_store import S3Server, TrackingServer
+from tests.integration.test_cluster import versions_the_january_run_left
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+# A training set on the 2nd-5th (the 1st has no previous day for the daily features), the 6th scored and monitored.
+DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 6))
+SCORED = dt.date(2013, 1, 6)
+OVERRIDES = {
+    "training_sets": {
+        "flight_delay": {
+            "splits": {
+                "train": {"from": "2013-01-02", "to": "2013-01-03"},
+                "validation": {"from": "2013-01-04", "to": "2013-01-04"},
+                "test": {"from": "2013-01-05", "to": "2013-01-05"},
+            }
+        }
+    },
+    "tables": {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")},
+    "models": {
+        "flight_delay": {
+            "params": {"maxIter": 5},
+            "grid": {"maxDepth": [3], "stepSize": [0.3]},
+            "segment_min_rows": 50,
+            "monitoring": {"window": "1 days", "psi_bins": 4},
+        }
+    },
+}
+LINEAGE = ("_source_file", "_ingested_at", "_run_id")
+
+
+@pytest.fixture(scope="module")
+def object_store_run(spark, demo_landing, tmp_path_factory):
+    """The run over DAYS on the S3 server: (the server, the tracking server, the lake's URI, the run's output)."""
+    root = tmp_path_factory.mktemp("object-store")
+    s3 = S3Server(root / "s3").start()
+    tracking = TrackingServer(root / "mlflow", s3)
+    try:
+        tracking.start()
+        deliver_january(demo_landing, root / "landing", DAYS)
+        s3.upload(root / "landing", "lake/landing")
+        conf = project_copy(root, {**OVERRIDES, "spark": {"settings": s3.hadoop_settings()}})
+        lake = f"s3a://{s3.bucket}/lake"
+        argv = ["run", "--conf-dir", str(conf), "--from", str(DAYS.start), "--to", str(DAYS.end)]
+        code, output = in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **s3.credentials)
+        yield s3, tracking, lake, succeeded(code, output)
+    finally:
+        tracking.stop()
+        s3.stop()
+
+
+def rows(table: pa.Table, columns: list[str]) -> list[tuple]:
+    """The table's rows as tuples of these columns, sorted (nulls after values)."""
+    values = zip(*(table.column(c).to_pylist() for c in columns), strict=True)
+    return sorted(values, key=lambda row: tuple((v is None, v if v is not None else 0) for v in row))
+
+
+def test_every_stage_runs_on_an_object_store_and_its_tables_equal_a_local_run_s(spark, january, object_store_run):
+    s3, tracking, lake, output = object_store_run
+    local_settings, _ = january
+    january_left = versions_the_january_run_left(spark, local_settings)
+    assert s3.secret_key not in output and s3.access_key not in output  # credentials never printed
+    assert f"manifest {lake}/training_sets/_manifests/flight_delay/v0.json" in output
+    assert f"verdict of monitoring.flight_delay: models:/flight_delay/1 on {SCORED}" in output
+
+    tables = [
+        *(f"{layer}.{source}" for layer in ("bronze", "silver") for source in ("flights", "weather", "planes")),
+        *(local_settings.feature_table(g) for g in local_settings.feature_groups),
+    ]
+    for table in tables:
+        layer, name = table.split(".")
+        on_s3 = s3.read_delta(f"{lake}/{layer}/{name}")
+        local = Catalog(spark, local_settings).read_version(table, january_left[table])
+        local = local.where(F.col(RUN_DATE) <= F.lit(DAYS.end).cast("date")).toArrow()
+        columns = [c for c in local.column_names if c not in LINEAGE]
+        assert set(columns) <= set(on_s3.column_names), table
+        assert rows(on_s3, columns) == rows(local, columns) != [], table
+
+    # the training set: the local one's rows of those days, split by this run's own splits
+    on_s3 = s3.read_delta(f"{lake}/training_sets/flight_delay")
+    training_set = "training_sets.flight_delay"
+    local = Catalog(spark, local_settings).read_version(training_set, january_left[training_set])
+    first, last = dt.date(2013, 1, 2), dt.date(2013, 1, 5)
+    local = local.where(F.col(RUN_DATE).between(F.lit(first), F.lit(last))).drop(SPLIT).toArrow()
+    columns = [c for c in local.column_names if c not in LINEAGE]
+    assert rows(on_s3, columns) == rows(local, columns)
+    assert sorted(set(on_s3.column(SPLIT).to_pylist())) == ["test", "train", "validation"]
+
+    # the model: registered through the tracking server, its artifacts on S3, the champion the scoring loaded
+    from mlflow import MlflowClient
+
+    champion = MlflowClient(tracking.uri, tracking.uri).get_model_version_by_alias("flight_delay", "champion")
+    assert champion.version == "1"
+    assert any(key.startswith("mlflow/") for key in s3.keys("mlflow/"))
+    assert "lake/models/flight_delay/v1/model_card.html" in s3.keys("lake/models/flight_delay/")
+
+    predictions = s3.read_delta(f"{lake}/predictions/flight_delay")
+    assert set(predictions.column(RUN_DATE).to_pylist()) == {SCORED}
+    assert all(0.0 <= p <= 1.0 for p in predictions.column(PROBABILITY).to_pylist())
+    scored_flights = s3.read_delta(f"{lake}/silver/flights")
+    flights_of_the_day = scored_flights.filter(pc.equal(scored_flights.column(RUN_DATE), pa.scalar(SCORED)))
+    assert 0 < predictions.num_rows <= flights_of_the_day.num_rows
+    monitoring = s3.read_delta(f"{lake}/monitoring/flight_delay")
+    assert SCORED in monitoring.column(RUN_DATE).to_pylist()
