@@ -3,11 +3,12 @@ object stores (s3a://, abfss://, gs://) without a second client library."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from featurelake.core.errors import InputError
+from featurelake.core.errors import EnvironmentProblem, InputError
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,26 @@ def read_text(spark, path: str) -> str | None:
     finally:
         stream.close()
     return "\n".join(lines)
+
+
+# How an object store says it refused a request's credentials, as S3A reports it (the status S3 answered and
+# the exception S3A maps it to), whatever the operation that met it.
+_REFUSED = re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDeniedException|Status Code: 403|ExpiredToken")
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def refused_credentials(error: BaseException, lake_root: str) -> EnvironmentProblem | None:
+    """The sentence for an object store refusing the credentials it was given, for a lake on it; else None."""
+    if not lake_root.startswith("s3a://") or not _REFUSED.search(str(error)):
+        return None
+    why = next((w for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken") if w in str(error)), "")
+    meaning = {
+        "InvalidAccessKeyId": "it knows no such access key",
+        "SignatureDoesNotMatch": "the secret does not match the access key",
+        "ExpiredToken": "the session token has expired",
+    }.get(why, "access denied")
+    return EnvironmentProblem(
+        f"The object store of the lake {lake_root} refused the credentials of the environment ({meaning}); set "
+        f"{', '.join(CREDENTIAL_VARIABLES[:2])} (and {CREDENTIAL_VARIABLES[2]} for temporary ones) to a key that "
+        "may read and write the lake, or unset them to use the machine's role. Nothing was written."
+    )

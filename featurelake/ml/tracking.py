@@ -23,6 +23,10 @@ ROLE_TAG = "role"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Nor draw progress bars of artifact transfers (a tracking server's artifacts) into the command's output.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# A model is downloaded through the tracking server, which holds the artifact store's credentials, not from presigned
+# URLs of the store: the driver need not reach the store itself (with a store that checks signatures, moto's S3
+# server, a presigned download of the suite's model hung a minute per try).
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.damage import unreadable_table
 from featurelake.lake.stage import CommandResult, Context
+from featurelake.lake.storage import refused_credentials
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 from featurelake.quality.docs import build_docs
 
@@ -152,8 +153,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     run_dates = None
     if args.command not in ("doctor", "restore", "vacuum") and (stage is None or stage.takes_run_dates):
         run_dates = _run_dates(parser, args)  # before Spark starts: bad arguments cost no JVM
-    with session_for(settings) as spark:
-        return _on_spark(spark, args, settings, run_id, stage, run_dates)
+    try:
+        with session_for(settings) as spark:
+            return _on_spark(spark, args, settings, run_id, stage, run_dates)
+    except Exception as error:
+        refused = refused_credentials(error, settings.lake_root)  # an object store refusing them: one sentence
+        if refused is None:
+            raise
+        raise refused from None
 
 
 def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run_dates) -> int:

@@ -7,6 +7,7 @@ terminates the process, and kills it when it does not end in seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# The requests that set a server checking credentials up (user, policy, access key, bucket) before it checks them.
+SETUP_REQUESTS = 4
+_SETUP_KEY = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
 REGION = "us-east-1"
 START_TIMEOUT = 60  # seconds
 
@@ -52,9 +56,12 @@ def _stop(process: subprocess.Popen) -> None:
 
 @dataclass
 class S3Server:
-    """moto's S3 server with one bucket; the credentials are the ones its clients are given by the environment."""
+    """moto's S3 server with one bucket. One that ``checks_credentials`` does as S3 does: after the few requests that
+    set it up (an IAM user allowed everything on S3, its access key, the bucket) every request must be signed with
+    that key (moto then evaluates the user's policy on every request, which slows a whole pipeline down)."""
 
     root: Path
+    checks_credentials: bool = False
     bucket: str = "featurelake-test"
     access_key: str = "featurelake-test-key"
     secret_key: str = "featurelake-test-secret-0a1b2c"
@@ -74,15 +81,29 @@ class S3Server:
         self.port = free_port()
         log = self.root / "moto.log"
         self.root.mkdir(parents=True, exist_ok=True)
+        setup = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_REQUESTS)} if self.checks_credentials else {}
         self.process = subprocess.Popen(
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
+            env={**os.environ, **setup},
             start_new_session=True,
         )
         _wait_for_port(self.port, self.process, log)
+        if self.checks_credentials:
+            self._create_a_user_and_its_key()
         self.client().create_bucket(Bucket=self.bucket)
         return self
+
+    def _create_a_user_and_its_key(self) -> None:
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, **_SETUP_KEY)
+        iam.create_user(UserName="featurelake")
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="featurelake", PolicyName="lake", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="featurelake")["AccessKey"]
+        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
 
     def stop(self) -> None:
         if self.process is not None:
@@ -105,8 +126,8 @@ class S3Server:
         for file in sorted(p for p in local.rglob("*") if p.is_file()):
             client.upload_file(str(file), self.bucket, f"{prefix}/{file.relative_to(local).as_posix()}")
 
-    def keys(self, prefix: str) -> list[str]:
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+    def keys(self, prefix: str, bucket: str | None = None) -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket or self.bucket, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def hadoop_settings(self) -> dict[str, str]:

@@ -25,20 +25,24 @@ from tests.integration.test_cluster import versions_the_january_run_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-# A training set on the 2nd-5th (the 1st has no previous day for the daily features), the 6th scored and monitored.
-DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 6))
-SCORED = dt.date(2013, 1, 6)
+# A training set on the 2nd-4th (the 1st has no previous day for the daily features), the 5th scored and monitored.
+DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 5))
+SCORED = dt.date(2013, 1, 5)
+SPLITS = {
+    "train": {"from": "2013-01-02", "to": "2013-01-02"},
+    "validation": {"from": "2013-01-03", "to": "2013-01-03"},
+    "test": {"from": "2013-01-04", "to": "2013-01-04"},
+}
+# one gate (silver.flights, quarantining) validates on the object store; the others cost the suite time only
+UNGATED = (
+    *(f"bronze.{source}" for source in ("flights", "weather", "planes")),
+    "silver.weather",
+    "silver.planes",
+    "training_sets.flight_delay",  # three days cannot hold the split sizes its suite asks for
+)
 OVERRIDES = {
-    "training_sets": {
-        "flight_delay": {
-            "splits": {
-                "train": {"from": "2013-01-02", "to": "2013-01-03"},
-                "validation": {"from": "2013-01-04", "to": "2013-01-04"},
-                "test": {"from": "2013-01-05", "to": "2013-01-05"},
-            }
-        }
-    },
-    "tables": {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")},
+    "training_sets": {"flight_delay": {"splits": SPLITS}},
+    "tables": {table: {"gate": None} for table in UNGATED},
     "models": {
         "flight_delay": {
             "params": {"maxIter": 5},
@@ -52,23 +56,31 @@ LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 
 
 @pytest.fixture(scope="module")
-def object_store_run(spark, demo_landing, tmp_path_factory):
-    """The run over DAYS on the S3 server: (the server, the tracking server, the lake's URI, the run's output)."""
+def servers(tmp_path_factory):
+    """The S3 server and the tracking server, for this module's tests; stopped after them."""
     root = tmp_path_factory.mktemp("object-store")
-    s3 = S3Server(root / "s3").start()
+    s3 = S3Server(root / "s3")
     tracking = TrackingServer(root / "mlflow", s3)
     try:
+        s3.start()
         tracking.start()
-        deliver_january(demo_landing, root / "landing", DAYS)
-        s3.upload(root / "landing", "lake/landing")
-        conf = project_copy(root, {**OVERRIDES, "spark": {"settings": s3.hadoop_settings()}})
-        lake = f"s3a://{s3.bucket}/lake"
-        argv = ["run", "--conf-dir", str(conf), "--from", str(DAYS.start), "--to", str(DAYS.end)]
-        code, output = in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **s3.credentials)
-        yield s3, tracking, lake, succeeded(code, output)
+        yield s3, tracking, root
     finally:
         tracking.stop()
         s3.stop()
+
+
+@pytest.fixture(scope="module")
+def object_store_run(spark, demo_landing, servers):
+    """The run over DAYS on the S3 server: (the server, the tracking server, the lake's URI, the run's output)."""
+    s3, tracking, root = servers
+    deliver_january(demo_landing, root / "landing", DAYS)
+    s3.upload(root / "landing", "lake/landing")
+    conf = project_copy(root, {**OVERRIDES, "spark": {"settings": s3.hadoop_settings()}})
+    lake = f"s3a://{s3.bucket}/lake"
+    argv = ["run", "--conf-dir", str(conf), "--from", str(DAYS.start), "--to", str(DAYS.end)]
+    code, output = in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **s3.credentials)
+    return s3, tracking, lake, succeeded(code, output)
 
 
 def rows(table: pa.Table, columns: list[str]) -> list[tuple]:
@@ -102,7 +114,7 @@ def test_every_stage_runs_on_an_object_store_and_its_tables_equal_a_local_run_s(
     on_s3 = s3.read_delta(f"{lake}/training_sets/flight_delay")
     training_set = "training_sets.flight_delay"
     local = Catalog(spark, local_settings).read_version(training_set, january_left[training_set])
-    first, last = dt.date(2013, 1, 2), dt.date(2013, 1, 5)
+    first, last = dt.date(2013, 1, 2), dt.date(2013, 1, 4)
     local = local.where(F.col(RUN_DATE).between(F.lit(first), F.lit(last))).drop(SPLIT).toArrow()
     columns = [c for c in local.column_names if c not in LINEAGE]
     assert rows(on_s3, columns) == rows(local, columns)
@@ -124,3 +136,27 @@ def test_every_stage_runs_on_an_object_store_and_its_tables_equal_a_local_run_s(
     assert 0 < predictions.num_rows <= flights_of_the_day.num_rows
     monitoring = s3.read_delta(f"{lake}/monitoring/flight_delay")
     assert SCORED in monitoring.column(RUN_DATE).to_pylist()
+
+
+def test_a_wrong_secret_is_one_sentence_naming_the_setting_and_nothing_is_written(servers, tmp_path):
+    """On a server that checks credentials as S3 does, a secret that is not the key's: exit 2, one sentence."""
+    _, tracking, root = servers
+    # a bucket of its own: the session's JVM keeps one S3A client per bucket, the first one's endpoint and key
+    s3 = S3Server(tmp_path / "s3", checks_credentials=True, bucket="featurelake-checked")
+    try:
+        s3.start()
+        lake = f"s3a://{s3.bucket}/lake"
+        wrong = {**s3.credentials, "AWS_SECRET_ACCESS_KEY": "not-the-secret-9f8e7d"}
+        conf = project_copy(tmp_path, {"spark": {"settings": s3.hadoop_settings()}})
+        argv = ["run", "--conf-dir", str(conf), "--run-date", str(DAYS.start), "--stages", "ingest"]
+        code, output = in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **wrong)
+        assert code == 2, output[-3000:]
+        assert output.strip().splitlines()[-1] == (
+            f"featurelake: The object store of the lake {lake} refused the credentials of the environment (access "
+            "denied); set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones) to a "
+            "key that may read and write the lake, or unset them to use the machine's role. Nothing was written."
+        )
+        assert "Traceback" not in output and "not-the-secret-9f8e7d" not in output
+        assert s3.keys("") == []  # nothing written
+    finally:
+        s3.stop()
