@@ -17,18 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.integration.cluster import free_port
+
 BIN = Path(sys.executable).parent
 # The requests that set a server checking credentials up (user, policy, access key, bucket) before it checks them.
 SETUP_REQUESTS = 4
 _SETUP_KEY = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
 REGION = "us-east-1"
 START_TIMEOUT = 60  # seconds
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
