@@ -112,16 +112,17 @@ def session_for(settings: Settings):
     try:
         yield spark
     finally:
-        for key, value in saved.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-        for key, value in saved_hadoop.items():
-            if value is None:
-                hadoop.unset(key)
-            else:
-                hadoop.set(key, value)
+        _restore(spark.conf, saved)
+        _restore(hadoop, saved_hadoop)
+
+
+def _restore(conf, saved: dict[str, str | None]) -> None:
+    """Settings back to their saved values (a session's runtime conf or its Hadoop configuration: both set/unset)."""
+    for key, value in saved.items():
+        if value is None:
+            conf.unset(key)
+        else:
+            conf.set(key, value)
 
 
 HADOOP_PREFIX = "spark.hadoop."

@@ -151,21 +151,22 @@ def read_text(spark, path: str) -> str | None:
 
 
 # How an object store says it refused a request's credentials, as S3A reports it (the status S3 answered and
-# the exception S3A maps it to), whatever the operation that met it.
+# the exception S3A maps it to), whatever the operation that met it; the codes S3 names, in words.
 _REFUSED = re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDeniedException|Status Code: 403|ExpiredToken")
+_REFUSAL_CODES = {
+    "InvalidAccessKeyId": "it knows no such access key",
+    "SignatureDoesNotMatch": "the secret does not match the access key",
+    "ExpiredToken": "the session token has expired",
+}
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def refused_credentials(error: BaseException, lake_root: str) -> EnvironmentProblem | None:
     """The sentence for an object store refusing the credentials it was given, for a lake on it; else None."""
-    if not lake_root.startswith("s3a://") or not _REFUSED.search(str(error)):
+    text = str(error)
+    if not lake_root.startswith("s3a://") or not _REFUSED.search(text):
         return None
-    why = next((w for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken") if w in str(error)), "")
-    meaning = {
-        "InvalidAccessKeyId": "it knows no such access key",
-        "SignatureDoesNotMatch": "the secret does not match the access key",
-        "ExpiredToken": "the session token has expired",
-    }.get(why, "access denied")
+    meaning = next((words for code, words in _REFUSAL_CODES.items() if code in text), "access denied")
     return EnvironmentProblem(
         f"The object store of the lake {lake_root} refused the credentials of the environment ({meaning}); set "
         f"{', '.join(CREDENTIAL_VARIABLES[:2])} (and {CREDENTIAL_VARIABLES[2]} for temporary ones) to a key that "

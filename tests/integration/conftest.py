@@ -151,6 +151,20 @@ def january(spark, demo_landing, tmp_path_factory):
     return settings_of(conf, root / "lake"), output
 
 
+def versions_the_january_run_left(spark, settings) -> dict[str, int]:
+    """The Delta version of each table as the January run left it, from its ledger rows (the earliest run of the
+    ledger): the tests that ran since changed some of them (the cluster's and the object store's tests compare
+    their own tables with these)."""
+    from pyspark.sql import functions as F
+
+    from featurelake.lake.catalog import Catalog
+
+    ledger = Catalog(spark, settings).read("ops.run_ledger")
+    january_run = ledger.orderBy("finished_at").first()["run_id"]
+    written = ledger.where(F.col("run_id") == january_run).select(F.explode("outputs").alias("table", "version"))
+    return {r["table"]: r["version"] for r in written.groupBy("table").agg(F.max("version").alias("version")).collect()}
+
+
 # The weekly project names its own features package (and expectations), in a directory that holds the demo's too.
 WEEKLY_PACKAGE = "sales_features"
 

@@ -13,7 +13,7 @@ from featurelake.core.columns import RUN_DATE
 from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
 from tests.integration.cluster import cluster_settings
-from tests.integration.conftest import CLUSTER_DAYS
+from tests.integration.conftest import CLUSTER_DAYS, versions_the_january_run_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
@@ -22,15 +22,6 @@ LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 
 def comparable(frame):
     return frame.drop(*(c for c in LINEAGE if c in frame.columns))
-
-
-def versions_the_january_run_left(spark, settings) -> dict[str, int]:
-    """The Delta version of each table as the January run left it, from its ledger rows (the earliest run of the
-    ledger): the tests that ran since changed some of them (the cluster's test runs last)."""
-    ledger = Catalog(spark, settings).read("ops.run_ledger")
-    january_run = ledger.orderBy("finished_at").first()["run_id"]
-    written = ledger.where(F.col("run_id") == january_run).select(F.explode("outputs").alias("table", "version"))
-    return {r["table"]: r["version"] for r in written.groupBy("table").agg(F.max("version").alias("version")).collect()}
 
 
 def test_packaged_jobs_on_a_standalone_cluster_write_the_tables_of_a_local_run(spark, january, cluster_run):

@@ -19,9 +19,14 @@ from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.predictions import PROBABILITY
-from tests.integration.conftest import deliver_january, in_process, project_copy, succeeded
+from tests.integration.conftest import (
+    deliver_january,
+    in_process,
+    project_copy,
+    succeeded,
+    versions_the_january_run_left,
+)
 from tests.integration.object_store import S3Server, TrackingServer
-from tests.integration.test_cluster import versions_the_january_run_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
