@@ -7,7 +7,9 @@ are never echoed in messages, since they may be secrets.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import os
 import re
 from pathlib import Path
@@ -87,7 +89,7 @@ def _read_conf(env: str | None, conf_dir: str | Path | None) -> tuple[str, Path,
 
 def _read_yaml(file: Path) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        document = copy.deepcopy(_parsed(file.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -97,6 +99,13 @@ def _read_yaml(file: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ConfigError(f"{file} must hold a mapping of keys at its top level.")
     return document
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    """A YAML document parsed once per content: a process that loads conf many times (the test suite, a notebook)
+    parses each file's text once; callers get a deep copy, since merging changes what it is given."""
+    return yaml.safe_load(text)
 
 
 def _merge(target: dict, document: dict, origins: dict, file: Path, path: tuple, override: bool) -> None:

@@ -133,6 +133,10 @@ def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], w
     )
 
 
+# The project directories _on_path put on sys.path (one at a time is there).
+_PUT_ON_PATH: set[str] = set()
+
+
 def _on_path(project_dir: Path, package: str) -> None:
     """The project's directory first on the path, and a package of that name imported from another project's
     directory forgotten: one process may run several projects one after another (tests, notebooks), and each must
@@ -148,6 +152,8 @@ def _on_path(project_dir: Path, package: str) -> None:
             importlib.invalidate_caches()
     entry = str(project_dir)
     if sys.path[:1] != [entry]:
-        if entry in sys.path:
-            sys.path.remove(entry)
+        # the projects put on the path before leave it: each import not yet made would search their directories
+        for earlier in [p for p in sys.path if p == entry or p in _PUT_ON_PATH]:
+            sys.path.remove(earlier)
         sys.path.insert(0, entry)
+        _PUT_ON_PATH.add(entry)

@@ -148,6 +148,13 @@ def hadoop_settings(settings: Settings) -> dict[str, str]:
     return found
 
 
+# The engine's defaults for the driver, which conf may override. PySpark's DataFrame debugging records the Python
+# line of every Column function call in the JVM (for the query context of an error): four Py4J round trips and a
+# failing `import IPython` per call, a search of the whole sys.path each time. The engine names its own errors, and
+# building a step's columns cost it more than a step's one-row Spark job.
+DRIVER_DEFAULTS = {"spark.python.sql.dataFrameDebugging.enabled": "false"}
+
+
 def build_session(settings: Settings):
     """Create (or return) the SparkSession for these settings; checks Java first and Delta after. A session the
     process already runs is returned with conf's runtime settings applied (nothing to start: no Java check, no
@@ -165,7 +172,11 @@ def build_session(settings: Settings):
     check_java()
     spark_conf = settings.spark
     builder = SparkSession.builder.appName(spark_conf.app_name)
-    configured = {"spark.sql.shuffle.partitions": str(spark_conf.shuffle_partitions), **spark_conf.settings}
+    configured = {
+        **DRIVER_DEFAULTS,
+        "spark.sql.shuffle.partitions": str(spark_conf.shuffle_partitions),
+        **spark_conf.settings,
+    }
     local = not under_spark_submit()
     if local:
         if spark_conf.master:
