@@ -132,6 +132,16 @@ def write_bytes(spark, path: str, content: bytes) -> None:
         stream.close()
 
 
+def copy_to_local(spark, path: str, target: str) -> bool:
+    """Copy a file or a directory (recursively) to a local path; False when there is nothing at ``path``."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return False
+    local = spark._jvm.org.apache.hadoop.fs.Path(f"file://{target}")
+    fs.copyToLocalFile(False, hadoop_path, local, True)  # the raw local file system: no .crc files beside
+    return True
+
+
 def read_text(spark, path: str) -> str | None:
     """A small text file's content, or None when it does not exist."""
     fs, hadoop_path = _filesystem(spark, path)

@@ -202,7 +202,7 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
             raise
         raise damaged from None
     finally:  # failed validations belong in the Data Docs too
-        docs = build_docs(settings)
+        docs = build_docs(settings, spark)
     print(f"\nrun {run_id} ({settings.env}), lake {settings.lake_root}")
     print(render_table(result.summaries))
     for summary in result.summaries:

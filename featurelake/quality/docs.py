@@ -19,26 +19,33 @@ from pathlib import Path
 
 from featurelake.core import html
 from featurelake.core.settings import Settings
+from featurelake.quality.mirror import QUALITY, SITE, mirrored, quality_dir, remote, write_back
 from featurelake.quality.validation import DOCS_SITE, gx_context, unbuilt
 
 
-def build_docs(settings: Settings) -> str | None:
-    """Bring the Data Docs site up to date; returns its index. A lake's first build renders every suite and
-    validation stored so far; later ones only the pages of what this process stored since its last build (and
-    the index), so a command's cost does not grow with the lake's history of validations."""
-    if "://" in settings.lake_root or not (Path(settings.lake_root) / "quality" / "gx").exists():
-        return None
-    docs = Path(settings.lake_root) / "quality" / "docs"
+def build_docs(settings: Settings, spark=None) -> str | None:
+    """Bring the Data Docs site up to date; returns the address of its index (on an object store, the site is
+    built in the quality folder's local mirror and written back: mirror.py). A lake's first build renders every
+    suite and validation stored so far; later ones only the pages of what this process stored since its last
+    build (and the index), so a command's cost does not grow with the lake's history of validations."""
     fresh = unbuilt(settings)
+    if remote(settings):
+        if not fresh and not mirrored(settings):
+            return None  # this process validated nothing: the site on the lake stands as it is
+    elif not (Path(settings.lake_root) / QUALITY / "gx").exists():
+        return None
+    docs = quality_dir(settings, spark) / SITE
     incremental = (docs / "index.html").exists()
-    if incremental and not fresh:
+    if fresh or not incremental:
+        context = gx_context(settings, spark)
+        started = time.time()
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh if incremental else None)
+        _add_static_overview(context, docs, derived_pages=remote(settings))
+        _ship_static_files(docs, since=started if incremental else None)
+    if not remote(settings):
         return (docs / "index.html").as_uri()
-    context = gx_context(settings)
-    started = time.time()
-    built = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh if incremental else None)
-    _add_static_overview(context, docs)
-    _ship_static_files(docs, since=started if incremental else None)
-    return built.get(DOCS_SITE)
+    write_back(spark, settings)
+    return f"{settings.lake_root.rstrip('/')}/{QUALITY}/{SITE}/index.html"
 
 
 def _vendored() -> dict[str, tuple[Path, list[str]]]:
@@ -116,10 +123,11 @@ def _succeeded(store, key, docs: Path) -> bool:
     return _SUCCEEDED[name]
 
 
-def _add_static_overview(context, docs: Path) -> None:
+def _add_static_overview(context, docs: Path, derived_pages: bool = False) -> None:
     """GX's index lists suites and validations with JavaScript fetched from public CDNs, so on a machine
     without internet access it shows nothing. Add the same listing as plain HTML at the top of the index
-    (templates/docs_overview.html.j2)."""
+    (templates/docs_overview.html.j2). A mirror (``derived_pages``) holds only the pages it built: the others'
+    are where GX puts a validation's page, its store key as a path."""
     store = context.validation_results_store
     validations = []
     for key in store.list_keys():
@@ -129,6 +137,9 @@ def _add_static_overview(context, docs: Path) -> None:
         pages = sorted((docs / "validations").glob(f"{suite_name.replace('.', '/')}/*/{stamp}/*.html"))
         status = "passed" if _succeeded(store, key, docs) else "failed"
         page = str(pages[0].relative_to(docs)) if pages else None
+        if page is None and derived_pages:
+            run_name, batch = key.run_id.run_name, getattr(key, "batch_identifier", None)
+            page = str(Path("validations", *suite_name.split("."), run_name, stamp, f"{batch}.html"))
         validations.append(Listed(suite_name, page, status, when))
     validations.sort(key=lambda v: (v.when, v.name, v.status, v.page or ""), reverse=True)
     suites = [

@@ -9,12 +9,12 @@ import copy
 import datetime as dt
 import json
 import re
-from pathlib import Path
 
 from pyspark.sql import DataFrame
 
 from featurelake.core.settings import Settings
 from featurelake.quality.metrics import RESULT_FORMAT, Pass, Plan
+from featurelake.quality.mirror import SITE, quality_dir
 from featurelake.quality.outcomes import Outcome
 from featurelake.quality.suites import ROW_COUNT, Suite
 
@@ -31,33 +31,27 @@ def unbuilt(settings: Settings) -> list:
     return _UNBUILT.pop(settings.lake_root, [])
 
 
-def gx_context(settings: Settings):
-    """The GX context, made once per process: file-backed under <lake>/quality/gx for a local lake, so that
-    every validation stays in the Data Docs; in memory for a lake on an object store (GX's file stores are
-    local)."""
+def gx_context(settings: Settings, spark=None):
+    """The GX context, made once per process: file-backed under the lake's quality folder, so that every
+    validation stays in the Data Docs (for a lake on an object store, a local mirror of it: mirror.py, filled
+    through ``spark`` the first time)."""
     if settings.lake_root in _CONTEXTS:
         return _CONTEXTS[settings.lake_root]
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    root = Path(settings.lake_root)
-    if "://" in settings.lake_root:
-        context = gx.get_context(mode="ephemeral")
-    else:
-        context = gx.get_context(mode="file", project_root_dir=str(root / "quality"))
-        if DOCS_SITE not in context.get_site_names():
-            context.add_data_docs_site(
-                site_name=DOCS_SITE,
-                site_config={
-                    "class_name": "SiteBuilder",
-                    "show_how_to_buttons": False,
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": str(root / "quality" / "docs"),
-                    },
-                },
-            )
+    quality = quality_dir(settings, spark)
+    context = gx.get_context(mode="file", project_root_dir=str(quality))
+    if DOCS_SITE not in context.get_site_names():
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(quality / SITE)},
+            },
+        )
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     _CONTEXTS[settings.lake_root] = context
     return context
@@ -94,7 +88,7 @@ def validate(
 ) -> list[Outcome]:
     """GX's results for the suite (row counts per run date are the gate's own), stored as one validation
     result; one Outcome each, in the suite's order."""
-    context = gx_context(settings)
+    context = gx_context(settings, frame.sparkSession)
     results = judge(context, settings, frame, suite, plan, found)
     key = _store(context, suite, list(results.values()), run_dates, run_id)
     _UNBUILT.setdefault(settings.lake_root, []).append(key)

@@ -143,6 +143,27 @@ def test_every_stage_runs_on_an_object_store_and_its_tables_equal_a_local_run_s(
     assert SCORED in monitoring.column(RUN_DATE).to_pylist()
 
 
+def test_the_data_docs_are_built_on_the_object_store_and_list_every_validation_with_its_page(object_store_run):
+    """GX's stores and the site live under the lake on S3 (built in a local mirror, written back): the gated tables'
+    validations each have their page, linked from the offline listing of the index, and the address is printed."""
+    import re
+
+    s3, _, lake, output = object_store_run
+    assert f"\nData Docs: {lake}/quality/docs/index.html\n" in output
+    docs = set(s3.keys("lake/quality/docs/"))
+    index = s3.client().get_object(Bucket=s3.bucket, Key="lake/quality/docs/index.html")["Body"].read().decode()
+    linked = re.findall(r'<li class="featurelake-validation (passed|failed)"><a href="([^"]+)">([\w.]+) at ', index)
+    stored = [k for k in s3.keys("lake/quality/gx/uncommitted/validations/") if k.endswith(".json")]
+    assert "silver.flights" in {name for _, _, name in linked}, index
+    assert len(linked) == len(stored) > 0, (linked, stored)  # one page per validation stored, each linked
+    for _, page, name in linked:
+        assert page.startswith(f"validations/{name.replace('.', '/')}/") and f"lake/quality/docs/{page}" in docs
+    pages = {f"lake/quality/docs/validations/{k.split('/validations/', 1)[1][: -len('.json')]}.html" for k in stored}
+    assert pages <= docs
+    assert "lake/quality/docs/static/vendor/bootstrap/css/bootstrap.min.css" in docs  # offline: no CDN needed
+    assert "lake/quality/gx/great_expectations.yml" not in docs and not s3.keys("lake/quality/gx/great_exp")
+
+
 def test_a_wrong_secret_is_one_sentence_naming_the_setting_and_nothing_is_written(servers, tmp_path):
     """On a server that checks credentials as S3 does, a secret that is not the key's: exit 2, one sentence."""
     _, tracking, root = servers
