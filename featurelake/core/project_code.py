@@ -133,7 +133,7 @@ def _expanded(model: str, features: ModelFeaturesConf, groups: dict[str, Any], w
     )
 
 
-# The project directories _on_path put on sys.path (one at a time is there).
+# The project directory _on_path put on sys.path that was not there before (at most one).
 _PUT_ON_PATH: set[str] = set()
 
 
@@ -152,8 +152,14 @@ def _on_path(project_dir: Path, package: str) -> None:
             importlib.invalidate_caches()
     entry = str(project_dir)
     if sys.path[:1] != [entry]:
-        # the projects put on the path before leave it: each import not yet made would search their directories
-        for earlier in [p for p in sys.path if p == entry or p in _PUT_ON_PATH]:
-            sys.path.remove(earlier)
+        # the directories put on the path for earlier projects leave it (each import not yet made would search
+        # them); a directory that was on the path before is only moved to the front
+        for earlier in _PUT_ON_PATH - {entry}:
+            while earlier in sys.path:
+                sys.path.remove(earlier)
+        _PUT_ON_PATH.intersection_update({entry})
+        if entry in sys.path:
+            sys.path.remove(entry)
+        else:
+            _PUT_ON_PATH.add(entry)
         sys.path.insert(0, entry)
-        _PUT_ON_PATH.add(entry)

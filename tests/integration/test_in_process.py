@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import textwrap
 
 import pytest
@@ -63,6 +64,8 @@ def test_each_project_gets_its_own_feature_groups_one_after_another(tmp_path):
     assert "carrier_performance" in demo
     assert set(discover_feature_groups(other)) == {"store_units"}
     assert set(discover_feature_groups(PROJECT)) == demo  # and back
+    # one project's directory on the path at a time: every import still to come searches it first
+    assert sys.path[0] == str(PROJECT) and str(other) not in sys.path
 
 
 def test_two_lakes_in_one_process_each_get_their_own_tables(spark, make_settings, tmp_path, demo_landing):

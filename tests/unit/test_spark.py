@@ -72,6 +72,15 @@ def test_session_is_utc_ansi_and_delta(spark):
         spark.sql("select 1 / 0").collect()
 
 
+def test_column_functions_cost_no_round_trips_for_pyspark_s_debugging(spark):
+    """The engine's driver default: PySpark's DataFrame debugging off, so building a column records no call site
+    through Py4J (conf may turn it back on)."""
+    from pyspark.errors.utils import is_debugging_enabled
+
+    assert spark.conf.get("spark.python.sql.dataFrameDebugging.enabled") == "false"
+    assert not is_debugging_enabled()
+
+
 def test_jvm_options_from_conf_or_spark_submit_are_kept_and_correctness_settings_win():
     conf = {"spark.driver.extraJavaOptions": "-Xss4m", "spark.sql.session.timeZone": "Europe/Berlin"}
     submitted = {"spark.driver.extraJavaOptions": "-Dignored=1", "spark.executor.extraJavaOptions": "-XX:+UseSerialGC"}
