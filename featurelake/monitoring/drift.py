@@ -42,11 +42,14 @@ def jensen_shannon_distance(reference: list[float], current: list[float]) -> flo
 
 @dataclass(frozen=True)
 class Binning:
-    """How one column is cut into bins: an int bin index per row, and each bin's label."""
+    """How one column is cut into bins: an int bin index per row, and each bin's label; made from the edges of a
+    numeric column or the categories of another (kept, so the binning can be stored and made again)."""
 
     column: str
     labels: list[str]
     index: Column
+    edges: list[float] | None = None
+    categories: list[str] | None = None
 
 
 def numeric_binning(column: str, edges: list[float]) -> Binning:
@@ -59,7 +62,7 @@ def numeric_binning(column: str, edges: list[float]) -> Binning:
         [f"≤ {edges[0]:.4g}"] + [f"({a:.4g}, {b:.4g}]" for a, b in zip(edges, edges[1:], strict=False)] if edges else []
     )
     labels.append(f"> {edges[-1]:.4g}" if edges else "any value")
-    return Binning(column, [*labels, NULL], index.otherwise(F.lit(len(edges))))
+    return Binning(column, [*labels, NULL], index.otherwise(F.lit(len(edges))), edges=list(edges))
 
 
 def categorical_binning(column: str, categories: list[str]) -> Binning:
@@ -68,7 +71,9 @@ def categorical_binning(column: str, categories: list[str]) -> Binning:
     index = F.when(value.isNull(), F.lit(len(categories) + 1))
     for i, category in enumerate(categories):
         index = index.when(value == F.lit(category), F.lit(i))
-    return Binning(column, [*categories, OTHER, NULL], index.otherwise(F.lit(len(categories))))
+    return Binning(
+        column, [*categories, OTHER, NULL], index.otherwise(F.lit(len(categories))), categories=list(categories)
+    )
 
 
 def reference_binnings(reference: DataFrame, numeric: list[str], categorical: list[str], conf: MonitoringConf):
@@ -181,15 +186,16 @@ class Drift:
 
 
 def drifts(
-    reference: DataFrame,
+    before: dict[str, list[float]],
     current: DataFrame,
     binnings: list[Binning],
     thresholds: dict[str, Threshold],
     report_only,
     importances: dict[str, float],
 ) -> list[Drift]:
-    """The PSI and Jensen-Shannon distance of every binned column, from one pass over each side."""
-    before, after = bin_shares(reference, binnings), bin_shares(current, binnings)
+    """The PSI and Jensen-Shannon distance of every binned column between the reference's bin shares
+    (``before``) and the current frame's, from one pass over it."""
+    after = bin_shares(current, binnings)
     return [
         Drift(
             b.column,

@@ -56,9 +56,17 @@ from featurelake.monitoring.calibration import (
     membership,
     reference_windows,
 )
-from featurelake.monitoring.drift import Drift, Threshold, drifts, reference_binnings, score_histogram
+from featurelake.monitoring.drift import (
+    Drift,
+    Threshold,
+    bin_shares,
+    drifts,
+    reference_binnings,
+    score_histogram,
+)
 from featurelake.monitoring.estimated import Estimated, calibrated, daily_estimates, estimate, fit_calibrator
 from featurelake.monitoring.realized import daily_auc, realized_quality, recent_anomalies
+from featurelake.monitoring.reference import ReferenceProfile, profile_key, reference_profile
 from featurelake.monitoring.report import render, render_text
 from featurelake.monitoring.result import MONITORING_SCHEMA, Monitoring, monitoring_rows
 
@@ -147,8 +155,9 @@ def monitor(
     drift_days = conf.window.last(run_date, grain)
     predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
     importances = tracking.version_importances(registered.name, registered.version)
+    directory = f"{model_card.card_dir(settings, model, registered.version)}/monitoring"
     with accounted("monitor", table, run_date) as summary:
-        drift = _drift(catalog, registered, manifest, predictions, drift_days, conf, grain, importances)
+        drift = _drift(catalog, registered, manifest, predictions, drift_days, conf, grain, importances, directory)
         labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
         history_days = _landed(run_date, conf.label_lag, conf.history, grain)
         scored_days = DateRange(min(history_days.start, drift_days.start), run_date)
@@ -188,7 +197,6 @@ def monitor(
             "*", F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID)
         )
         commit = catalog.replace_slice(frame, table, DateRange.single(run_date))
-        directory = f"{model_card.card_dir(settings, model, registered.version)}/monitoring"
         storage.write_files(spark, directory, render(result, drift.histograms), prefix=f"{run_date}_")
         report_path = f"{directory}/{run_date}_drift_report.html"
         summary.rows_in = summary.published = len(rows)
@@ -212,23 +220,50 @@ class DriftFound:
 
 
 def _drift(
-    catalog: Catalog, registered, manifest: Manifest, predictions: DataFrame, days: DateRange, conf, grain, importances
+    catalog: Catalog,
+    registered,
+    manifest: Manifest,
+    predictions: DataFrame,
+    days: DateRange,
+    conf,
+    grain,
+    importances,
+    directory: str,
 ) -> DriftFound:
     """The drift of every input and of the probability: the predictions of the drift window against the
-    reference split of the training-set version the model was trained on, each against its own thresholds."""
+    reference split of the training-set version the model was trained on (its profile, reference.py: computed by
+    the model's first check under this conf, stored in ``directory``), each against its own thresholds."""
     schema = tracking.input_schema(registered)
     recent = predictions.where(run_date_condition(days)).select(
         *[F.col(f"{INPUTS}.{c}").alias(c) for c, _ in schema], PROBABILITY
     )
-    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.reference_split)
-    with persisted(recent) as current, persisted(scored) as reference:
-        current_rows, reference_rows = current.count(), reference.count()
+    with persisted(recent) as current:
+        current_rows = current.count()
         if not current_rows:
             raise FeaturelakeError(
                 f"predictions.{registered.name} holds no prediction of {registered.uri} for {days}; score those "
                 f"days first (`featurelake score --model {registered.name} --from {days.start} --to {days.end}`)."
             )
-        if not reference_rows:
+        key = profile_key(registered.version, registered.training_set_version, conf, grain)
+        profile = reference_profile(
+            catalog.spark, directory, key, lambda: _profile(catalog, registered, manifest, schema, conf, grain, key)
+        )
+        *features, prediction = sorted(
+            drifts(profile.shares, current, profile.binnings, profile.thresholds, set(conf.report_only), importances),
+            key=lambda d: d.column == PROBABILITY,
+        )
+        histograms = {"reference": profile.histogram, "recent": score_histogram(current)}
+        return DriftFound(features, prediction, histograms, current_rows, profile.rows)
+
+
+def _profile(
+    catalog: Catalog, registered, manifest: Manifest, schema, conf, grain: Grain, key: str
+) -> ReferenceProfile:
+    """The reference's bins, shares, histogram and calibrated thresholds, from the model's reference split."""
+    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.reference_split)
+    with persisted(scored) as reference:
+        rows = reference.count()
+        if not rows:
             raise FeaturelakeError(
                 f"{manifest.table} v{registered.training_set_version} has no row in split {conf.reference_split} "
                 f"(models.{registered.name}.monitoring.reference_split); name a split the model was trained with."
@@ -236,13 +271,14 @@ def _drift(
         numeric = [c for c, kind in schema if kind != "string"]
         categorical = [c for c, kind in schema if kind == "string"]
         binnings = reference_binnings(reference, [*numeric, PROBABILITY], categorical, conf)
-        thresholds = _thresholds(catalog, reference, binnings, conf, grain)
-        *features, prediction = sorted(
-            drifts(reference, current, binnings, thresholds, set(conf.report_only), importances),
-            key=lambda d: d.column == PROBABILITY,
+        return ReferenceProfile(
+            key=key,
+            rows=rows,
+            bins=ReferenceProfile.bins_of(binnings),
+            shares=bin_shares(reference, binnings),
+            thresholds=_thresholds(catalog, reference, binnings, conf, grain),
+            histogram=score_histogram(reference),
         )
-        histograms = {"reference": score_histogram(reference), "recent": score_histogram(current)}
-        return DriftFound(features, prediction, histograms, current_rows, reference_rows)
 
 
 def _thresholds(catalog: Catalog, reference: DataFrame, binnings, conf, grain: Grain) -> dict[str, Threshold]:

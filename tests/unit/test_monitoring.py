@@ -243,3 +243,49 @@ def test_retraining_is_recommended_for_each_drop_and_the_reasons_are_ranked():
     small = _monitoring(conf, [_drift("hour", 0.6, 0.2), _drift("dest", 0.1, 0.8)], 0.0, None, None, 0.67)
     small.judge()
     assert small.drifted_importance == pytest.approx(0.2) and not small.retrain_recommended
+
+
+def test_a_reference_profile_is_computed_once_per_key_stored_and_made_again_whole(spark, tmp_path):
+    """The reference's side of a check, stored beside the reports: read back as it was (binnings that bin the
+    same rows the same way) while its key holds; computed again and replaced when the key changes."""
+    from featurelake.monitoring.drift import Threshold
+    from featurelake.monitoring.reference import PROFILE_FILE, ReferenceProfile, profile_key, reference_profile
+
+    rows = frame_of(spark, [(0.5, "UA"), (1.5, "AA"), (2.5, None)], "x double, carrier string")
+    binnings = [numeric_binning("x", [1.0, 2.0]), categorical_binning("carrier", ["UA"])]
+    conf = MonitoringConf()
+    computed = []
+
+    def compute(key):
+        computed.append(key)
+        return ReferenceProfile(
+            key=key,
+            rows=3,
+            bins=ReferenceProfile.bins_of(binnings),
+            shares=bin_shares(rows, binnings),
+            thresholds={"x": Threshold(0.4, 0.2, 12), "carrier": Threshold(0.25)},
+            histogram=[0.5, 0.5],
+        )
+
+    key = profile_key(1, 0, conf, "day")
+    first = reference_profile(spark, str(tmp_path), key, lambda: compute(key))
+    again = reference_profile(spark, str(tmp_path), key, lambda: compute(key))
+    assert computed == [key] and again == first and (tmp_path / PROFILE_FILE).exists()
+    assert again.thresholds == {"x": Threshold(0.4, 0.2, 12), "carrier": Threshold(0.25)}
+    assert (
+        bin_shares(rows, again.binnings)
+        == first.shares
+        == {
+            "x": [1 / 3, 1 / 3, 1 / 3, 0.0],
+            "carrier": [
+                1 / 3,
+                1 / 3,
+                1 / 3,
+            ],
+        }
+    )
+    assert [b.labels for b in again.binnings] == [b.labels for b in binnings]
+    other = profile_key(1, 0, MonitoringConf(drift_quantile=0.99), "day")  # a conf change: another key
+    assert other != key and profile_key(2, 0, conf, "day") != key
+    assert reference_profile(spark, str(tmp_path), other, lambda: compute(other)).key == other
+    assert computed == [key, other]
