@@ -46,6 +46,11 @@ class Settings:
         self._tables = {**implied, **project.tables}
 
     @property
+    def lake_is_remote(self) -> bool:
+        """Whether the lake root names a file system by its scheme (s3a://, abfss://, gs://): not the local disk."""
+        return _has_scheme(self.lake_root)
+
+    @property
     def sources(self) -> dict[str, SourceConf]:
         return self.project.sources
 

@@ -284,7 +284,7 @@ def spark_log(settings: Settings) -> Path:
     is on an object store)."""
     import tempfile
 
-    base = Path(tempfile.gettempdir()) / "featurelake" if "://" in settings.lake_root else Path(settings.lake_root)
+    base = Path(tempfile.gettempdir()) / "featurelake" if settings.lake_is_remote else Path(settings.lake_root)
     path = base / "logs" / "spark.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

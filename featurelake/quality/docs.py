@@ -19,7 +19,7 @@ from pathlib import Path
 
 from featurelake.core import html
 from featurelake.core.settings import Settings
-from featurelake.quality.mirror import QUALITY, SITE, mirrored, quality_dir, remote, write_back
+from featurelake.quality.mirror import QUALITY, SITE, mirrored, quality_dir, write_back
 from featurelake.quality.validation import DOCS_SITE, gx_context, unbuilt
 
 
@@ -29,10 +29,10 @@ def build_docs(settings: Settings, spark=None) -> str | None:
     suite and validation stored so far; later ones only the pages of what this process stored since its last
     build (and the index), so a command's cost does not grow with the lake's history of validations."""
     fresh = unbuilt(settings)
-    if remote(settings):
+    if settings.lake_is_remote:
         if not fresh and not mirrored(settings):
             return None  # this process validated nothing: the site on the lake stands as it is
-    elif not (Path(settings.lake_root) / QUALITY / "gx").exists():
+    elif not (quality_dir(settings) / "gx").exists():
         return None
     docs = quality_dir(settings, spark) / SITE
     incremental = (docs / "index.html").exists()
@@ -40,12 +40,12 @@ def build_docs(settings: Settings, spark=None) -> str | None:
         context = gx_context(settings, spark)
         started = time.time()
         context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=fresh if incremental else None)
-        _add_static_overview(context, docs, derived_pages=remote(settings))
+        _add_static_overview(context, docs, derived_pages=settings.lake_is_remote)
         _ship_static_files(docs, since=started if incremental else None)
-    if not remote(settings):
+    if not settings.lake_is_remote:
         return (docs / "index.html").as_uri()
     write_back(spark, settings)
-    return f"{settings.lake_root.rstrip('/')}/{QUALITY}/{SITE}/index.html"
+    return f"{settings.lake_root}/{QUALITY}/{SITE}/index.html"
 
 
 def _vendored() -> dict[str, tuple[Path, list[str]]]:

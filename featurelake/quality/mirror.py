@@ -35,10 +35,6 @@ class Mirror:
 _MIRRORS: dict[str, Mirror] = {}  # per object-store lake root, in this process
 
 
-def remote(settings: Settings) -> bool:
-    return "://" in settings.lake_root
-
-
 def mirrored(settings: Settings) -> bool:
     """Whether this process has mirrored the lake's quality folder (it validated something there)."""
     return settings.lake_root in _MIRRORS
@@ -47,14 +43,14 @@ def mirrored(settings: Settings) -> bool:
 def quality_dir(settings: Settings, spark=None) -> Path:
     """The local directory that holds the lake's quality folder (a mirror for a lake on an object store, which
     needs the session to be filled the first time)."""
-    if not remote(settings):
+    if not settings.lake_is_remote:
         return Path(settings.lake_root) / QUALITY
     mirror = _MIRRORS.get(settings.lake_root)
     if mirror is None:
         if spark is None:
             raise RuntimeError(f"the quality folder of {settings.lake_root} is mirrored through a Spark session")
         local = Path(tempfile.mkdtemp(prefix="featurelake-quality-"))
-        source = f"{settings.lake_root.rstrip('/')}/{QUALITY}"
+        source = f"{settings.lake_root}/{QUALITY}"
         for part in FETCHED:
             (local / part).parent.mkdir(parents=True, exist_ok=True)
             storage.copy_to_local(spark, f"{source}/{part}", str(local / part))
