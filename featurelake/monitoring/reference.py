@@ -62,12 +62,16 @@ def profile_key(version: int, training_set_version: int, conf: MonitoringConf, g
 
 
 def reference_profile(spark, directory: str, key: str, compute: Callable[[], ReferenceProfile]) -> ReferenceProfile:
-    """The stored profile under ``directory`` when its key is ``key``; else ``compute()``, stored there."""
+    """The stored profile under ``directory`` when its key is ``key``; else ``compute()``, stored there. A stored
+    profile that cannot be read (cut short, another layout) is computed again like a stale one."""
     path = f"{directory}/{PROFILE_FILE}"
     stored = storage.read_text(spark, path)
     if stored is not None:
-        found = ReferenceProfile.model_validate_json(stored)
-        if found.key == key:
+        try:
+            found = ReferenceProfile.model_validate_json(stored)
+        except ValueError:  # pydantic's ValidationError: not a profile this code reads
+            found = None
+        if found is not None and found.key == key:
             return found
     profile = compute()
     storage.write_text(spark, path, profile.model_dump_json())

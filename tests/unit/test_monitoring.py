@@ -289,3 +289,9 @@ def test_a_reference_profile_is_computed_once_per_key_stored_and_made_again_whol
     assert other != key and profile_key(2, 0, conf, "day") != key
     assert reference_profile(spark, str(tmp_path), other, lambda: compute(other)).key == other
     assert computed == [key, other]
+    (tmp_path / PROFILE_FILE).write_text('{"key": "' + other + '", "rows": ')  # cut short: computed again
+    (tmp_path / f".{PROFILE_FILE}.crc").unlink()  # as on an object store: nothing but the file to go by
+    assert reference_profile(spark, str(tmp_path), other, lambda: compute(other)) == first.model_copy(
+        update={"key": other}
+    )
+    assert computed == [key, other, other]
