@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from featurelake.core.errors import EnvironmentProblem, InputError
+from featurelake.core.errors import EnvironmentProblem, FeaturelakeError, InputError
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,38 @@ _REFUSAL_CODES = {
     "ExpiredToken": "the session token has expired",
 }
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+# How a client says the store did not answer at all (down, cut off, a wrong endpoint), as S3A and the cloud SDKs
+# report it after their retries.
+_UNANSWERED = re.compile(
+    r"Connection refused|Connection reset|failed to respond|Unable to execute HTTP request|UnknownHostException|"
+    r"ConnectTimeoutException|connect timed out"
+)
+
+
+def store_problem(error: BaseException, lake_root: str, endpoint: str | None) -> EnvironmentProblem | None:
+    """The sentence for an object store that refused the credentials or did not answer, for a lake on one (the
+    ``endpoint`` conf gives it, if any); else None."""
+    if isinstance(error, FeaturelakeError):  # already a sentence
+        return None
+    return refused_credentials(error, lake_root) or unanswered(error, lake_root, endpoint)
+
+
+def unanswered(error: BaseException, lake_root: str, endpoint: str | None) -> EnvironmentProblem | None:
+    """The sentence for an object store that stopped answering (or never did), for a lake on one; else None.
+    A Delta table's version is its last commit, so whatever was cut short left every table where it was."""
+    text = str(error)
+    from_the_jvm = "java." in text  # the store's client in Spark's JVM, not e.g. MLflow's Python client
+    if "://" not in lake_root or lake_root.startswith("file:") or not (from_the_jvm and _UNANSWERED.search(text)):
+        return None
+    where = f" at {endpoint}" if endpoint else ""
+    setting = "spark.hadoop.fs.s3a.endpoint" if lake_root.startswith("s3a://") else "the store's endpoint setting"
+    return EnvironmentProblem(
+        f"The object store of the lake {lake_root} did not answer{where}; check that it is up and reachable from "
+        f"here and that {setting} in conf's spark settings names it, then run again: every table is still at its "
+        "last committed version."
+    )
 
 
 def refused_credentials(error: BaseException, lake_root: str) -> EnvironmentProblem | None:

@@ -20,7 +20,7 @@ from featurelake.core.redaction import redacting
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.damage import unreadable_table
 from featurelake.lake.stage import CommandResult, Context
-from featurelake.lake.storage import refused_credentials
+from featurelake.lake.storage import store_problem
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 from featurelake.quality.docs import build_docs
 
@@ -157,10 +157,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         with session_for(settings) as spark:
             return _on_spark(spark, args, settings, run_id, stage, run_dates)
     except Exception as error:
-        refused = refused_credentials(error, settings.lake_root)  # an object store refusing them: one sentence
-        if refused is None:
+        endpoint = settings.spark.settings.get("spark.hadoop.fs.s3a.endpoint")
+        problem = store_problem(error, settings.lake_root, endpoint)  # an object store refusing or silent: a sentence
+        if problem is None:
             raise
-        raise refused from None
+        raise problem from None
 
 
 def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run_dates) -> int:

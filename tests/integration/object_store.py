@@ -7,12 +7,14 @@ terminates the process, and kills it when it does not end in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,3 +196,85 @@ class TrackingServer:
     def stop(self) -> None:
         if self.process is not None:
             _stop(self.process)
+
+
+class Outage:
+    """A TCP proxy on 127.0.0.1 in front of the S3 server that plays the server dying: once a request whose
+    start holds the armed bytes (e.g. ``PUT /<bucket>/<table>/_delta_log/...01.json``) arrives, that request is
+    never forwarded, every open connection is cut and the port refuses connections, as a killed server's does,
+    until ``restore()``. (moto keeps its objects in memory: killing moto itself would lose what the test then
+    reads back.) Clients reach the server through ``endpoint``; the test reads the truth from the server itself."""
+
+    def __init__(self, s3: S3Server):
+        self.s3 = s3
+        self.port = free_port()
+        self.armed: bytes | None = None
+        self.cut = threading.Event()  # set when the armed request arrived and the "server" died
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Outage:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def arm(self, request_start: bytes) -> None:
+        self.armed, self.cut = request_start, threading.Event()
+
+    def restore(self) -> None:
+        """The server is back, on the same port, with what it held."""
+        self.armed = None
+        self.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener was closed
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.s3.port), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        tail = b""
+        try:
+            while chunk := source.recv(65536):
+                if from_client and self.armed is not None and self.armed in tail + chunk:
+                    self.cut.set()
+                    self.stop()
+                    return
+                tail = chunk[-512:]
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for connection in (source, sink):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)

@@ -7,6 +7,7 @@ local January run's for the same days."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 
 import pyarrow as pa
@@ -26,7 +27,7 @@ from tests.integration.conftest import (
     succeeded,
     versions_the_january_run_left,
 )
-from tests.integration.object_store import S3Server, TrackingServer
+from tests.integration.object_store import Outage, S3Server, TrackingServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -186,3 +187,74 @@ def test_a_wrong_secret_is_one_sentence_naming_the_setting_and_nothing_is_writte
         assert s3.keys("") == []  # nothing written
     finally:
         s3.stop()
+
+
+# A client that meets a dead store gives up after one attempt, not after S3A's minutes of back-off.
+FAIL_FAST = {
+    "spark.hadoop.fs.s3a.attempts.maximum": "1",
+    "spark.hadoop.fs.s3a.retry.limit": "1",
+    "spark.hadoop.fs.s3a.retry.interval": "100ms",
+}
+FLIGHT = ("year", "month", "day", "carrier", "flight", "origin", "dest", "sched_dep_time")
+
+
+def delivered_flights(demo_landing, *days: str) -> list[tuple]:
+    found = []
+    for day in days:
+        with (demo_landing / "flights" / day / f"flights_{day}.csv").open() as delivered:
+            found += [
+                tuple(int(r[c]) if c not in ("carrier", "origin", "dest") else r[c] for c in FLIGHT)
+                for r in csv.DictReader(delivered)
+            ]
+    return sorted(found)
+
+
+def test_a_store_that_dies_during_a_commit_leaves_the_table_where_it_was_and_a_rerun_lands_every_row_once(
+    spark, demo_landing, servers, tmp_path
+):
+    """The store dies when Delta puts the commit of the second day's ingest, its data files already uploaded:
+    exit 2 and one sentence; the table is still its first version with the first day's rows (read by delta-rs
+    from the store itself); once the store is back, the same command lands the second day, each row once."""
+    s3, tracking, _ = servers
+    bucket, days = "featurelake-outage", ("2013-01-01", "2013-01-02")
+    s3.client().create_bucket(Bucket=bucket)  # a bucket of its own: the session's JVM keeps one S3A client per bucket
+    for day in days:
+        s3.client().upload_file(
+            str(demo_landing / "flights" / day / f"flights_{day}.csv"),
+            bucket,
+            f"lake/landing/flights/{day}/flights_{day}.csv",
+        )
+    outage = Outage(s3).start()
+    try:
+        store = {**s3.hadoop_settings(), "spark.hadoop.fs.s3a.endpoint": outage.endpoint, **FAIL_FAST}
+        conf = project_copy(tmp_path, {"spark": {"settings": store}, "tables": {"bronze.flights": {"gate": None}}})
+        lake, table = f"s3a://{bucket}/lake", f"s3a://{bucket}/lake/bronze/flights"
+
+        def ingest(day: str) -> tuple[int, str]:
+            argv = ["ingest", "--conf-dir", str(conf), "--source", "flights", "--run-date", day]
+            return in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **s3.credentials)
+
+        succeeded(*ingest(days[0]))
+        outage.arm(f"PUT /{bucket}/lake/bronze/flights/_delta_log/00000000000000000001.json".encode())
+        code, output = ingest(days[1])
+
+        assert outage.cut.is_set(), output[-3000:]
+        assert code == 2, output[-3000:]
+        assert output.strip().splitlines()[-1] == (
+            f"featurelake: The object store of the lake {lake} did not answer at {outage.endpoint}; check that it is "
+            "up and reachable from here and that spark.hadoop.fs.s3a.endpoint in conf's spark settings names it, then "
+            "run again: every table is still at its last committed version."
+        )
+        assert "Traceback" not in output
+        keys = s3.keys("lake/bronze/flights/", bucket=bucket)
+        assert any(f"_run_date={days[1]}/" in k and k.endswith(".parquet") for k in keys)  # cut mid-write
+        assert not any(k.endswith("_delta_log/00000000000000000001.json") for k in keys)
+        first = s3.read_delta(table)
+        assert rows(first, list(FLIGHT)) == delivered_flights(demo_landing, days[0])
+
+        outage.restore()
+        succeeded(*ingest(days[1]))
+        both = s3.read_delta(table)
+        assert rows(both, list(FLIGHT)) == delivered_flights(demo_landing, *days)
+    finally:
+        outage.stop()
