@@ -1,13 +1,16 @@
 """The standalone-cluster run of tests/integration/test_cluster.py: a master and one worker (two cores, one
-executor) on 127.0.0.1 started through the pyspark installation's spark-class, the packaged artifacts
-(deploy/package.py, as `make package` builds them) spark-submitted to it from a directory where the source tree is
-not importable, by a Python that sees the third-party packages but not featurelake. It stops the cluster when the
-submission ends, whatever happened."""
+executor) on 127.0.0.1 started through the pyspark installation's spark-class, and README's standalone commands
+(read from README.md) submitting the packaged artifacts (deploy/package.py, as `make package` builds them) from a
+directory where the source tree is not importable, by a Python that sees the third-party packages but not
+featurelake. The lake is on the session's S3 server (a bucket of its own), MLflow is a tracking server of its own
+with its artifacts there; the credentials are in the environment of the submitting shell and of the worker. It
+stops the cluster and the tracking server when the submission ends, whatever happened."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -28,7 +31,9 @@ from featurelake.core.jars import delta_coordinate
 from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM
 
 BIN = Path(sys.executable).parent
-STAGES = "ingest,refine,features,training_set"
+STAGES = "ingest,refine,features,training_set,train"
+BUCKET = "featurelake-cluster"
+README = PROJECT / "README.md"
 SUBMIT_TIMEOUT = 900  # seconds, beside the in-process tests
 
 
@@ -70,16 +75,50 @@ class ClusterResult:
     master: dict = field(default_factory=dict)
     importable_on_edge: bool | None = None  # whether `import featurelake` worked where the job was submitted
     problem: str = ""  # the cluster did not come up, or the run broke before submitting
-    lake: Path | None = None
+    lake: str = ""
+    tracking_uri: str = ""
     submit_dir: Path | None = None
+    command: list[str] = field(default_factory=list)  # what was submitted
+
+
+def readme_standalone() -> tuple[dict[str, str], list[str]]:
+    """README's standalone commands: the variables it exports and its spark-submit, continuation lines joined."""
+    section = README.read_text().split("\nStandalone (client mode", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    exports, submit = {}, []
+    for words in (shlex.split(line, comments=True) for line in block.splitlines()):
+        if words[:1] == ["export"]:
+            exports.update(word.split("=", 1) for word in words[1:])
+        elif words[:1] == ["spark-submit"]:
+            submit = words
+    return exports, submit
+
+
+def put_in(words: list[str], master: str, dist: Path, span: tuple[str, str]) -> list[str]:
+    """README's spark-submit with this machine's master, the artifacts' folder and the run's dates put in."""
+    values = {"--master": master, "--from": span[0], "--to": span[1]}
+    filled = []
+    for i, word in enumerate(words):
+        if i and words[i - 1] in values:
+            word = values[words[i - 1]]
+        elif word.startswith("dist/"):
+            word = str(dist / word.removeprefix("dist/"))
+        filled.append(word)
+    return filled
 
 
 class ClusterRun:
     """The run, submitted to the suite's process lane (tests/integration/conftest.py); ``result()`` waits for it."""
 
-    def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str]):
-        self.root, self.landing, self.overrides, self.span = root, landing, overrides, span
-        self.outcome = ClusterResult(lake=root / "lake", submit_dir=root / "submit")
+    def __init__(self, root: Path, landing: Path, overrides: dict, span: tuple[str, str], s3):
+        from tests.integration.object_store import TrackingServer
+
+        self.root, self.landing, self.span, self.s3 = root, landing, span, s3
+        self.overrides = {**overrides, "spark": {**overrides.get("spark", {})}}
+        settings = self.overrides["spark"].get("settings", {})
+        self.overrides["spark"]["settings"] = {**settings, **s3.hadoop_settings()}
+        self.tracking = TrackingServer(root / "mlflow", s3, bucket=BUCKET)
+        self.outcome = ClusterResult(lake=f"s3a://{BUCKET}/lake", submit_dir=root / "submit")
         self.processes: list[subprocess.Popen] = []
         self._stopped = False
         self._done: Future | None = None
@@ -104,10 +143,9 @@ class ClusterRun:
             self.outcome.problem = f"{type(error).__name__}: {error}"
         finally:
             self._stop_processes()
+            self.tracking.stop()
 
     def _submit_to_a_cluster(self) -> None:
-        import shutil
-
         dist, submit_dir = self.root / "dist", self.outcome.submit_dir
         subprocess.run([sys.executable, str(PROJECT / "deploy" / "package.py"), "--out", str(dist)], check=True)
         submit_dir.mkdir()  # what an edge node holds: the artifacts, unpacked conf, nothing else
@@ -117,35 +155,38 @@ class ClusterRun:
         python = bare_python(self.root / "env")
         probe = subprocess.run([str(python), "-c", "import featurelake"], cwd=submit_dir, capture_output=True)
         self.outcome.importable_on_edge = probe.returncode == 0
-        shutil.copytree(self.landing, self.outcome.lake / "landing")
+        self.s3.client().create_bucket(Bucket=BUCKET)
+        self.s3.upload(self.landing, "lake/landing", bucket=BUCKET)
+        self.outcome.tracking_uri = self.tracking.start().uri
         master, master_json = self._start_cluster()
         if master is None:
             return
         if self._stopped:
             return
-        command = [
-            str(BIN / "spark-submit"),
-            "--master", master,
-            "--packages", delta_coordinate(),
-            "--conf", "spark.jars.ivySettings=conf/ivysettings.xml",
+        exports, readme = readme_standalone()
+        assert readme[:1] == ["spark-submit"] and exports.keys() == {"FEATURELAKE_LAKE_ROOT", "MLFLOW_TRACKING_URI"}
+        assert delta_coordinate() in readme[readme.index("--packages") + 1].split(",")
+        sized = [
             "--conf", "spark.ui.enabled=false",
             "--conf", "spark.executor.cores=2",
             "--conf", "spark.executor.memory=1g",
             "--conf", f"spark.executor.extraJavaOptions={SHORT_LIVED_JVM}",
-            "--py-files", str(dist / "featurelake_code.zip"),
-            str(dist / "jobs" / "pipeline.py"),
-            "--env", "cluster", "--conf-dir", "conf", "--run-id", "cluster",
-            "--from", self.span[0], "--to", self.span[1], "--stages", STAGES,
         ]  # fmt: skip
+        filled = put_in(readme, master, dist, self.span)
+        command = [str(BIN / "spark-submit"), *sized, *filled[1:], "--run-id", "cluster", "--stages", STAGES]
+        self.outcome.command = command
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "FEATURELAKE"))}
         env.update(
             {
                 "PYSPARK_PYTHON": str(python),
                 "PYSPARK_DRIVER_PYTHON": str(python),
-                "FEATURELAKE_LAKE_ROOT": str(self.outcome.lake),
+                "FEATURELAKE_LAKE_ROOT": exports["FEATURELAKE_LAKE_ROOT"].replace("my-bucket", BUCKET),
+                "MLFLOW_TRACKING_URI": self.outcome.tracking_uri,
                 "SPARK_SUBMIT_OPTS": SHORT_LIVED_JVM,  # the driver's JVM
+                **self.s3.credentials,
             }
         )
+        assert env["FEATURELAKE_LAKE_ROOT"] == self.outcome.lake
         result = subprocess.run(
             [*AT_LOW_PRIORITY, *command],
             cwd=submit_dir,
@@ -155,10 +196,12 @@ class ClusterRun:
             timeout=SUBMIT_TIMEOUT,
         )
         self.outcome.returncode, self.outcome.output = result.returncode, result.stdout + result.stderr
+        (self.root / "submit.log").write_text(self.outcome.output)  # for a reader of a failure
         self.outcome.master = master_state(master_json)
 
     def _start_cluster(self) -> tuple[str | None, str | None]:
         env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1"}
+        env.update(self.s3.credentials)  # a worker node's own: its executors read and write the lake
         # every JVM of the cluster is short-lived and shares two cores with the test session's: the quick JIT
         # tier spends less CPU on compiling than it would win back within their minutes
         env["SPARK_DAEMON_JAVA_OPTS"] = SHORT_LIVED_JVM
@@ -208,7 +251,7 @@ class ClusterRun:
 def cluster_settings(run: ClusterResult):
     """The settings the cluster run used, read the way its driver read them."""
     patch = pytest.MonkeyPatch()
-    patch.setenv("FEATURELAKE_LAKE_ROOT", str(run.lake))
+    patch.setenv("FEATURELAKE_LAKE_ROOT", run.lake)
     try:
         return load_settings("cluster", run.submit_dir / "conf")
     finally:

@@ -221,11 +221,12 @@ def cadence_runs(spark, tmp_path_factory):
 
 
 # The cluster run's days: every stage up to a training set, whose three splits need three days.
-CLUSTER_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 3))
+# The 1st has no previous day for the daily features: the model trains on the 2nd
+CLUSTER_DAYS = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 4))
 CLUSTER_SPLITS = {
-    "train": {"from": "2013-01-01", "to": "2013-01-01"},
-    "validation": {"from": "2013-01-02", "to": "2013-01-02"},
-    "test": {"from": "2013-01-03", "to": "2013-01-03"},
+    "train": {"from": "2013-01-02", "to": "2013-01-02"},
+    "validation": {"from": "2013-01-03", "to": "2013-01-03"},
+    "test": {"from": "2013-01-04", "to": "2013-01-04"},
 }
 
 
@@ -268,12 +269,13 @@ def unanswered_tracking_server(spark, process_lane, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cluster_run(spark, demo_landing, process_lane, tmp_path_factory):
-    """tests/integration/cluster.py's run on a standalone cluster over three days of January, delivered as the
-    January pipeline's are; started once the session's Spark has resolved the Delta JARs (its spark-submit reads
-    the same Ivy cache). The gates decide nothing there (the January run quarantined no row), and GX is what a
-    two-core cluster is slowest at; without them the tables must still come out equal to the January run's for
-    those days."""
+def cluster_run(spark, demo_landing, process_lane, s3_server, tmp_path_factory):
+    """tests/integration/cluster.py's run on a standalone cluster over four days of January, delivered as the
+    January pipeline's are, into a lake on the session's S3 server, with a tracking server of its own; started
+    once the session's Spark has resolved the Delta and S3A JARs (its spark-submit reads the same Ivy cache). The
+    gates decide nothing there (the January run quarantined no row), and GX is what a two-core cluster is slowest
+    at; without them the tables must still come out equal to the January run's for those days. Its model is one
+    small fit: what it shows is a fit on executors tracked and registered through the server."""
     from tests.integration.cluster import ClusterRun
 
     root = tmp_path_factory.mktemp("cluster")
@@ -283,6 +285,9 @@ def cluster_run(spark, demo_landing, process_lane, tmp_path_factory):
         **JANUARY_OVERRIDES,
         "training_sets": {"flight_delay": {"splits": CLUSTER_SPLITS}},
         "tables": ungated,
+        "models": {
+            "flight_delay": {**JANUARY_MODEL, "params": {"maxIter": 5}, "grid": {"maxDepth": [3], "stepSize": [0.3]}}
+        },
         # sized for its two cores: Delta rebuilds a table's file list in 50 tasks by default, and four shuffle
         # partitions leave adaptive execution nothing to coalesce (conf/local's reasoning)
         "spark": {
@@ -291,9 +296,22 @@ def cluster_run(spark, demo_landing, process_lane, tmp_path_factory):
         },
     }
     span = (str(CLUSTER_DAYS.start), str(CLUSTER_DAYS.end))
-    run = ClusterRun(root, root / "landing", overrides, span).start(process_lane)
+    run = ClusterRun(root, root / "landing", overrides, span, s3_server).start(process_lane)
     yield run
     run.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 (tests/integration/object_store.py), once per session, stopped at its end; each
+    user takes a bucket of its own."""
+    from tests.integration.object_store import S3Server
+
+    s3 = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield s3.start()
+    finally:
+        s3.stop()
 
 
 # ---------------------------------------------------------------------------------------------- browser

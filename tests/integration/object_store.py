@@ -118,11 +118,11 @@ class S3Server:
             aws_secret_access_key=self.secret_key,
         )
 
-    def upload(self, local: Path, prefix: str) -> None:
+    def upload(self, local: Path, prefix: str, bucket: str | None = None) -> None:
         """Every file under ``local`` to s3://<bucket>/<prefix>/<its relative path>."""
         client = self.client()
         for file in sorted(p for p in local.rglob("*") if p.is_file()):
-            client.upload_file(str(file), self.bucket, f"{prefix}/{file.relative_to(local).as_posix()}")
+            client.upload_file(str(file), bucket or self.bucket, f"{prefix}/{file.relative_to(local).as_posix()}")
 
     def keys(self, prefix: str, bucket: str | None = None) -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket or self.bucket, Prefix=prefix)
@@ -158,6 +158,7 @@ class TrackingServer:
 
     root: Path
     s3: S3Server
+    bucket: str = ""  # where its artifacts go: the S3 server's bucket unless named
     process: subprocess.Popen | None = None
     port: int = 0
 
@@ -177,7 +178,7 @@ class TrackingServer:
                 "--backend-store-uri",
                 f"sqlite:///{self.root / 'mlflow.db'}",
                 "--artifacts-destination",
-                f"s3://{self.s3.bucket}/mlflow",
+                f"s3://{self.bucket or self.s3.bucket}/mlflow",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -62,18 +62,15 @@ LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """The S3 server and the tracking server, for this module's tests; stopped after them."""
+def servers(s3_server, tmp_path_factory):
+    """The session's S3 server and a tracking server for this module's tests (stopped after them)."""
     root = tmp_path_factory.mktemp("object-store")
-    s3 = S3Server(root / "s3")
-    tracking = TrackingServer(root / "mlflow", s3)
+    tracking = TrackingServer(root / "mlflow", s3_server)
     try:
-        s3.start()
         tracking.start()
-        yield s3, tracking, root
+        yield s3_server, tracking, root
     finally:
         tracking.stop()
-        s3.stop()
 
 
 @pytest.fixture(scope="module")
