@@ -27,7 +27,7 @@ from featurelake.quality.suites import load_suite
 from featurelake.testing import frame_of
 from featurelake.testing.plugin import copy_project
 from tests.conftest import PROJECT
-from tests.integration.conftest import dump_dom, require_chromium
+from tests.integration.browser import dump_dom, require_chromium
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,8 @@ from featurelake.lake.catalog import Catalog
 from featurelake.ml.scoring import score
 from featurelake.ops.cli import main
 from featurelake.testing.plugin import copy_project
-from tests.integration.conftest import decoded_images, in_process, require_chromium
+from tests.integration.browser import decoded_images, require_chromium
+from tests.integration.conftest import in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -16,7 +16,7 @@ from featurelake.featurestore.plan import Manifest, parse_manifest
 from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
 from featurelake.ml.training import train_model
-from tests.integration.conftest import decoded_images, require_chromium
+from tests.integration.browser import decoded_images, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
