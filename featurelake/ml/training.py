@@ -13,12 +13,14 @@ within them, so the same training set and seed give the same model and the same 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from featurelake.core.schema.ml import ModelConf
 from featurelake.core.settings import Settings
@@ -98,14 +100,16 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
     prepared = Pipeline(stages=preprocessing(conf)).fit(train)
     train_vectors = prepared.transform(train).select(FEATURE_VECTOR, label).persist(StorageLevel.MEMORY_AND_DISK)
     validation_vectors = prepared.transform(validation).select(FEATURE_VECTOR, label).persist()
+
+    def fit_one(params: dict):
+        candidate = estimator.fit(train_vectors, {estimator.getParam(k): v for k, v in params.items()})
+        scored = with_score(candidate.transform(validation_vectors))
+        return candidate, Candidate(params, auc_roc(scored, label, SCORE).first()["auc_roc"])
+
     try:
-        candidates, fitted = [], []
-        for params in grid:
-            candidate = estimator.fit(train_vectors, {estimator.getParam(k): v for k, v in params.items()})
-            scored = with_score(candidate.transform(validation_vectors))
-            auc = auc_roc(scored, label, SCORE).first()["auc_roc"]
-            candidates.append(Candidate(params, auc))
-            fitted.append(candidate)
+        with ThreadPoolExecutor(max_workers=min(conf.parallelism, len(grid))) as pool:
+            results = list(pool.map(inheritable_thread_target(fit_one), grid))  # in the grid's order
+        fitted, candidates = [m for m, _ in results], [c for _, c in results]
         best = max(range(len(grid)), key=lambda i: (candidates[i].validation_auc or 0.0, -i))
         best_model = fitted[best]
         threshold = best_f1_threshold(with_score(best_model.transform(validation_vectors)), label, SCORE)

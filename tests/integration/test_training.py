@@ -120,9 +120,14 @@ def test_model_card_shows_its_plots_and_lineage_in_a_browser(january, first_run,
     assert "Per segment (test split)" in dom and "<td>carrier</td>" in dom
 
 
-def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(spark, january, registry, first_run):
+def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(
+    spark, january, registry, first_run, monkeypatch
+):
     settings, _ = january
     _, first = first_run
+    # the first fitted its two candidates at once (conf's parallelism: 2); one after the other gives the same
+    assert settings.model(MODEL).parallelism == 2 and len(first.data.params) > 0
+    monkeypatch.setitem(settings.project.models, MODEL, settings.model(MODEL).model_copy(update={"parallelism": 1}))
     summary = train_model(spark, settings, MODEL, "again", training_set_version=0)
     second = registry.get_run(registry.get_model_version(MODEL, "2").run_id)
     assert second.data.params == first.data.params

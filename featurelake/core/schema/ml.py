@@ -216,6 +216,9 @@ class ModelConf(Strict):
     impute: Literal["mean", "median"] = "mean"
     # The training rows are spread over this many partitions in a fixed order, so a fit is reproducible.
     partitions: int = Field(default=8, ge=1, le=10_000)
+    # Grid candidates fitted at once (as Spark's TrainValidationSplit's parallelism): each fit runs its own Spark
+    # jobs, so a fit's small jobs leave cores to the next; the models and metrics are the same whatever the number.
+    parallelism: int = Field(default=1, ge=1, le=64)
     train_split: Identifier = "train"
     validation_split: Identifier = "validation"
     test_split: Identifier = "test"
