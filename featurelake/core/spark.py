@@ -18,6 +18,7 @@ from pathlib import Path
 
 from featurelake.core.errors import EnvironmentProblem
 from featurelake.core.jars import delta_jars_message, jar_settings
+from featurelake.core.run_scope import command_scope
 from featurelake.core.settings import Settings
 
 LOG4J_CONF = Path(__file__).resolve().parent.parent / "resources" / "log4j2.properties"
@@ -110,7 +111,8 @@ def session_for(settings: Settings):
     saved_hadoop = {k: hadoop.get(k) for k in hadoop_settings(settings)} if running else {}
     spark = build_session(settings)
     try:
-        yield spark
+        with command_scope():  # the command's caches (core/run_scope.py), dropped when it ends
+            yield spark
     finally:
         _restore(spark.conf, saved)
         _restore(hadoop, saved_hadoop)

@@ -11,6 +11,7 @@ import json
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from featurelake.core.run_scope import command_cache
 from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
 from featurelake.quality.metrics import Pass
@@ -50,9 +51,14 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
     ]
 
 
-# Per lake root and process: the daily metrics of every gated table from quality.results, read once from a start
-# date on, and kept up to date with what this process records (other processes' new records are read next run).
-_HISTORY: dict[str, tuple[dt.date, dt.date, dict]] = {}
+# Per lake root and command (core/run_scope.py): the daily metrics of every gated table from quality.results, read
+# once from a start date on, and kept up to date with what this command records (other processes' new records are
+# read by the next command).
+HISTORY_CACHE = "anomaly_history"
+
+
+def _cached() -> dict[str, tuple[dt.date, dt.date, dict]]:
+    return command_cache(HISTORY_CACHE)
 
 
 def committed_results(catalog: Catalog) -> DataFrame:
@@ -67,7 +73,7 @@ def committed_results(catalog: Catalog) -> DataFrame:
 def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
     """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
     counts); read once for every table (bounded: tables x metrics x periods read) and served from memory."""
-    cached = _HISTORY.get(settings.lake_root)
+    cached = _cached().get(settings.lake_root)
     if cached and cached[0] <= start and end <= cached[1]:
         return cached[2]
     if cached:
@@ -86,20 +92,20 @@ def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
         )
         for row in rows:
             values.setdefault((row["table"], row["expectation"]), {})[row["run_date_from"]] = float(row["value"])
-    _HISTORY[settings.lake_root] = (start, end, values)
+    _cached()[settings.lake_root] = (start, end, values)
     return values
 
 
 def remember(settings: Settings, table: str, metrics: dict) -> None:
     """Add a validation's daily metrics, just recorded in quality.results, to this process's history."""
-    cached = _HISTORY.get(settings.lake_root)
+    cached = _cached().get(settings.lake_root)
     if cached is None or not metrics:
         return
     start, end, values = cached
     for day, named in metrics.items():
         for name, value in named.items():
             values.setdefault((table, name), {})[day] = float(value)
-    _HISTORY[settings.lake_root] = (start, max(end, max(metrics)), values)
+    _cached()[settings.lake_root] = (start, max(end, max(metrics)), values)
 
 
 def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:

@@ -273,8 +273,8 @@ class Outage:
                     return
                 tail = chunk[-512:]
                 sink.sendall(chunk)
-        except OSError:
-            pass
+        except OSError:  # a connection cut by stop() or by its peer: this direction ends
+            return
         finally:
             for connection in (source, sink):
                 with contextlib.suppress(OSError):

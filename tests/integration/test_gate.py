@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import html
 import json
@@ -511,7 +512,9 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
 def test_quality_history_holds_committed_validations_only(spark, make_settings):
     """A validation is recorded with the version it judged once the rows are committed; an attempt killed after
     its gate records nothing, a failed gate records its outcomes as not committed, and the history anomaly
-    checks learn from reads committed ones only."""
+    checks learn from reads committed ones only: once per command, so the next command sees what another process
+    committed meanwhile."""
+    from featurelake.core.run_scope import command_scope
     from featurelake.quality import anomalies
 
     settings = make_settings({"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "fail"}}}})
@@ -537,6 +540,19 @@ def test_quality_history_holds_committed_validations_only(spark, make_settings):
     }
     assert {day for run, day, *_ in recorded if run == "ok"} == set(range(1, 11))
 
-    anomalies._HISTORY.pop(settings.lake_root, None)  # as a new process reads it
-    history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 12))
-    assert history[("silver.test", "row_count")] == {dt.date(2013, 1, d): 100.0 for d in range(1, 11)}
+    first_ten = {dt.date(2013, 1, d): 100.0 for d in range(1, 11)}
+    with command_scope():  # a command reads the history once (core/run_scope.py) ...
+        history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+        assert history[("silver.test", "row_count")] == first_ten
+
+        def another_process_commits_the_twelfth():  # in a context of its own, as another process
+            twelfth = DateRange.single(dt.date(2013, 1, 12))
+            _, report = run_gate(days_of_rows(spark, {12: 90}), settings, "silver.test", suite, twelfth, "other")
+            record_committed(spark, settings, report, 5)
+
+        contextvars.Context().run(another_process_commits_the_twelfth)
+        again = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+        assert again[("silver.test", "row_count")] == first_ten  # ... and keeps it while it runs
+    with command_scope():  # the next command, in this process too, reads what the other one committed
+        history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+    assert history[("silver.test", "row_count")] == {**first_ten, dt.date(2013, 1, 12): 90.0}
