@@ -43,7 +43,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -51,6 +50,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.pit_contenders import feast_style, peak_rss_mb, run_duckdb
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -158,43 +159,6 @@ def generate(spark, config: Config) -> dict:
     return {"feature_rows": features.count()}
 
 
-def feast_style(spark, events, features, ttl: dt.timedelta | None):
-    """Feast's point-in-time SQL, reduced to its core: range join, ROW_NUMBER = 1, left join back."""
-    events.createOrReplaceTempView("pit_events")
-    features.createOrReplaceTempView("pit_features")
-    within_ttl = f"AND f.event_time >= e.as_of - make_dt_interval(0, 0, 0, {ttl.total_seconds()})" if ttl else ""
-    values = ", ".join(f"f.{v}" for v in VALUES)
-    return spark.sql(f"""
-        WITH base AS (
-            SELECT e.event_id, f.event_time, f.created_time, {values}
-            FROM pit_events e
-            JOIN pit_features f
-              ON f.key = e.key AND f.event_time <= e.as_of AND f.created_time <= e.as_of {within_ttl}
-        ),
-        latest AS (
-            SELECT * FROM (
-                SELECT *, ROW_NUMBER() OVER (
-                    PARTITION BY event_id ORDER BY event_time DESC, created_time DESC
-                ) AS row_number
-                FROM base
-            ) WHERE row_number = 1
-        )
-        SELECT e.event_id, e.key, e.as_of, {", ".join(f"l.{v}" for v in VALUES)}
-        FROM pit_events e LEFT JOIN latest l ON l.event_id = e.event_id
-    """)
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM, over its whole life) in MB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def run_spark(impl: str, config: Config, args) -> dict:
     from featurelake.featurestore.point_in_time import as_of_join
 
@@ -209,7 +173,7 @@ def run_spark(impl: str, config: Config, args) -> dict:
         events = spark.read.parquet(str(config.events_path))
         features = spark.read.parquet(str(config.features_path))
         if impl == "feast":
-            joined = feast_style(spark, events, features, ttl)
+            joined = feast_style(spark, events, features, ttl, VALUES)
         else:
             buckets = 1 if impl == "ours_b1" else args.buckets
             joined = as_of_join(events, features, ["key"], "as_of", "event_time", "created_time", ttl, None, buckets)
@@ -225,56 +189,12 @@ def run_spark(impl: str, config: Config, args) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------------------- child: DuckDB
-
-
-def duckdb_query(config: Config, ttl_hours: float | None) -> str:
-    values = ", ".join(
-        f"CASE WHEN f.event_time >= e.as_of - to_seconds({ttl_hours * 3600}) THEN f.{v} END AS {v}"
-        if ttl_hours
-        else f"f.{v}"
-        for v in VALUES
-    )
-    return f"""
-        SELECT e.event_id, e.key, e.as_of, {values}
-        FROM read_parquet('{config.events_path}/*.parquet') e
-        ASOF LEFT JOIN (
-            SELECT key, greatest(event_time, created_time) AS usable_at, event_time, {", ".join(VALUES)}
-            FROM read_parquet('{config.features_path}/*.parquet')
-        ) f
-        ON e.key = f.key AND e.as_of >= f.usable_at
-    """
-
-
-def run_duckdb(config: Config, args) -> dict:
-    import duckdb
-
-    target = config.output_path("duckdb")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    spill = ROOT / "duckdb-tmp"
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET threads = {os.cpu_count()}")
-    con.execute(f"SET memory_limit = '{args.duckdb_memory}'")
-    con.execute(f"SET temp_directory = '{spill}'")
-    runs = []
-    for _ in range(args.repeat):
-        target.unlink(missing_ok=True)
-        started = time.perf_counter()
-        con.execute(f"COPY ({duckdb_query(config, args.ttl_hours)}) TO '{target}' (FORMAT parquet, COMPRESSION snappy)")
-        runs.append(time.perf_counter() - started)
-        if runs[-1] > args.repeat_below:
-            break
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": min(runs), "runs": runs, "peak_mb": peak, "memory_limit": args.duckdb_memory}
-
-
 def child(args) -> None:
     config = Config(int(args.events), int(args.keys), int(args.years))
     if args.only == "generate":
         result = generate(spark_session(args.shuffle_partitions), config)
     elif args.only == "duckdb":
-        result = run_duckdb(config, args)
+        result = run_duckdb(config, args, ROOT / "duckdb-tmp", VALUES)
     else:
         result = run_spark(args.only, config, args)
     print("RESULT " + json.dumps(result), flush=True)
