@@ -48,7 +48,7 @@ class Settings:
     @property
     def lake_is_remote(self) -> bool:
         """Whether the lake root names a file system by its scheme (s3a://, abfss://, gs://): not the local disk."""
-        return _has_scheme(self.lake_root)
+        return has_scheme(self.lake_root)
 
     @property
     def sources(self) -> dict[str, SourceConf]:
@@ -210,12 +210,13 @@ def quarantine_table(table: str) -> str:
     return f"quarantine.{layer}_{short}"
 
 
-def _has_scheme(path: str) -> bool:
+def has_scheme(path: str) -> bool:
+    """Whether a path names a file system by its scheme (s3a://, abfss://, gs://, file://)."""
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path))
 
 
 def _resolve_root(root: str, project_dir: Path) -> str:
-    if _has_scheme(root):
+    if has_scheme(root):
         return root.rstrip("/")
     path = Path(root)
     return str((path if path.is_absolute() else project_dir / path).resolve())
@@ -223,9 +224,9 @@ def _resolve_root(root: str, project_dir: Path) -> str:
 
 def confine(root: str, relative: str, key: str) -> str:
     """Join a relative path to the lake root, refusing any path that would land outside it."""
-    if _has_scheme(relative) or relative.startswith("/") or relative.startswith("~"):
+    if has_scheme(relative) or relative.startswith("/") or relative.startswith("~"):
         raise ConfigError(f"{key} is {relative!r}; it must be a path relative to the lake root {root}.")
-    if _has_scheme(root):
+    if has_scheme(root):
         parts = urlsplit(root)
         base = parts.path or "/"
         joined = posixpath.normpath(posixpath.join(base, relative))

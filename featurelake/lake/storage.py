@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from featurelake.core.errors import EnvironmentProblem, FeaturelakeError, InputError
+from featurelake.core.settings import has_scheme
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,8 @@ def unanswered(error: BaseException, lake_root: str, endpoint: str | None) -> En
     A Delta table's version is its last commit, so whatever was cut short left every table where it was."""
     text = str(error)
     from_the_jvm = "java." in text  # the store's client in Spark's JVM, not e.g. MLflow's Python client
-    if "://" not in lake_root or lake_root.startswith("file:") or not (from_the_jvm and _UNANSWERED.search(text)):
+    remote = has_scheme(lake_root) and not lake_root.startswith("file:")
+    if not remote or not (from_the_jvm and _UNANSWERED.search(text)):
         return None
     where = f" at {endpoint}" if endpoint else ""
     setting = "spark.hadoop.fs.s3a.endpoint" if lake_root.startswith("s3a://") else "the store's endpoint setting"
