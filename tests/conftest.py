@@ -22,7 +22,9 @@ __all__ = ["AT_LOW_PRIORITY", "IGNORED", "PROJECT", "SHORT_LIVED_JVM", "SOURCES"
 # conf/local names for a driver (a JVM refuses two collectors, so any other here would stop a local job).
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
 # The processes of the suite's background lane (tests/integration/conftest.py) run at a lower priority: they take
-# the CPU the in-process tests leave.
+# the CPU the in-process tests leave. They start in a process group of their own (so a stop reaches their children)
+# but in the test session's session: Linux weighs each session's processes as one group (autogroup) first, so a
+# new session's nice 10 would count for nothing against the tests'.
 AT_LOW_PRIORITY = ["nice", "-n", "10"]
 
 SOURCES = ("flights", "weather", "planes", "airports", "airlines")

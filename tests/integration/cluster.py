@@ -117,7 +117,8 @@ class ClusterRun:
         self.overrides = {**overrides, "spark": {**overrides.get("spark", {})}}
         settings = self.overrides["spark"].get("settings", {})
         self.overrides["spark"]["settings"] = {**settings, **s3.hadoop_settings()}
-        self.tracking = TrackingServer(root / "mlflow", s3, bucket=BUCKET)
+        # the server of a background run: at its low priority too (its start alone is 10-20 CPU-seconds of Python)
+        self.tracking = TrackingServer(root / "mlflow", s3, bucket=BUCKET, prefix=tuple(AT_LOW_PRIORITY))
         self.outcome = ClusterResult(lake=f"s3a://{BUCKET}/lake", submit_dir=root / "submit")
         self.processes: list[subprocess.Popen] = []
         self._stopped = False
@@ -223,7 +224,7 @@ class ClusterRun:
                         stdout=sink,
                         stderr=subprocess.STDOUT,
                         env=env,
-                        start_new_session=True,
+                        process_group=0,
                     )
                 )
         deadline = time.monotonic() + 90

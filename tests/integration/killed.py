@@ -38,7 +38,7 @@ def kill_during_a_write(command: list[str], env: dict[str, str], lake: Path, log
     present and what it printed."""
     table = lake / KILLED_DURING
     with log.open("w") as sink:
-        first = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        first = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, process_group=0)
     written: list[str] = []
     deadline = time.monotonic() + TIMEOUT
     try:

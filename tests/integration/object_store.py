@@ -85,7 +85,7 @@ class S3Server:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             env={**os.environ, **setup},
-            start_new_session=True,
+            process_group=0,
         )
         _wait_for_port(self.port, self.process, log)
         if self.checks_credentials:
@@ -159,6 +159,7 @@ class TrackingServer:
     root: Path
     s3: S3Server
     bucket: str = ""  # where its artifacts go: the S3 server's bucket unless named
+    prefix: tuple[str, ...] = ()  # put before the command, e.g. a lower priority for a background run's server
     process: subprocess.Popen | None = None
     port: int = 0
 
@@ -173,6 +174,7 @@ class TrackingServer:
         env = {**os.environ, **self.s3.credentials, "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint}
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 str(BIN / "mlflow"),
                 "server",
                 "--backend-store-uri",
@@ -189,7 +191,7 @@ class TrackingServer:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=True,
+            process_group=0,
         )
         _wait_for_port(self.port, self.process, log)
         return self
