@@ -216,11 +216,7 @@ def test_a_store_that_dies_during_a_commit_leaves_the_table_where_it_was_and_a_r
     bucket, days = "featurelake-outage", ("2013-01-01", "2013-01-02")
     s3.client().create_bucket(Bucket=bucket)  # a bucket of its own: the session's JVM keeps one S3A client per bucket
     for day in days:
-        s3.client().upload_file(
-            str(demo_landing / "flights" / day / f"flights_{day}.csv"),
-            bucket,
-            f"lake/landing/flights/{day}/flights_{day}.csv",
-        )
+        s3.upload(demo_landing / "flights" / day, f"lake/landing/flights/{day}", bucket=bucket)
     outage = Outage(s3).start()
     try:
         store = {**s3.hadoop_settings(), "spark.hadoop.fs.s3a.endpoint": outage.endpoint, **FAIL_FAST}
