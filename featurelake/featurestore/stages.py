@@ -38,6 +38,7 @@ class FeaturesStage:
                     reads=trailing(group.lookback, grain),
                     waiting=_absent_inputs(ctx, group.tables),
                     grain=grain,
+                    reads_tables=frozenset(group.tables),
                 )
             )
         return steps

@@ -74,6 +74,7 @@ class RefineStage:
                     gaps=gaps,
                     one_job=snapshot,
                     grain=grain,
+                    reads_tables=frozenset({bronze}),
                 )
             )
         return steps

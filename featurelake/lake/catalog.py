@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -140,7 +141,11 @@ class Catalog:
         """Append rows to a history table (a log, where every run adds its own rows); ``merge_schema`` lets
         the rows add columns the table does not have yet."""
         writer = frame.write.format("delta").mode("append")
-        return self._save(writer.option("mergeSchema", "true") if merge_schema else writer, name)
+        writer = writer.option("mergeSchema", "true") if merge_schema else writer
+        if self.exists(name):
+            return self._save(writer, name)
+        with _FIRST_APPENDS:  # steps running at once: one creates the history table, the others append to it
+            return self._save(writer, name)
 
     def overwrite(self, frame: DataFrame, name: str, metadata: dict | None = None) -> Commit:
         """Replace the whole table, schema included, in one commit; ``metadata`` joins the commit's userMetadata."""
@@ -249,6 +254,9 @@ def _replace_where(run_dates: DateRange) -> str:
     return f"`{RUN_DATE}` >= DATE'{run_dates.start.isoformat()}' AND `{RUN_DATE}` <= DATE'{run_dates.end.isoformat()}'"
 
 
+# Two first commits of one table at once conflict in Delta (both create it); a history table several steps of a run
+# append to is created by one thread of this process at a time.
+_FIRST_APPENDS = threading.Lock()
 TOMBSTONE_RETENTION = "delta.deletedFileRetentionDuration"
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 DELTA_DEFAULT_TOMBSTONES = "interval 168 hours"  # Delta's default, one week, as the engine writes it

@@ -15,11 +15,14 @@ all its run dates, there is nothing left to do and the step is skipped.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
+from pyspark.util import inheritable_thread_target
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict
@@ -60,40 +63,28 @@ def run_pipeline(
     summaries: list[StageSummary] = []
     skipped = 0
     redelivered: set[str] = set()  # sources with a corrected delivery in this run
+    parallelism = settings.project.pipeline.parallelism
     for batch in batches(run_dates, settings.project.pipeline.batch_days):
-        for step in chosen:
-            dates = step.due(batch, run_dates)
-            inputs = step.inputs(dates) if step.inputs is not None and dates else {}
-            changed = [d for d in dates if _changed(step, d, finished, inputs)]
-            due = [d for d in dates if force or d in changed or is_due(step, d, steps, finished)]
-            skipped += len(dates) - len(due)
-            if changed and step.stage == "ingest":
-                redelivered.add(step.target)
-            if changed and not force:
-                report(
-                    f"{step.stage} {step.output}: {_count(changed, 'delivery', 'deliveries')} changed since "
-                    f"{'it was' if len(changed) == 1 else 'they were'} last run ({_listed(changed)}), running again"
-                )
-                for day in changed[:3]:
-                    recorded = finished[(step.stage, step.target, day)].inputs
-                    report(f"  {day}: {ledger.changes(recorded, inputs[day])}")
-            if not due:
-                if dates:
-                    report(f"{step.stage} {step.output} [{batch}]: finished earlier, skipped")
-                continue
-            reason = step.waiting()
-            if reason:
-                report(f"{step.stage} {step.output} [{_span(due)}]: {reason}, skipped")
-                continue
-            for span in _spans(step, due):
-                days = [d for d in due if span.start <= d <= span.end]
-                result = run_step(spark, settings, step, span, run_id, report, days, inputs, verbose)
+        for wave in waves(chosen, parallelism):
+            work: list[Work] = []
+            for step in wave:
+                upstream = [s for s in steps if s is step or all(s is not w for w in wave)]
+                found, dates_skipped, changed = _due_work(step, batch, run_dates, upstream, finished, force, report)
+                work.extend(found)
+                skipped += dates_skipped
+                if changed and step.stage == "ingest":
+                    redelivered.add(step.target)
+
+            def run_one(item: Work) -> StepResult:
+                return run_step(spark, settings, item.step, item.span, run_id, report, item.days, item.inputs, verbose)
+
+            for item, result in at_once(spark, work, parallelism, run_one):
                 summaries.extend(result.summaries)
                 if result.status == "committed":
                     finished.update(
                         {
-                            (step.stage, step.target, day): ledger.Finished(run_id, result.finished_at, inputs.get(day))
-                            for day in days
+                            key: ledger.Finished(run_id, result.finished_at, fingerprint)
+                            for key, fingerprint in item.ledger_keys()
                         }
                     )
     if skipped:
@@ -102,6 +93,84 @@ def run_pipeline(
         for stale in stale_builds(spark, settings, redelivered):
             report(stale.line())
     return summaries
+
+
+def _due_work(
+    step: Step, batch: DateRange, run_dates: DateRange, upstream: list[Step], finished: dict, force: bool, report
+) -> tuple[list[Work], int, bool]:
+    """The jobs of a step due in this batch (reporting changed deliveries, and why it is skipped when it is), how
+    many of its dates were skipped as finished, and whether a delivery it read changed since."""
+    dates = step.due(batch, run_dates)
+    inputs = step.inputs(dates) if step.inputs is not None and dates else {}
+    changed = [d for d in dates if _changed(step, d, finished, inputs)]
+    due = [d for d in dates if force or d in changed or is_due(step, d, upstream, finished)]
+    if changed and not force:
+        report(
+            f"{step.stage} {step.output}: {_count(changed, 'delivery', 'deliveries')} changed since "
+            f"{'it was' if len(changed) == 1 else 'they were'} last run ({_listed(changed)}), running again"
+        )
+        for day in changed[:3]:
+            recorded = finished[(step.stage, step.target, day)].inputs
+            report(f"  {day}: {ledger.changes(recorded, inputs[day])}")
+    if not due:
+        if dates:
+            report(f"{step.stage} {step.output} [{batch}]: finished earlier, skipped")
+        return [], len(dates), bool(changed)
+    reason = step.waiting()
+    if reason:
+        report(f"{step.stage} {step.output} [{_span(due)}]: {reason}, skipped")
+        return [], len(dates) - len(due), bool(changed)
+    work = [Work(step, s, [d for d in due if s.start <= d <= s.end], inputs) for s in _spans(step, due)]
+    return work, len(dates) - len(due), bool(changed)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One job of a step: its span of run dates, the due dates in it and their input fingerprints."""
+
+    step: Step
+    span: DateRange
+    days: list[dt.date]
+    inputs: dict[dt.date, str]
+
+    def ledger_keys(self) -> list[tuple[tuple[str, str, dt.date], str | None]]:
+        """The ledger keys it finishes, each with its input fingerprint."""
+        return [((self.step.stage, self.step.target, day), self.inputs.get(day)) for day in self.days]
+
+
+def waves(steps: list[Step], parallelism: int) -> list[list[Step]]:
+    """The steps in order, cut into waves that may run at once: consecutive steps of one stage, none reading a
+    table another step of its wave writes (with parallelism 1, one step per wave)."""
+    found: list[list[Step]] = []
+    for step in steps:
+        wave = found[-1] if found else []
+        independent = not step.reads_tables & {s.output for s in wave}
+        if parallelism > 1 and wave and wave[0].stage == step.stage and independent:
+            wave.append(step)
+        else:
+            found.append([step])
+    return found
+
+
+def at_once(spark, work: list[Work], parallelism: int, run_one) -> list[tuple[Work, StepResult]]:
+    """Each item run by ``run_one``, up to ``parallelism`` at a time on threads of this session (each with the
+    command's context and Spark's local properties); their results in the items' order. When one fails, the
+    items not started yet are dropped, those running finish, and the first failure (in that order) is raised."""
+    if parallelism == 1 or len(work) < 2:
+        return [(item, run_one(item)) for item in work]
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(work)), thread_name_prefix="featurelake-step") as pool:
+        futures = [
+            pool.submit(inheritable_thread_target(spark)(contextvars.copy_context().run), run_one, i) for i in work
+        ]
+        done: list[tuple[Work, StepResult]] = []
+        for item, future in zip(work, futures, strict=True):
+            try:
+                done.append((item, future.result()))
+            except BaseException:
+                for later in futures:
+                    later.cancel()
+                raise
+    return done
 
 
 def _changed(step: Step, day: dt.date, finished: dict, inputs: dict[dt.date, str]) -> bool:
@@ -179,7 +248,8 @@ def run_step(
 
 
 def is_due(step: Step, day: dt.date, steps: list[Step], finished: dict) -> bool:
-    """Not finished, or a step before it has finished one of the dates it reads since (new upstream data)."""
+    """Not finished, or a step before it (of ``steps``) has finished one of the dates it reads since (new upstream
+    data)."""
     done = finished.get((step.stage, step.target, day))
     if done is None:
         return True

@@ -9,6 +9,7 @@ import copy
 import datetime as dt
 import json
 import re
+import threading
 
 from pyspark.sql import DataFrame
 
@@ -23,6 +24,9 @@ _CONTEXTS: dict[str, object] = {}  # one GX context per lake root and process
 _REGISTERED: dict[tuple[str, str], tuple[str, object]] = {}  # (root, suite) -> (its JSON, the stored GX suite)
 # Per lake root: the suites and validation results this process stored since it last built the Data Docs.
 _UNBUILT: dict[str, list] = {}
+# GX's context is not made for threads (its stores, its one Spark data source): the steps a run runs at once
+# (pipeline.parallelism) take turns at it; their Spark work around it runs side by side.
+_GX_TURN = threading.RLock()
 
 
 def unbuilt(settings: Settings) -> list:
@@ -88,10 +92,11 @@ def validate(
 ) -> list[Outcome]:
     """GX's results for the suite (row counts per run date are the gate's own), stored as one validation
     result; one Outcome each, in the suite's order."""
-    context = gx_context(settings, frame.sparkSession)
-    results = judge(context, settings, frame, suite, plan, found)
-    key = _store(context, suite, list(results.values()), run_dates, run_id)
-    _UNBUILT.setdefault(settings.lake_root, []).append(key)
+    with _GX_TURN:
+        context = gx_context(settings, frame.sparkSession)
+        results = judge(context, settings, frame, suite, plan, found)
+        key = _store(context, suite, list(results.values()), run_dates, run_id)
+        _UNBUILT.setdefault(settings.lake_root, []).append(key)
     return [_outcome(name, item) for name, item in results.items()]
 
 

@@ -56,3 +56,74 @@ def test_run_exits_3_on_a_retrain_verdict_only_when_asked_to():
     assert CommandResult.of_run([ingested, monitored(True)], fail_on_retrain=True).exit_code == EXIT_RETRAIN_RECOMMENDED
     assert CommandResult.of_run([ingested, monitored(False)], fail_on_retrain=True).exit_code == EXIT_OK
     assert CommandResult.of_run([], fail_on_retrain=True).exit_code == EXIT_OK
+
+
+def test_steps_of_a_stage_run_in_waves_and_a_group_reading_another_group_waits_for_it(settings):
+    """With pipeline.parallelism > 1 the independent steps of one stage form one wave; a step reading a table a
+    step of the current wave writes starts the next; with 1, every step is its own wave (today's order)."""
+    from dataclasses import replace
+
+    from featurelake.ops.runner import plan, waves
+
+    steps = plan(None, settings)
+    one_at_a_time = waves(steps, 1)
+    assert [len(w) for w in one_at_a_time] == [1] * len(steps)
+    assert [w[0] for w in one_at_a_time] == steps
+    by_stage = waves(steps, 2)
+    assert [[s.key for s in w] for w in by_stage][:3] == [
+        [f"ingest:{source}" for source in settings.sources],
+        [f"refine:{table}" for table in settings.refined_tables()],
+        [f"features:{group}" for group in settings.feature_groups],
+    ]
+    # a second-order group: reads the first group's table, so the wave is cut before it
+    features = [s for s in steps if s.stage == "features"]
+    derived = replace(features[0], target="derived", output="features.derived", reads_tables={features[1].output})
+    cut = waves([*features[:2], derived, *features[2:]], 2)
+    assert [[s.target for s in w] for w in cut] == [
+        [features[0].target, features[1].target],
+        ["derived", *[s.target for s in features[2:]]],
+    ]
+
+
+def test_a_wave_runs_its_steps_at_once_on_the_command_s_spark_properties_and_the_first_failure_is_raised(spark):
+    """at_once: the items run side by side (they meet at a barrier no single thread could pass), each sees the
+    Spark local properties of the thread that started them, the results come back in the items' order; when one
+    fails, its error is raised and the items not started yet never run."""
+    import threading
+    import time
+
+    import pytest
+
+    from featurelake.ops.runner import Work, at_once
+
+    meet = threading.Barrier(2, timeout=30)
+    spark.sparkContext.setLocalProperty("featurelake.test", "the command's")
+    seen: dict[str, str] = {}
+
+    def side_by_side(item: Work) -> str:
+        meet.wait()
+        seen[item.step] = spark.sparkContext.getLocalProperty("featurelake.test")
+        return f"{item.step} done"
+
+    work = [Work(name, DateRange.single(day(1)), [day(1)], {}) for name in ("a", "b")]
+    assert at_once(spark, work, 2, side_by_side) == [(work[0], "a done"), (work[1], "b done")]
+    assert seen == {"a": "the command's", "b": "the command's"}
+
+    started: list[str] = []
+
+    def failing(item: Work) -> str:
+        started.append(item.step)
+        if item.step == "a":
+            raise ValueError("a broke")
+        time.sleep(0.3)  # the others take a while: the failure is seen before the last ones could start
+        return f"{item.step} done"
+
+    many = [Work(name, DateRange.single(day(1)), [day(1)], {}) for name in ("a", "b", "c", "d", "e")]
+    with pytest.raises(ValueError, match="a broke"):
+        at_once(spark, many, 1, failing)
+    assert started == ["a"]
+    started.clear()
+    with pytest.raises(ValueError, match="a broke"):
+        at_once(spark, many, 2, failing)
+    assert "a" in started and "e" not in started, started
+    spark.sparkContext.setLocalProperty("featurelake.test", None)

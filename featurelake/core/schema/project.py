@@ -38,6 +38,10 @@ class PipelineConf(Strict):
     # A step whose Delta commit conflicts with a concurrent writer is retried, at most this many times in all.
     commit_attempts: int = Field(default=3, ge=1, le=20)
     retry_wait_seconds: float = Field(default=2.0, ge=0, le=600)
+    # Steps of one stage that run at once (sources ingested, tables refined, feature groups materialized side by
+    # side; a step that reads another's table waits for it): each step's small Spark jobs and driver work leave
+    # cores to the next. What is written is the same whatever the number.
+    parallelism: int = Field(default=1, ge=1, le=64)
 
 
 class VacuumConf(Strict):
