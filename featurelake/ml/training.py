@@ -108,7 +108,8 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
 
     try:
         with ThreadPoolExecutor(max_workers=min(conf.parallelism, len(grid))) as pool:
-            results = list(pool.map(inheritable_thread_target(fit_one), grid))  # in the grid's order
+            # in the grid's order; each thread with the session's local properties and tags
+            results = list(pool.map(inheritable_thread_target(train.sparkSession)(fit_one), grid))
         fitted, candidates = [m for m, _ in results], [c for _, c in results]
         best = max(range(len(grid)), key=lambda i: (candidates[i].validation_auc or 0.0, -i))
         best_model = fitted[best]
@@ -132,10 +133,15 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
 
 
 def evaluate_model(
-    conf: ModelConf, data: TrainingData, trained: TrainedModel, splits: dict[str, DataFrame], counts: SplitCounts
+    conf: ModelConf,
+    data: TrainingData,
+    trained: TrainedModel,
+    splits: dict[str, DataFrame],
+    counts: SplitCounts,
+    logistic: PipelineModel,
 ) -> Evaluation:
-    """The model once on the test split; the baselines on the same rows, their thresholds also chosen on
-    the validation split."""
+    """The model once on the test split; the baselines (``logistic``: fitted on the train split) on the same rows,
+    their thresholds also chosen on the validation split."""
     label = data.label
     test = splits["test"].persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -157,7 +163,6 @@ def evaluate_model(
         train_rate = counts.train_positive_rate
         majority = test.withColumn(SCORE, F.lit(train_rate))
         baselines = {"majority class": evaluate(majority, label, SCORE, 0.5)}
-        logistic = logistic_baseline(conf, label, splits["train"])
         logistic_threshold = best_f1_threshold(with_score(logistic.transform(splits["validation"])), label, SCORE)
         logistic_scores = with_score(logistic.transform(test))
         baselines["logistic regression"] = evaluate(logistic_scores, label, SCORE, logistic_threshold)
@@ -201,8 +206,13 @@ def train_model(
                 ("test", conf.test_split),
             )
         }
-        trained = fit(model, conf, data.label, splits["train"], splits["validation"])
-        evaluation = evaluate_model(conf, data, trained, splits, counts)
+        # with parallelism > 1 the logistic baseline is fitted beside the grid's candidates (its small jobs too)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurelake-baseline") as beside:
+            fit_baseline = inheritable_thread_target(spark)(logistic_baseline)
+            baseline = beside.submit(fit_baseline, conf, data.label, splits["train"]) if conf.parallelism > 1 else None
+            trained = fit(model, conf, data.label, splits["train"], splits["validation"])
+            logistic = baseline.result() if baseline else logistic_baseline(conf, data.label, splits["train"])
+        evaluation = evaluate_model(conf, data, trained, splits, counts, logistic)
         example = (
             splits["test"].select(*conf.features.categorical, *conf.features.numeric).limit(5).toPandas()
         )  # bounded: five rows
