@@ -3,7 +3,8 @@ day (flights and weather on three days, the snapshots once), and `featurelake ru
 and features in a warm session, through cli.main as users call it: a step's time there is nearly all fixed cost.
 Each step's seconds and Spark jobs are printed, best of --repeat forced runs of the last day, beside the baseline
 measured in the same session: a plain Parquet write and read back of one row (goal: a step <= 1 s, the Delta
-ingest of a row close to the Parquet write).
+ingest of a row close to the Parquet write). Then the whole forced run of that day with its steps one at a time and
+with the steps of a stage two at a time (pipeline.parallelism 1 and 2, alternating), best of --repeat each.
 
 Usage: python -m bench.steps [--repeat 3]
 """
@@ -46,6 +47,18 @@ def one_row_landing(demo: Path, landing: Path) -> None:
                 (landing / source / day / file.name).write_text("".join(lines))
 
 
+def set_parallelism(conf: Path, parallelism: int) -> None:
+    (conf / "local" / "zz_parallelism.yaml").write_text(yaml.safe_dump({"pipeline": {"parallelism": parallelism}}))
+
+
+def wall(conf: Path, lake: Path, parallelism: int) -> float:
+    """Seconds of the forced run of the last day with pipeline.parallelism at this number."""
+    set_parallelism(conf, parallelism)
+    started = time.perf_counter()
+    run(conf, lake, "--run-date", DAYS[-1], "--force")
+    return time.perf_counter() - started
+
+
 def run(conf: Path, lake: Path, *arguments: str) -> dict[str, tuple[float, int]]:
     """`featurelake run --verbose` in this process: {step: (seconds, Spark jobs)}."""
     printed = io.StringIO()
@@ -84,6 +97,7 @@ def main() -> int:
     spark = build_session(load_settings("local", root / "conf"))
     run(root / "conf", lake, "--from", DAYS[0], "--to", DAYS[-1])  # cold: the JIT, the first Delta reads
     best: dict[str, tuple[float, int]] = {}
+    set_parallelism(root / "conf", 1)  # each step's own cost: one at a time
     baseline = float("inf")
     for _ in range(args.repeat):
         baseline = min(baseline, parquet_baseline(spark, root / "parquet"))
@@ -96,6 +110,14 @@ def main() -> int:
         print(f"{step:<48} {seconds:8.2f} {jobs:10d} {seconds / baseline:10.1f}")
     total = sum(s for s, _ in best.values())
     print(f"{'all steps':<48} {total:8.2f} {sum(j for _, j in best.values()):10d} {total / baseline:10.1f}")
+    walls: dict[int, float] = {1: float("inf"), 2: float("inf")}
+    for _ in range(args.repeat):
+        for parallelism in walls:
+            walls[parallelism] = min(walls[parallelism], wall(root / "conf", lake, parallelism))
+    for parallelism, seconds in walls.items():
+        label = f"the forced run, pipeline.parallelism {parallelism}"
+        print(f"{label:<48} {seconds:8.2f} {'':>10} {seconds / baseline:10.1f}")
+    print(f"one at a time / two at a time: {walls[1] / walls[2]:.2f}x")
     return 0
 
 
