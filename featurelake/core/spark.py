@@ -6,6 +6,7 @@ master and the packages given to spark-submit win and nothing here overrides the
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
@@ -13,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -333,3 +336,27 @@ def spark_jobs(spark, description: str):
         jobs.extend(context.statusTracker().getJobIdsForGroup(group))
         context.setLocalProperty("spark.jobGroup.id", before[0])
         context.setLocalProperty("spark.job.description", before[1])
+
+
+def session_thread(spark, fn: Callable) -> Callable:
+    """``fn`` made to run on another thread as it would on this one: with this thread's Spark local properties
+    (its job group: the step's job count includes its jobs) and tags, and in a copy of this thread's context (the
+    command's caches, the step its commits belong to), a copy per call."""
+    from pyspark.util import inheritable_thread_target
+
+    context = contextvars.copy_context()
+    return inheritable_thread_target(spark)(lambda *args: context.copy().run(fn, *args))
+
+
+@contextmanager
+def beside(spark, fn: Callable, *args, at_once: bool = True) -> Iterator[Future]:
+    """``fn(*args)`` run on a thread of the session (``session_thread``) while the block runs: its future, done
+    when the block ends. A stream of small Spark jobs leaves cores idle that another stream takes. With
+    ``at_once=False`` it runs here, before the block."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurelake-beside") as pool:
+        if at_once:
+            yield pool.submit(session_thread(spark, fn), *args)
+        else:
+            done: Future = Future()
+            done.set_result(fn(*args))
+            yield done

@@ -20,10 +20,10 @@ from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.util import inheritable_thread_target
 
 from featurelake.core.schema.ml import ModelConf
 from featurelake.core.settings import Settings
+from featurelake.core.spark import beside, session_thread
 from featurelake.core.summary import StageSummary
 from featurelake.featurestore.plan import SPLIT
 from featurelake.ml import tracking
@@ -108,8 +108,7 @@ def fit(model: str, conf: ModelConf, label: str, train: DataFrame, validation: D
 
     try:
         with ThreadPoolExecutor(max_workers=min(conf.parallelism, len(grid))) as pool:
-            # in the grid's order; each thread with the session's local properties and tags
-            results = list(pool.map(inheritable_thread_target(train.sparkSession)(fit_one), grid))
+            results = list(pool.map(session_thread(train.sparkSession, fit_one), grid))  # in the grid's order
         fitted, candidates = [m for m, _ in results], [c for _, c in results]
         best = max(range(len(grid)), key=lambda i: (candidates[i].validation_auc or 0.0, -i))
         best_model = fitted[best]
@@ -206,13 +205,11 @@ def train_model(
                 ("test", conf.test_split),
             )
         }
-        # with parallelism > 1 the logistic baseline is fitted beside the grid's candidates (its small jobs too)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurelake-baseline") as beside:
-            fit_baseline = inheritable_thread_target(spark)(logistic_baseline)
-            baseline = beside.submit(fit_baseline, conf, data.label, splits["train"]) if conf.parallelism > 1 else None
+        # with parallelism > 1 the logistic baseline is fitted beside the grid's candidates
+        at_once = conf.parallelism > 1
+        with beside(spark, logistic_baseline, conf, data.label, splits["train"], at_once=at_once) as baseline:
             trained = fit(model, conf, data.label, splits["train"], splits["validation"])
-            logistic = baseline.result() if baseline else logistic_baseline(conf, data.label, splits["train"])
-        evaluation = evaluate_model(conf, data, trained, splits, counts, logistic)
+        evaluation = evaluate_model(conf, data, trained, splits, counts, baseline.result())
         example = (
             splits["test"].select(*conf.features.categorical, *conf.features.numeric).limit(5).toPandas()
         )  # bounded: five rows

@@ -25,20 +25,18 @@ Only bounded aggregates (bins, windows, days, anomalies) reach the driver.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.util import inheritable_thread_target
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.periods import Grain, TimeWindow
 from featurelake.core.settings import Settings
-from featurelake.core.spark import persisted
+from featurelake.core.spark import beside, persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, with_label
 from featurelake.lake import storage
@@ -158,15 +156,9 @@ def monitor(
     predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
     importances = tracking.version_importances(registered.name, registered.version)
     directory = f"{model_card.card_dir(settings, model, registered.version)}/monitoring"
-    with (
-        accounted("monitor", table, run_date) as summary,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurelake-drift") as beside,
-    ):
-        # the drift (its small aggregations) is measured beside the quality below, which reads other rows
-        measure = inheritable_thread_target(spark)(_drift)
-        drifting = beside.submit(
-            measure, catalog, registered, manifest, predictions, drift_days, conf, grain, importances, directory
-        )
+    drift_of = (catalog, registered, manifest, predictions, drift_days, conf, grain, importances, directory)
+    # the drift (its small aggregations) is measured beside the quality below, which reads other rows
+    with accounted("monitor", table, run_date) as summary, beside(spark, _drift, *drift_of) as drifting:
         labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
         history_days = _landed(run_date, conf.label_lag, conf.history, grain)
         scored_days = DateRange(min(history_days.start, drift_days.start), run_date)

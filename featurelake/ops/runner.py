@@ -15,20 +15,18 @@ all its run dates, there is nothing left to do and the step is skipped.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
-from pyspark.util import inheritable_thread_target
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict
 from featurelake.core.schedule import batches, contiguous
 from featurelake.core.settings import Settings
-from featurelake.core.spark import spark_jobs
+from featurelake.core.spark import session_thread, spark_jobs
 from featurelake.core.summary import StageSummary
 from featurelake.lake import ledger
 from featurelake.lake.catalog import Catalog
@@ -159,18 +157,13 @@ def at_once(spark, work: list[Work], parallelism: int, run_one) -> list[tuple[Wo
     if parallelism == 1 or len(work) < 2:
         return [(item, run_one(item)) for item in work]
     with ThreadPoolExecutor(max_workers=min(parallelism, len(work)), thread_name_prefix="featurelake-step") as pool:
-        futures = [
-            pool.submit(inheritable_thread_target(spark)(contextvars.copy_context().run), run_one, i) for i in work
-        ]
-        done: list[tuple[Work, StepResult]] = []
-        for item, future in zip(work, futures, strict=True):
-            try:
-                done.append((item, future.result()))
-            except BaseException:
-                for later in futures:
-                    later.cancel()
-                raise
-    return done
+        futures = [pool.submit(session_thread(spark, run_one), item) for item in work]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
+            for future in futures:
+                future.cancel()  # only those not started yet
+    # the failed item's error comes before any cancelled one's: the items start in order
+    return [(item, future.result()) for item, future in zip(work, futures, strict=True)]
 
 
 def _changed(step: Step, day: dt.date, finished: dict, inputs: dict[dt.date, str]) -> bool:

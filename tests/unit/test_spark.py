@@ -179,3 +179,33 @@ def test_a_lent_session_gets_conf_s_hadoop_settings_and_an_s3a_lake_s_credential
         "fs.s3a.access.key": "key-from-env",
         "fs.s3a.secret.key": "secret-from-env",
     }
+
+
+def test_beside_runs_on_a_session_thread_with_the_command_s_caches_and_job_group(spark):
+    """core.spark.beside: the function runs while the block does (they meet at a barrier), on a thread that sees
+    the command's caches and the caller's job group (a step counts its jobs); at_once=False runs it first, here."""
+    import threading
+
+    from featurelake.core.run_scope import command_cache, command_scope
+    from featurelake.core.spark import beside
+
+    meet = threading.Barrier(2, timeout=30)
+
+    def side() -> tuple:
+        meet.wait()
+        return command_cache("test")["seen"], spark.sparkContext.getLocalProperty("spark.jobGroup.id")
+
+    with command_scope():
+        command_cache("test")["seen"] = "the command's"
+        spark.sparkContext.setJobGroup("the-step", "a step")
+        try:
+            with beside(spark, side) as found:
+                meet.wait()
+            assert found.result() == ("the command's", "the-step")
+            order: list[str] = []
+            with beside(spark, order.append, "side", at_once=False) as done:
+                order.append("block")
+            assert order == ["side", "block"] and done.result() is None
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+            spark.sparkContext.setLocalProperty("spark.job.description", None)
