@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from bench.common import bench_lake, main
 from featurelake.core.dates import DateRange
 from featurelake.ingest.bronze import SPARK_TYPES, find_deliveries, ingest
+from featurelake.lake.stage import Context
 
 
 def plain_parquet(spark, settings, run_dates: DateRange, target: str) -> int:
@@ -49,7 +50,7 @@ def measure(years: int, repeat: int) -> None:
             if kind == "parquet":
                 rows = plain_parquet(spark, settings, run_dates, str(root / "bench-parquet"))
             else:
-                summary = ingest(spark, settings, "flights", run_dates, f"bench-{attempt}")
+                summary = ingest(Context.of(spark, settings, f"bench-{attempt}"), "flights", run_dates)
                 assert summary.published == rows, (summary.published, rows)
             best[kind] = min(best[kind], time.perf_counter() - started)
     ratio = best["delta"] / best["parquet"]

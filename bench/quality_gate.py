@@ -23,6 +23,7 @@ from featurelake.core.spark import spark_jobs
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import derive
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import Suite, load_suite
 
@@ -31,7 +32,7 @@ TABLE = "silver.flights"
 
 def candidates_for(spark, settings, run_dates: DateRange):
     if not Catalog(spark, settings).exists("bronze.flights"):
-        ingest(spark, settings, "flights", run_dates, "bench")
+        ingest(Context.of(spark, settings, "bench"), "flights", run_dates)
     conf = settings.table(TABLE)
     bronze = Catalog(spark, settings).read("bronze.flights", run_dates)
     frame = bronze.transform(derive(conf.refine.derive)).select(*settings.business_columns(TABLE), *LINEAGE_COLUMNS)
@@ -52,7 +53,7 @@ def hand_written(frame, suite: Suite) -> None:
 
 
 def featurelake_gate(frame, settings, suite, run_dates) -> None:
-    flagged, _ = gate.run_gate(frame, settings, TABLE, suite, run_dates, "bench")
+    flagged, _ = gate.run_gate(frame, Catalog(frame.sparkSession, settings), TABLE, suite, run_dates, "bench")
     flagged.where(F.size("_reasons") > 0).write.format("noop").mode("overwrite").save()
     flagged.where(F.size("_reasons") == 0).write.format("noop").mode("overwrite").save()
 

@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from bench.common import bench_lake, main
 from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.ml.estimators import SCORE, model_input, with_score
 from featurelake.ml.evaluation import auc_roc
 from featurelake.ml.training import fit
@@ -47,7 +48,7 @@ def training_rows(spark, settings, run_dates, years: int):
     table = settings.training_set(conf.training_set).table
     if not Catalog(spark, settings).exists(table):
         print(f"building {table} for the demo year (not timed) ...", flush=True)
-        run_pipeline(spark, settings, run_dates, "bench-train", report=lambda line: None)
+        run_pipeline(Context.of(spark, settings, "bench-train"), run_dates, report=lambda line: None)
     rows = Catalog(spark, settings).read(table)
     label = settings.training_set(conf.training_set).label.name
     keys = settings.training_set(conf.training_set).events.keys

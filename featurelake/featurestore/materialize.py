@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError
 from featurelake.core.periods import DAILY, Grain
-from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.api import AVAILABLE_AT, FeatureGroup
 from featurelake.lake.catalog import Catalog, run_date_condition
+from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
@@ -88,9 +88,9 @@ def compute(group: FeatureGroup, frames: Mapping[str, DataFrame], run_dates: Dat
     return contract(group, group.call(frames, run_dates), run_dates)
 
 
-def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: DateRange, run_id: str) -> StageSummary:
+def materialize(ctx: Context, name: str, run_dates: DateRange) -> StageSummary:
     """Compute a group for the run dates, gate it, and replace those run dates' slice of features.<group>."""
-    catalog = Catalog(spark, settings)
+    settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
     group = settings.feature_group(name)
     table = settings.feature_table(name)
     if settings.cadence(table) != "snapshot":
@@ -106,9 +106,9 @@ def materialize(spark: SparkSession, settings: Settings, name: str, run_dates: D
     suite = suite_for(settings, table, [*group.columns, RUN_DATE, RUN_ID])
     computed = compute(group, read_inputs(catalog, group, run_dates), run_dates).withColumn(RUN_ID, F.lit(run_id))
     with accounted("features", table, run_dates) as summary, persisted(computed) as rows:
-        _, summary.gate = gate.run_gate(rows, settings, table, suite, run_dates, run_id)
+        _, summary.gate = gate.run_gate(rows, catalog, table, suite, run_dates, run_id)
         commit = catalog.replace_slice(rows, table, run_dates)
-        gate.record_committed(spark, settings, summary.gate, commit.version)
+        gate.record_committed(catalog, summary.gate, commit.version)
         summary.rows_in = summary.published = commit.metrics.get("numOutputRows", 0)
         summary.delta_version = commit.version
     return summary

@@ -33,7 +33,7 @@ class FeaturesStage:
                     self.name,
                     name,
                     ctx.settings.feature_table(name),
-                    lambda span, run_id, name=name: [materialize(ctx.spark, ctx.settings, name, span, run_id)],
+                    lambda run, span, name=name: [materialize(run, name, span)],
                     every_period(grain),
                     reads=trailing(group.lookback, grain),
                     waiting=_absent_inputs(ctx, group.tables),
@@ -48,7 +48,7 @@ class FeaturesStage:
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
         groups = [args.group] if args.group else list(ctx.settings.feature_groups)
-        return CommandResult([materialize(ctx.spark, ctx.settings, g, run_dates, ctx.run_id) for g in groups])
+        return CommandResult([materialize(ctx, g, run_dates) for g in groups])
 
 
 class TrainingSetStage:
@@ -66,7 +66,7 @@ class TrainingSetStage:
                     self.name,
                     name,
                     training_set.table,
-                    lambda span, run_id, name=name: [build_training_set(ctx.spark, ctx.settings, name, run_id)],
+                    lambda run, span, name=name: [build_training_set(run, name)],
                     on(window.end),
                     reads=lambda day, window=window: window,
                 )
@@ -78,5 +78,5 @@ class TrainingSetStage:
         parser.add_argument("--rebuild-from-manifest", metavar="PATH", help="rebuild a recorded version exactly")
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        summary = build_training_set(ctx.spark, ctx.settings, args.name, ctx.run_id, args.rebuild_from_manifest)
+        summary = build_training_set(ctx, args.name, args.rebuild_from_manifest)
         return CommandResult([summary])

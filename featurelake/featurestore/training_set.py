@@ -17,14 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.errors import ConfigError, FeaturelakeError
 from featurelake.core.provenance import git_commit
-from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.api import AVAILABLE_AT
@@ -52,6 +51,7 @@ from featurelake.featurestore.statistics import (
 )
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
@@ -63,11 +63,11 @@ LABEL_PENDING_REASON = "label not landed yet (its horizon reaches past the event
 # --------------------------------------------------------------------------------------------- the build
 
 
-def label_events(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
+def label_events(catalog: Catalog, plan: TrainingSetPlan) -> DataFrame:
     """One row per event of the split ranges: keys, known columns, prediction time, label (null: excluded)."""
     events = plan.events
-    table = Catalog(spark, settings).read_version(events.table, events.version)
-    labelled = with_label(settings, plan, table, plan.date_span)
+    table = catalog.read_version(events.table, events.version)
+    labelled = with_label(catalog.settings, plan, table, plan.date_span)
     return labelled.select(
         *prediction_columns(events),
         F.col(plan.label.name),
@@ -77,9 +77,8 @@ def label_events(spark: SparkSession, settings: Settings, plan: TrainingSetPlan)
     ).where(F.col(SPLIT).isNotNull())
 
 
-def join_features(spark: SparkSession, settings: Settings, plan: TrainingSetPlan, events: DataFrame) -> DataFrame:
+def join_features(catalog: Catalog, plan: TrainingSetPlan, events: DataFrame) -> DataFrame:
     """Each feature group's row as of every event's prediction time (one shuffle per group)."""
-    catalog = Catalog(spark, settings)
     as_of_range = as_of_range_of(events, PREDICTION_TIME)
     for group in plan.feature_groups:
         available = group.available_at
@@ -104,19 +103,18 @@ def join_features(spark: SparkSession, settings: Settings, plan: TrainingSetPlan
     return events
 
 
-def build(spark: SparkSession, settings: Settings, plan: TrainingSetPlan) -> DataFrame:
+def build(catalog: Catalog, plan: TrainingSetPlan) -> DataFrame:
     """The training set a plan describes, with excluded events still in it (label null)."""
-    return label_events(spark, settings, plan).transform(lambda events: join_features(spark, settings, plan, events))
+    return label_events(catalog, plan).transform(lambda events: join_features(catalog, plan, events))
 
 
 # ------------------------------------------------------------------------------------------- the stage
 
 
-def build_training_set(
-    spark: SparkSession, settings: Settings, name: str, run_id: str, rebuild_from_manifest: str | None = None
-) -> StageSummary:
+def build_training_set(ctx: Context, name: str, rebuild_from_manifest: str | None = None) -> StageSummary:
     """Build a training set's plan into a new version of its table, with its manifest and statistics; or, given
     a manifest, rebuild that version from its recorded inputs and check its content hash (writing nothing)."""
+    spark, settings = ctx.spark, ctx.settings
     recorded = load_manifest(spark, settings, rebuild_from_manifest) if rebuild_from_manifest else None
     plan = recorded.plan if recorded else plan_from_conf(spark, settings, name)
     if plan.name != name or plan.table != settings.training_set(name).table:
@@ -125,7 +123,7 @@ def build_training_set(
         )
     suite = suite_for(settings, plan.table, [*plan.build_columns, RUN_DATE])
     stage = "verify" if recorded else "training-set"
-    with accounted(stage, plan.table, plan.date_span) as summary, persisted(build(spark, settings, plan)) as built:
+    with accounted(stage, plan.table, plan.date_span) as summary, persisted(build(ctx.catalog, plan)) as built:
         label = F.col(plan.label.name)
         counts = built.agg(
             F.count(F.lit(1)).alias("rows_in"),
@@ -143,7 +141,7 @@ def build_training_set(
         if recorded:
             _verify(summary, recorded, digest, rebuild_from_manifest)
         else:
-            _publish(summary, spark, settings, plan, rows, digest, suite, run_id)
+            _publish(summary, ctx, plan, rows, digest, suite)
     return summary
 
 
@@ -164,8 +162,9 @@ def _verify(summary: StageSummary, recorded: Manifest, digest: str, path: str) -
     )
 
 
-def _publish(summary, spark, settings: Settings, plan: TrainingSetPlan, rows: DataFrame, digest: str, suite, run_id):
+def _publish(summary, ctx: Context, plan: TrainingSetPlan, rows: DataFrame, digest: str, suite):
     """Gate the rows, overwrite the table in one commit, and write the manifest and statistics beside it."""
+    spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
     label = plan.label.name
     split_rows = (
         rows.groupBy(SPLIT)
@@ -179,7 +178,7 @@ def _publish(summary, spark, settings: Settings, plan: TrainingSetPlan, rows: Da
     )
     stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
     checks = split_checks(split_rows, plan) + not_entirely_null(stats, plan.feature_columns)
-    _, summary.gate = gate.run_gate(rows, settings, plan.table, suite, plan.date_span, run_id, checks=checks)
+    _, summary.gate = gate.run_gate(rows, catalog, plan.table, suite, plan.date_span, run_id, checks=checks)
     commit_info = {
         "training_set": plan.name,
         "content_hash": digest,
@@ -187,8 +186,8 @@ def _publish(summary, spark, settings: Settings, plan: TrainingSetPlan, rows: Da
         "run_id": run_id,
         "input_versions": plan.input_versions,
     }
-    commit = Catalog(spark, settings).overwrite(rows.withColumn(RUN_ID, F.lit(run_id)), plan.table, commit_info)
-    gate.record_committed(spark, settings, summary.gate, commit.version)
+    commit = catalog.overwrite(rows.withColumn(RUN_ID, F.lit(run_id)), plan.table, commit_info)
+    gate.record_committed(catalog, summary.gate, commit.version)
     splits = {
         r[SPLIT]: SplitSummary(rows=r["rows"], positive_rate=r["positive_rate"], start=r["first"], end=r["last"])
         for r in split_rows

@@ -24,13 +24,12 @@ from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import InputError
 from featurelake.core.periods import Grain
 from featurelake.core.schema.data import SourceConf
-from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.ingest import dating
 from featurelake.ingest.deliveries import find_deliveries
 from featurelake.lake import quarantine, storage
-from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
@@ -307,9 +306,9 @@ def check_hours(good: DataFrame, conf: SourceConf, source: str, days: list[dt.da
 # ------------------------------------------------------------------------------------------- the stage
 
 
-def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange, run_id: str) -> StageSummary:
+def ingest(ctx: Context, source: str, run_dates: DateRange) -> StageSummary:
     """Ingest a source's deliveries for a range of run dates into its bronze table, in one commit."""
-    catalog = Catalog(spark, settings)
+    spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
     conf = settings.source(source)
     suite = suite_for(settings, conf.table, [*settings.business_columns(conf.table), *LINEAGE_COLUMNS])
     deliveries = find_deliveries(spark, settings, source, run_dates)
@@ -334,7 +333,7 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
                 f"{files[0]} against sources.{source}.columns. Nothing was written."
             )
         candidates = classified.where(F.size(REASONS) == 0)
-        candidates, summary.gate = gate.run_gate(candidates, settings, conf.table, suite, run_dates, run_id)
+        candidates, summary.gate = gate.run_gate(candidates, catalog, conf.table, suite, run_dates, run_id)
         summary.quarantined = unreadable + (summary.gate.quarantined if summary.gate else 0)
         source_columns = [c for c in classified.columns if c in conf.columns or c in conf.allow_evolution.new]
         refused = classified.where(F.size(REASONS) > 0).unionByName(candidates.where(F.size(REASONS) > 0))
@@ -343,7 +342,7 @@ def ingest(spark: SparkSession, settings: Settings, source: str, run_dates: Date
         quarantine.publish(catalog, conf.table, run_dates, refused_rows if summary.quarantined else None)
         published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
         commit = catalog.replace_slice(published, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new))
-        gate.record_committed(spark, settings, summary.gate, commit.version)
+        gate.record_committed(catalog, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
         summary.detail = f"{len(files)} files"
     return summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
@@ -22,7 +22,7 @@ from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.ingest.dating import iso_week_start
 from featurelake.lake import quarantine
-from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
@@ -158,15 +158,14 @@ def _bronze_business_columns(bronze: DataFrame) -> list[str]:
     return [c for c in bronze.columns if c not in LINEAGE_COLUMNS]
 
 
-def refine(
-    spark: SparkSession, settings: Settings, table: str, run_dates: DateRange, run_id: str
-) -> list[StageSummary]:
-    conf = settings.table(table)
+def refine(ctx: Context, table: str, run_dates: DateRange) -> list[StageSummary]:
+    """Refine a bronze table's run dates into its silver table: periods replaced, snapshots merged on keys."""
+    conf = ctx.settings.table(table)
     if conf.refine is None:
         raise InputError(f"Table {table} has no refine section in conf/base/tables.yaml, so it is not refined.")
-    if settings.cadence(table) != "snapshot":
-        return [_refine_periods(spark, settings, table, conf, run_dates, run_id)]
-    return _refine_snapshots(spark, settings, table, conf, run_dates, run_id)
+    if ctx.settings.cadence(table) != "snapshot":
+        return [_refine_periods(ctx, table, conf, run_dates)]
+    return _refine_snapshots(ctx, table, conf, run_dates)
 
 
 def _silver_columns(bronze: DataFrame, conf: TableConf) -> list[str]:
@@ -177,11 +176,9 @@ def _suite(settings: Settings, table: str):
     return suite_for(settings, table, [*settings.business_columns(table), *LINEAGE_COLUMNS])
 
 
-def _refine_periods(
-    spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
-) -> StageSummary:
+def _refine_periods(ctx: Context, table: str, conf: TableConf, run_dates: DateRange) -> StageSummary:
+    settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
     suite = _suite(settings, table)
-    catalog = Catalog(spark, settings)
     bronze = catalog.read(conf.refine.source, run_dates)
     settings.periods(table, run_dates, f"refine --table {table}")
     catalog.require_periods(conf.refine.source, run_dates, "ingest")
@@ -200,7 +197,7 @@ def _refine_periods(
             F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
         ).first()
         candidates = prepared.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(*columns, REASONS)
-        gated, summary.gate = gate.run_gate(candidates, settings, table, suite, run_dates, run_id)
+        gated, summary.gate = gate.run_gate(candidates, catalog, table, suite, run_dates, run_id)
         summary.rows_in, summary.rejected = counts["rows_in"], {DUPLICATE_REASON: counts["duplicates"]}
         summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
         business = [c for c in columns if c not in LINEAGE_COLUMNS]
@@ -208,19 +205,17 @@ def _refine_periods(
         refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
         quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
         commit = catalog.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), table, run_dates)
-        gate.record_committed(spark, settings, summary.gate, commit.version)
+        gate.record_committed(catalog, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
     return summary
 
 
-def _refine_snapshots(
-    spark: SparkSession, settings: Settings, table: str, conf: TableConf, run_dates: DateRange, run_id: str
-) -> list[StageSummary]:
+def _refine_snapshots(ctx: Context, table: str, conf: TableConf, run_dates: DateRange) -> list[StageSummary]:
     """Apply every snapshot delivered in the range in one job: what applying them oldest first would leave
     (``latest_of_each_key``; the rows a later snapshot replaced are counted as superseded), gated once, then
     one MERGE on the keys. Its cost grows with rows, not with deliveries."""
+    settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
     suite = _suite(settings, table)
-    catalog = Catalog(spark, settings)
     bronze = catalog.read(conf.refine.source, run_dates)
     _refuse_duplicate_keys(bronze, conf.keys, conf.refine.source)
     columns = _silver_columns(bronze, conf)
@@ -244,7 +239,7 @@ def _refine_snapshots(
             )
         candidates = marked.where(F.size(REASONS) == 0).transform(latest_of_each_key(conf.keys, business))
         with persisted(candidates) as latest:
-            gated, summary.gate = gate.run_gate(latest, settings, table, suite, run_dates, run_id)
+            gated, summary.gate = gate.run_gate(latest, catalog, table, suite, run_dates, run_id)
             superseded = counts["rows_in"] - counts["null_key"] - latest.count()
             summary.rows_in, summary.rejected = counts["rows_in"], {SUPERSEDED_REASON: superseded}
             summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
@@ -253,7 +248,7 @@ def _refine_snapshots(
             quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
             commit = catalog.merge_on_keys(published, table, conf.keys, newer_wins_on=RUN_DATE)
-            gate.record_committed(spark, settings, summary.gate, commit.version)
+            gate.record_committed(catalog, summary.gate, commit.version)
         metrics = commit.metrics
         summary.published = summary.rows_in - summary.quarantined - superseded
         summary.delta_version = commit.version

@@ -33,7 +33,7 @@ class IngestStage:
                     self.name,
                     source,
                     conf.table,
-                    lambda span, run_id, s=source: [ingest(ctx.spark, ctx.settings, s, span, run_id)],
+                    lambda run, span, s=source: [ingest(run, s, span)],
                     _delivered(ctx, source) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
                     one_job=snapshot,
@@ -47,7 +47,7 @@ class IngestStage:
         parser.add_argument("--source", required=True, help="a source under sources in conf")
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        return CommandResult([ingest(ctx.spark, ctx.settings, args.source, run_dates, ctx.run_id)])
+        return CommandResult([ingest(ctx, args.source, run_dates)])
 
 
 class RefineStage:
@@ -69,7 +69,7 @@ class RefineStage:
                     self.name,
                     table,
                     table,
-                    lambda span, run_id, t=table: refine(ctx.spark, settings, t, span, run_id),
+                    lambda run, span, t=table: refine(run, t, span),
                     _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
                     one_job=snapshot,
@@ -83,4 +83,4 @@ class RefineStage:
         parser.add_argument("--table", required=True, help="logical name, e.g. silver.flights")
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        return CommandResult(refine(ctx.spark, ctx.settings, args.table, run_dates, ctx.run_id))
+        return CommandResult(refine(ctx, args.table, run_dates))

@@ -30,12 +30,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Context:
-    """What every step runs against: the session, the settings, the catalog of tables and the run id."""
+    """One run, as every stage function takes it (``ingest(ctx, source, run_dates)``): the session, the settings,
+    the one catalog of tables their steps read and write through, and the run id every row they write carries.
+    Built once per command by the command line, the runner and the test kit alike (``Context.of``)."""
 
     spark: SparkSession
     settings: Settings
     catalog: Catalog
     run_id: str
+
+    @classmethod
+    def of(cls, spark: SparkSession, settings: Settings, run_id: str) -> Context:
+        """The context of a run of these settings on this session."""
+        return cls(spark, settings, Catalog(spark, settings), run_id)
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class Step:
     stage: str
     target: str
     output: str  # the table (or registered model) it writes, for progress lines
-    run: Callable[[DateRange, str], list[StageSummary]]  # (run dates, run id) -> what it wrote
+    run: Callable[[Context, DateRange], list[StageSummary]]  # (the run, its run dates) -> what it wrote
     due: Cadence
     reads: Callable[[dt.date], DateRange] = DateRange.single  # the run dates whose upstream results it reads
     waiting: Callable[[], str | None] = lambda: None  # why it cannot run yet (not a failure; retried next run)

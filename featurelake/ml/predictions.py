@@ -38,9 +38,9 @@ def training_manifest(spark: SparkSession, settings: Settings, registered: track
     return parse_manifest(text, path)
 
 
-def scoring_plan(spark: SparkSession, settings: Settings, trained_on: TrainingSetPlan) -> TrainingSetPlan:
+def scoring_plan(catalog: Catalog, trained_on: TrainingSetPlan) -> TrainingSetPlan:
     """The training plan with every table at its current version: same groups, keys, TTLs and events."""
-    return trained_on.with_versions(Catalog(spark, settings).version)
+    return trained_on.with_versions(catalog.version)
 
 
 def model_inputs(schema: list[tuple[str, str]]):

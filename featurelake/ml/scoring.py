@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
-from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.plan import PREDICTION_TIME, TrainingSetPlan, prediction_columns
 from featurelake.featurestore.training_set import join_features
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.ml import tracking
 from featurelake.ml.predictions import (
     DECISION,
@@ -39,25 +39,16 @@ from featurelake.quality.outcomes import Outcome
 from featurelake.quality.suites import suite_for
 
 
-def features_as_of_prediction_time(
-    spark: SparkSession, settings: Settings, plan: TrainingSetPlan, run_dates: DateRange
-) -> DataFrame:
+def features_as_of_prediction_time(catalog: Catalog, plan: TrainingSetPlan, run_dates: DateRange) -> DataFrame:
     """Every event of the run dates with each feature group joined as of its prediction time."""
     events = plan.events
-    raw = Catalog(spark, settings).read(events.table, run_dates)
-    return join_features(spark, settings, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
+    raw = catalog.read(events.table, run_dates)
+    return join_features(catalog, plan, raw.select(*prediction_columns(events), F.col(RUN_DATE)))
 
 
-def score(
-    spark: SparkSession,
-    settings: Settings,
-    model: str,
-    run_dates: DateRange,
-    run_id: str,
-    model_uri: str | None = None,
-) -> StageSummary:
+def score(ctx: Context, model: str, run_dates: DateRange, model_uri: str | None = None) -> StageSummary:
     """Score the events of the run dates with a registered model and replace their slice of predictions.<model>."""
-    catalog = Catalog(spark, settings)
+    spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
     table = predictions_table(model)
     settings.table(table)  # declared in conf, like every table
     events = settings.training_set(settings.model(model).training_set).events.table
@@ -65,9 +56,9 @@ def score(
     registered = tracking.resolve(settings, model, model_uri)
     catalog.require_periods(events, run_dates, "refine")
     manifest = training_manifest(spark, settings, registered)
-    plan = scoring_plan(spark, settings, manifest.plan)
+    plan = scoring_plan(catalog, manifest.plan)
     schema = tracking.input_schema(registered)
-    predictions = _predictions(spark, settings, model, registered, plan, schema, run_dates)
+    predictions = _predictions(catalog, model, registered, plan, schema, run_dates)
     with accounted("score", table, run_dates) as summary, persisted(predictions) as rows:
         summary.rows_in = catalog.read(plan.events.table, run_dates).count()
         summary.published = rows.count()
@@ -82,10 +73,10 @@ def score(
             summary.published,
         )
         suite = suite_for(settings, table, rows.columns)
-        _, summary.gate = gate.run_gate(rows, settings, table, suite, run_dates, run_id, checks=[one_per_event])
+        _, summary.gate = gate.run_gate(rows, catalog, table, suite, run_dates, run_id, checks=[one_per_event])
         # a later model version may read other inputs: the struct's fields evolve with it
         commit = catalog.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), table, run_dates, merge_schema=True)
-        gate.record_committed(spark, settings, summary.gate, commit.version)
+        gate.record_committed(catalog, summary.gate, commit.version)
         decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
         summary.delta_version = commit.version
         summary.detail = (
@@ -96,10 +87,10 @@ def score(
     return summary
 
 
-def _predictions(spark, settings, model: str, registered, plan: TrainingSetPlan, schema, run_dates) -> DataFrame:
+def _predictions(catalog: Catalog, model: str, registered, plan: TrainingSetPlan, schema, run_dates) -> DataFrame:
     """One row per event: its keys and prediction time, the probability and decision at the model's threshold,
     the model and training-set versions, and the inputs as the model saw them."""
-    features = features_as_of_prediction_time(spark, settings, plan, run_dates)
+    features = features_as_of_prediction_time(catalog, plan, run_dates)
     missing = [c for c, _ in schema if c not in features.columns]
     if missing:
         raise FeaturelakeError(

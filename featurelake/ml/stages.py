@@ -40,7 +40,7 @@ class TrainStage:
                 self.name,
                 model,
                 f"models:/{model}",
-                lambda span, run_id, model=model: [train_model(ctx.spark, ctx.settings, model, run_id)],
+                lambda run, span, model=model: [train_model(run, model)],
                 on(window.end),
             )
             for model, window in model_windows(ctx)
@@ -53,7 +53,7 @@ class TrainStage:
         )
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        return CommandResult([train_model(ctx.spark, ctx.settings, args.model, ctx.run_id, args.training_set_version)])
+        return CommandResult([train_model(ctx, args.model, args.training_set_version)])
 
 
 class ScoreStage:
@@ -67,7 +67,7 @@ class ScoreStage:
                 self.name,
                 model,
                 predictions_table(model),
-                lambda span, run_id, model=model: [score(ctx.spark, ctx.settings, model, span, run_id)],
+                lambda run, span, model=model: [score(run, model, span)],
                 after(window.end, ctx.settings.model_grain(model)),
                 waiting=no_champion(ctx, model),
                 grain=ctx.settings.model_grain(model),
@@ -80,4 +80,4 @@ class ScoreStage:
         parser.add_argument("--model-uri", help=MODEL_URI_HELP)
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        return CommandResult([score(ctx.spark, ctx.settings, args.model, run_dates, ctx.run_id, args.model_uri)])
+        return CommandResult([score(ctx, args.model, run_dates, args.model_uri)])

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.schema.ml import ModelConf
-from featurelake.core.settings import Settings
 from featurelake.core.spark import beside, session_thread
 from featurelake.core.summary import StageSummary
 from featurelake.featurestore.plan import SPLIT
+from featurelake.lake.stage import Context
 from featurelake.ml import tracking
 from featurelake.ml.estimators import (
     FEATURE_VECTOR,
@@ -184,13 +184,12 @@ def evaluate_model(
 # ---------------------------------------------------------------------------------------------- the stage
 
 
-def train_model(
-    spark: SparkSession, settings: Settings, model: str, run_id: str, training_set_version: int | None = None
-) -> StageSummary:
+def train_model(ctx: Context, model: str, training_set_version: int | None = None) -> StageSummary:
     """Fit, evaluate, track, register and describe one model; everything is checked before the first fit."""
     started = time.monotonic()
+    spark, settings, run_id = ctx.spark, ctx.settings, ctx.run_id
     conf = settings.model(model)
-    data = read_training_data(spark, settings, model, conf, training_set_version)
+    data = read_training_data(ctx.catalog, model, conf, training_set_version)
     parameter_grid(model, conf, classifier(model, conf, data.label))  # bad parameters fail before any fit
     data.rows.persist(StorageLevel.MEMORY_AND_DISK)  # the split counts fill the cache the fits then read
     try:

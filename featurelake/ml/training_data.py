@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
 
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
 from featurelake.core.schema.ml import ModelConf
-from featurelake.core.settings import Settings
 from featurelake.featurestore.plan import SPLIT, Manifest, manifest_dir, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
@@ -34,12 +33,10 @@ class TrainingData:
         return self.manifest.label
 
 
-def read_training_data(
-    spark: SparkSession, settings: Settings, model: str, conf: ModelConf, version: int | None
-) -> TrainingData:
+def read_training_data(catalog: Catalog, model: str, conf: ModelConf, version: int | None) -> TrainingData:
     """A version of the model's training set (the latest by default) with its manifest, checked against
     every column the model's conf names before anything is fitted."""
-    catalog = Catalog(spark, settings)
+    spark, settings = catalog.spark, catalog.settings
     training_set = settings.training_set(conf.training_set)
     if not catalog.exists(training_set.table):
         raise NotReady(

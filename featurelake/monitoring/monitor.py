@@ -28,19 +28,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import FeaturelakeError
 from featurelake.core.periods import Grain, TimeWindow
-from featurelake.core.settings import Settings
 from featurelake.core.spark import beside, persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, with_label
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog, run_date_condition
+from featurelake.lake.stage import Context
 from featurelake.ml import model_card, tracking
 from featurelake.ml.predictions import (
     INPUTS,
@@ -89,12 +89,10 @@ class MonitorResult:
         return self.monitoring.retrain_recommended
 
 
-def reference_scores(
-    spark, settings: Settings, registered, manifest: Manifest, schema, split: str, *more: str
-) -> DataFrame:
+def reference_scores(catalog: Catalog, registered, manifest: Manifest, schema, split: str, *more: str) -> DataFrame:
     """The model's inputs on a split of the training-set version it was trained on, with its probability (and
     the ``more`` columns of the training set, e.g. its label)."""
-    rows = Catalog(spark, settings).read_version(manifest.table, registered.training_set_version)
+    rows = catalog.read_version(manifest.table, registered.training_set_version)
     return (
         tracking.load_spark_model(registered)
         .transform(rows.where(F.col(SPLIT) == F.lit(split)).transform(model_inputs(schema)))
@@ -116,17 +114,15 @@ def _calibrator(catalog: Catalog, registered, manifest: Manifest, labelled: Data
         if calibrator is not None:
             return calibrator, f"the labelled predictions of {DateRange(found['first'], found['last'])}"
     schema = tracking.input_schema(registered)
-    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.estimate_split, label)
+    scored = reference_scores(catalog, registered, manifest, schema, conf.estimate_split, label)
     return fit_calibrator(scored.where(F.col(label).isNotNull()), label), f"the {conf.estimate_split} split"
 
 
-def labelled_predictions(
-    spark, settings: Settings, plan: TrainingSetPlan, predictions: DataFrame, days: DateRange
-) -> DataFrame:
+def labelled_predictions(catalog: Catalog, plan: TrainingSetPlan, predictions: DataFrame, days: DateRange) -> DataFrame:
     """The predictions of these days with the label the training set's definition gives each event now
     (null: excluded by the definition, or not landed yet)."""
     keys = plan.events.keys
-    events = with_label(settings, plan, Catalog(spark, settings).read(plan.events.table), days)
+    events = with_label(catalog.settings, plan, catalog.read(plan.events.table), days)
     labels = events.select(*keys, plan.label.name)
     return (
         predictions.where(run_date_condition(days))
@@ -140,17 +136,15 @@ def _landed(day: dt.date, lag: TimeWindow, length: TimeWindow, grain: Grain) -> 
     return length.last(lag.back(day, grain), grain)
 
 
-def monitor(
-    spark: SparkSession, settings: Settings, model: str, run_date: dt.date, run_id: str, model_uri: str | None = None
-) -> MonitorResult:
+def monitor(ctx: Context, model: str, run_date: dt.date, model_uri: str | None = None) -> MonitorResult:
     """Judge a registered model on a run date: drift, realized quality, anomalies; store and report the verdict."""
-    catalog = Catalog(spark, settings)
+    spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
     table = monitoring_table(model)
     settings.table(table)  # declared in conf, like every table
     conf = settings.model(model).monitoring
     registered = tracking.resolve(settings, model, model_uri)
     manifest = training_manifest(spark, settings, registered)
-    plan = scoring_plan(spark, settings, manifest.plan)
+    plan = scoring_plan(catalog, manifest.plan)
     grain = settings.model_grain(model)
     drift_days = conf.window.last(run_date, grain)
     predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
@@ -162,7 +156,7 @@ def monitor(
         labelled_days = _landed(run_date, conf.label_lag, conf.window, grain)
         history_days = _landed(run_date, conf.label_lag, conf.history, grain)
         scored_days = DateRange(min(history_days.start, drift_days.start), run_date)
-        with persisted(labelled_predictions(spark, settings, plan, predictions, history_days)) as labelled:
+        with persisted(labelled_predictions(catalog, plan, predictions, history_days)) as labelled:
             realized = realized_quality(
                 labelled, manifest.label, registered.threshold, labelled_days, conf.min_labelled_rows
             )
@@ -189,7 +183,7 @@ def monitor(
             realized=realized,
             daily=daily,
             test_metrics=tracking.version_metrics(registered.name, registered.version),
-            anomalies=recent_anomalies(spark, settings, read_tables, drift_days),
+            anomalies=recent_anomalies(catalog, read_tables, drift_days),
             conf=conf,
             estimated=Estimated(in_window, of_labelled, tuple(per_day), calibrated_on),
         )
@@ -262,7 +256,7 @@ def _profile(
     catalog: Catalog, registered, manifest: Manifest, schema, conf, grain: Grain, key: str
 ) -> ReferenceProfile:
     """The reference's bins, shares, histogram and calibrated thresholds, from the model's reference split."""
-    scored = reference_scores(catalog.spark, catalog.settings, registered, manifest, schema, conf.reference_split)
+    scored = reference_scores(catalog, registered, manifest, schema, conf.reference_split)
     with persisted(scored) as reference:
         rows = reference.count()
         if not rows:

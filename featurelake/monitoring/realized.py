@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE
 from featurelake.core.dates import DateRange
-from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import evaluation
 from featurelake.ml.evaluation import CalibrationBin
@@ -101,11 +100,10 @@ def daily_auc(labelled: DataFrame, label: str) -> list[DailyMetric]:
     return [DailyMetric(r[RUN_DATE], r["rows"], r["auc_roc"]) for r in rows]
 
 
-def recent_anomalies(spark: SparkSession, settings: Settings, tables: list[str], days: DateRange) -> list[Anomaly]:
+def recent_anomalies(catalog: Catalog, tables: list[str], days: DateRange) -> list[Anomaly]:
     """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
     An older validation's flag does not count once the day was validated again."""
-    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
-    if not catalog.exists(results):
+    if not catalog.exists(catalog.settings.project.quality.results_table):
         return []
     latest = Window.partitionBy("table", "run_date_from").rowsBetween(
         Window.unboundedPreceding, Window.unboundedFollowing

@@ -27,7 +27,7 @@ class MonitorStage:
             self.name,
             model,
             monitoring_table(model),
-            lambda span, run_id: [monitor(ctx.spark, ctx.settings, model, span.end, run_id).summary],
+            lambda run, span: [monitor(run, model, span.end).summary],
             monitored(window.end, grain, monitoring.every),
             reads=lambda day: DateRange(monitoring.window.back(monitoring.label_lag.back(day, grain), grain), day),
             waiting=no_champion(ctx, model),
@@ -40,5 +40,5 @@ class MonitorStage:
         parser.add_argument("--model-uri", help=MODEL_URI_HELP)
 
     def run_command(self, ctx: Context, args: argparse.Namespace, run_dates: DateRange | None) -> CommandResult:
-        result = monitor(ctx.spark, ctx.settings, args.model, args.run_date, ctx.run_id, args.model_uri)
+        result = monitor(ctx, args.model, args.run_date, args.model_uri)
         return CommandResult([result.summary], EXIT_RETRAIN_RECOMMENDED if result.retrain_recommended else EXIT_OK)

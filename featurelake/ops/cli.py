@@ -17,7 +17,6 @@ import uuid
 from featurelake.core.dates import DateRange, iso_date
 from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
 from featurelake.core.redaction import redacting
-from featurelake.lake.catalog import Catalog
 from featurelake.lake.damage import unreadable_table
 from featurelake.lake.stage import CommandResult, Context
 from featurelake.lake.storage import store_problem
@@ -175,7 +174,7 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
             f"master {spark.sparkContext.master}, lake {settings.lake_root}: ready"
         )
         return EXIT_OK
-    ctx = Context(spark, settings, Catalog(spark, settings), run_id)
+    ctx = Context.of(spark, settings, run_id)
     if args.command == "restore":
         settings.table(args.table)  # a declared table, or one sentence naming the known ones
         commit = ctx.catalog.restore(args.table, args.version)
@@ -195,7 +194,7 @@ def _on_spark(spark, args: argparse.Namespace, settings, run_id: str, stage, run
         else:  # run
             from featurelake.ops.runner import run_pipeline
 
-            summaries = run_pipeline(spark, settings, run_dates, run_id, args.stages, args.force, verbose=args.verbose)
+            summaries = run_pipeline(ctx, run_dates, args.stages, args.force, verbose=args.verbose)
             result = CommandResult.of_run(summaries, args.fail_on_retrain)
     except Exception as error:
         damaged = unreadable_table(error, ctx.catalog)  # a damaged or missing file of a table: one sentence

@@ -20,16 +20,12 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from pyspark.sql import SparkSession
-
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict
 from featurelake.core.schedule import batches, contiguous
-from featurelake.core.settings import Settings
 from featurelake.core.spark import session_thread, spark_jobs
 from featurelake.core.summary import StageSummary
 from featurelake.lake import ledger
-from featurelake.lake.catalog import Catalog
 from featurelake.lake.commits import SliceWrittenConcurrently, StepContext, concurrent_write_errors, step_context
 from featurelake.lake.stage import Context, Step
 from featurelake.ops.stages import STAGE_NAMES, STAGES
@@ -46,18 +42,18 @@ class StepResult:
 
 
 def run_pipeline(
-    spark: SparkSession,
-    settings: Settings,
+    ctx: Context,
     run_dates: DateRange,
-    run_id: str,
     stages: list[str] | None = None,
     force: bool = False,
     report=print,
     verbose: bool = False,
 ) -> list[StageSummary]:
-    steps = plan(spark, settings)
+    """Every due step of the chosen stages (default all) for the run dates, in the run ``ctx``; what they wrote."""
+    spark, settings, run_id = ctx.spark, ctx.settings, ctx.run_id
+    steps = plan(ctx)
     chosen = [s for s in steps if s.stage in (stages or STAGE_NAMES)]
-    finished = ledger.finished_steps(Catalog(spark, settings), _ledger_span(steps, run_dates))
+    finished = ledger.finished_steps(ctx.catalog, _ledger_span(steps, run_dates))
     summaries: list[StageSummary] = []
     skipped = 0
     redelivered: set[str] = set()  # sources with a corrected delivery in this run
@@ -74,7 +70,7 @@ def run_pipeline(
                     redelivered.add(step.target)
 
             def run_one(item: Work) -> StepResult:
-                return run_step(spark, settings, item.step, item.span, run_id, report, item.days, item.inputs, verbose)
+                return run_step(ctx, item.step, item.span, report, item.days, item.inputs, verbose)
 
             for item, result in at_once(spark, work, parallelism, run_one):
                 summaries.extend(result.summaries)
@@ -192,11 +188,9 @@ def _spans(step: Step, due: list[dt.date]) -> list[DateRange]:
 
 
 def run_step(
-    spark: SparkSession,
-    settings: Settings,
+    ctx: Context,
     step: Step,
     span: DateRange,
-    run_id: str,
     report=print,
     days: list[dt.date] | None = None,
     inputs: dict[dt.date, str] | None = None,
@@ -204,13 +198,14 @@ def run_step(
 ) -> StepResult:
     """Run one step over a span of run dates and record it in the ledger for its due ``days`` (default every date
     of the span), with the fingerprints of what it read; retried on commit conflicts only."""
-    conf = settings.project.pipeline
+    spark, run_id = ctx.spark, ctx.run_id
+    conf = ctx.settings.project.pipeline
     wait = conf.retry_wait_seconds
     for attempt in range(1, conf.commit_attempts + 1):
         started = time.monotonic()
         try:
             with step_context(StepContext(step.key, span, run_id)), spark_jobs(spark, f"{step.key} {span}") as jobs:
-                summaries = step.run(span, run_id)
+                summaries = step.run(ctx, span)
         except SliceWrittenConcurrently as concurrent:
             report(f"{step.stage} {step.output} [{span}]: {concurrent}, skipped")
             return StepResult("skipped", attempts=attempt, detail=str(concurrent))
@@ -234,8 +229,8 @@ def run_step(
         seconds = time.monotonic() - started
         if verbose:
             report(f"  {step.stage} {step.output} [{span}]: {len(jobs)} Spark jobs in {seconds:.1f}s")
-        catalog = Catalog(spark, settings)
-        finished_at = ledger.record(catalog, step.stage, step.target, span, run_id, summaries, seconds, days, inputs)
+        recorded = (step.stage, step.target, span, run_id, summaries, seconds, days, inputs)
+        finished_at = ledger.record(ctx.catalog, *recorded)
         return StepResult("committed", summaries, attempt, finished_at=finished_at)
     raise AssertionError("unreachable: the loop returns or raises")
 
@@ -254,9 +249,8 @@ def is_due(step: Step, day: dt.date, steps: list[Step], finished: dict) -> bool:
     return False
 
 
-def plan(spark: SparkSession, settings: Settings, run_id: str = "") -> list[Step]:
+def plan(ctx: Context) -> list[Step]:
     """Every step of the project, in dependency order: the registered stages' steps, stage by stage."""
-    ctx = Context(spark, settings, Catalog(spark, settings), run_id)
     return [step for stage in STAGES for step in stage.steps(ctx)]
 
 

@@ -70,17 +70,17 @@ def committed_results(catalog: Catalog) -> DataFrame:
     return results.where(F.coalesce(F.col("committed"), F.lit(True)))
 
 
-def _history(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
+def _history(catalog: Catalog, start: dt.date, end: dt.date) -> dict:
     """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
     counts); read once for every table (bounded: tables x metrics x periods read) and served from memory."""
+    settings = catalog.settings
     cached = _cached().get(settings.lake_root)
     if cached and cached[0] <= start and end <= cached[1]:
         return cached[2]
     if cached:
         start, end = min(start, cached[0]), max(end, cached[1])
     values: dict = {}
-    catalog, results = Catalog(spark, settings), settings.project.quality.results_table
-    if catalog.exists(results):
+    if catalog.exists(settings.project.quality.results_table):
         rows = (
             committed_results(catalog)
             .where(
@@ -108,13 +108,14 @@ def remember(settings: Settings, table: str, metrics: dict) -> None:
     _cached()[settings.lake_root] = (start, max(end, max(metrics)), values)
 
 
-def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> list[Outcome]:
+def anomaly_outcomes(catalog: Catalog, table: str, metrics: dict) -> list[Outcome]:
     """Flag a period whose row count or null fraction is further from the same metric's mean over the trailing
     window, in periods of the table's cadence (earlier runs' history plus the periods of this run), than
     max_sigma standard deviations and than the floors (min_relative_deviation of the mean,
     min_absolute_deviation); the worst first."""
     import statistics
 
+    settings = catalog.settings
     anomaly = settings.project.quality.anomaly
     if not metrics:
         return []
@@ -123,7 +124,7 @@ def anomaly_outcomes(spark, settings: Settings, table: str, metrics: dict) -> li
     def window_start(day: dt.date) -> dt.date:
         return anomaly.window.back(day, grain)
 
-    known = _history(spark, settings, window_start(min(metrics)), max(metrics))
+    known = _history(catalog, window_start(min(metrics)), max(metrics))
     series: dict[str, dict] = {name: dict(days) for (t, name), days in known.items() if t == table}
     for day, values in metrics.items():
         for name, value in values.items():

@@ -28,7 +28,6 @@ from pyspark.sql import DataFrame
 
 from featurelake.core.errors import GateFailed
 from featurelake.core.schema.tables import GateConf
-from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
 from featurelake.quality import metrics
 from featurelake.quality.anomalies import (
@@ -46,7 +45,7 @@ from featurelake.quality.validation import validate
 
 
 def run_gate(
-    frame: DataFrame, settings: Settings, table: str, suite: Suite | None, run_dates, run_id: str, checks=()
+    frame: DataFrame, catalog: Catalog, table: str, suite: Suite | None, run_dates, run_id: str, checks=()
 ) -> tuple[DataFrame, GateReport | None]:
     """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
 
@@ -61,6 +60,7 @@ def run_gate(
     """
     if suite is None:  # the table has no gate
         return frame, None
+    settings = catalog.settings
     gate = settings.tables[table].gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     plan = metrics.plan(suite, frame)
@@ -68,29 +68,27 @@ def run_gate(
     found = metrics.one_pass(flags, plan.aggregates)
     flagged = flags.transform(metrics.without_flags(suite))
     daily = daily_metrics(found, plan.null_columns)
-    anomalies = anomaly_outcomes(frame.sparkSession, settings, table, daily)
+    anomalies = anomaly_outcomes(catalog, table, daily)
     expectations = validate(frame, suite, plan, found, settings, run_dates, run_id)
     outcomes = row_count_outcomes(daily, suite) + expectations + list(checks) + anomalies
     report = GateReport(table, gate.policy, outcomes, suite=suite.path.name, run_dates=run_dates, run_id=run_id)
     report.daily = daily
     if gate.policy == "quarantine" and suite.quarantine_rules and report.failed:
         report.candidates, report.quarantined = found.total["row_count"], found.total["failing"]
-    spark = frame.sparkSession
     if gate.policy == "warn":
         return frame, report
     if gate.policy == "fail":
         failed = [o for o in report.failed if gate.anomalies_fail or o.expectation_type != ANOMALY]
         if failed:
-            raise _not_committed(spark, settings, report, _failure_sentence(table, failed, "nothing was published"))
+            raise _not_committed(catalog, report, _failure_sentence(table, failed, "nothing was published"))
         return frame, report
     table_level_failures = [o for o in report.failed if not _is_quarantined(o, suite) and o.expectation_type != ANOMALY]
     if table_level_failures:
         sentence = _failure_sentence(table, table_level_failures, "nothing was published")
-        raise _not_committed(spark, settings, report, sentence)
+        raise _not_committed(catalog, report, sentence)
     if report.quarantined > gate.max_quarantine_fraction * report.candidates:
         raise _not_committed(
-            spark,
-            settings,
+            catalog,
             report,
             f"The gate of {table} would quarantine {report.quarantined} of {report.candidates} rows "
             f"({report.quarantined / report.candidates:.2%}), more than "
@@ -100,9 +98,9 @@ def run_gate(
     return flagged, report
 
 
-def _not_committed(spark, settings: Settings, report: GateReport, sentence: str) -> GateFailed:
+def _not_committed(catalog: Catalog, report: GateReport, sentence: str) -> GateFailed:
     """A failed gate: its outcomes recorded as not committed, and the error to raise."""
-    _record(spark, settings, report, None)
+    _record(catalog, report, None)
     return GateFailed(sentence)
 
 
@@ -130,17 +128,17 @@ RESULTS_SCHEMA = (
 )
 
 
-def record_committed(spark, settings: Settings, report: GateReport | None, version: int | None) -> None:
+def record_committed(catalog: Catalog, report: GateReport | None, version: int | None) -> None:
     """Once the caller committed what the gate judged: its outcomes and daily metrics appended to quality.results
     with the table version written (none: the write changed nothing), and the metrics added to this process's
     anomaly history. Nothing for a table without a gate."""
     if report is None:
         return
-    _record(spark, settings, report, version, committed=True)
-    remember(settings, report.table, report.daily)
+    _record(catalog, report, version, committed=True)
+    remember(catalog.settings, report.table, report.daily)
 
 
-def _record(spark, settings: Settings, report: GateReport, version: int | None, committed: bool = False) -> None:
+def _record(catalog: Catalog, report: GateReport, version: int | None, committed: bool = False) -> None:
     """Append one row per expectation, and the daily metrics anomaly checks read, to quality.results; rows of a
     validation whose data was not committed say so (anomaly history leaves them out)."""
     import datetime as dt
@@ -168,6 +166,6 @@ def _record(spark, settings: Settings, report: GateReport, version: int | None, 
         )
         for o in [*report.outcomes, *metric_outcomes(report.daily)]
     ]
-    catalog = Catalog(spark, settings)
     # results recorded before the commit columns gain them (their rows read as committed)
-    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), settings.project.quality.results_table, merge_schema=True)
+    results = catalog.settings.project.quality.results_table
+    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), results, merge_schema=True)

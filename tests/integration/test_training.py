@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from featurelake.featurestore.plan import Manifest, parse_manifest
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.ml import tracking
 from featurelake.ml.training import train_model
 from tests.integration.browser import decoded_images, require_chromium
@@ -128,7 +129,7 @@ def test_same_training_set_and_seed_give_the_same_metrics_and_a_challenger(
     # the first fitted its two candidates at once (conf's parallelism: 2); one after the other gives the same
     assert settings.model(MODEL).parallelism == 2 and len(first.data.params) > 0
     monkeypatch.setitem(settings.project.models, MODEL, settings.model(MODEL).model_copy(update={"parallelism": 1}))
-    summary = train_model(spark, settings, MODEL, "again", training_set_version=0)
+    summary = train_model(Context.of(spark, settings, "again"), MODEL, training_set_version=0)
     second = registry.get_run(registry.get_model_version(MODEL, "2").run_id)
     assert second.data.params == first.data.params
     assert set(second.data.metrics) == set(first.data.metrics)

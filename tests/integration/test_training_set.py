@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import Manifest, parse_manifest
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -184,7 +185,7 @@ def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     settings, _ = january
     first = manifest(settings, 0)
     calendar = sorted(Catalog(spark, settings).read("features.calendar").drop("_run_id").collect())
-    materialize(spark, settings, "calendar", DateRange.single(dt.date(2013, 1, 5)), "later")
+    materialize(Context.of(spark, settings, "later"), "calendar", DateRange.single(dt.date(2013, 1, 5)))
     assert (
         sorted(Catalog(spark, settings).read("features.calendar").drop("_run_id").collect()) == calendar
     )  # a re-run changes nothing
@@ -192,7 +193,7 @@ def test_rebuild_from_the_manifest_reproduces_the_content_hash(spark, january):
     # versions the manifest recorded, or its hash would differ and it would refuse
     DeltaTable.forPath(spark, settings.table_path("features.carrier_performance")).delete(F.col("carrier") == "UA")
     path = str(Path(settings.lake_root, "training_sets", "_manifests", NAME, "v0.json"))
-    verified = build_training_set(spark, settings, NAME, "rebuild", path)
+    verified = build_training_set(Context.of(spark, settings, "rebuild"), NAME, path)
     assert verified.stage == "verify" and first.content_hash in verified.report
     assert DeltaTable.forPath(spark, settings.table_path(TABLE)).history(1).first()["version"] == 0  # nothing written
 

@@ -152,7 +152,7 @@ def test_only_the_latest_validation_of_a_day_counts_its_anomalies(spark, setting
     ]
     Catalog(spark, settings).append(frame_of(spark, rows, RESULTS_SCHEMA), "quality.results")
     found = recent_anomalies(
-        spark, settings, ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
+        Catalog(spark, settings), ["silver.flights", "features.origin_weather"], DateRange(D(2013, 1, 1), D(2013, 1, 7))
     )
     assert found == [Anomaly("silver.flights", D(2013, 1, 3), "anomaly: null_fraction(dep_ts)", "0.4")]
 

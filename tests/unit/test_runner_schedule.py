@@ -6,7 +6,7 @@ from featurelake.core.dates import DateRange
 from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
 from featurelake.core.schedule import batches, contiguous
 from featurelake.core.summary import StageSummary
-from featurelake.lake.stage import CommandResult
+from featurelake.lake.stage import CommandResult, Context
 
 
 def day(n: int) -> dt.date:
@@ -36,7 +36,7 @@ def test_a_snapshot_history_runs_as_one_job_and_is_recorded_per_delivery(setting
     """The ingest and refine steps of a snapshot source are one job over all its deliveries in a batch."""
     from featurelake.ops.runner import _spans, plan
 
-    steps = {s.key: s for s in plan(None, settings)}
+    steps = {s.key: s for s in plan(Context.of(None, settings, ""))}
     planes, flights = steps["refine:silver.planes"], steps["refine:silver.flights"]
     assert steps["ingest:planes"].one_job and planes.one_job and not flights.one_job
     deliveries = [day(1), day(32), day(60)]
@@ -65,7 +65,7 @@ def test_steps_of_a_stage_run_in_waves_and_a_group_reading_another_group_waits_f
 
     from featurelake.ops.runner import plan, waves
 
-    steps = plan(None, settings)
+    steps = plan(Context.of(None, settings, ""))
     one_at_a_time = waves(steps, 1)
     assert [len(w) for w in one_at_a_time] == [1] * len(steps)
     assert [w[0] for w in one_at_a_time] == steps
