@@ -27,6 +27,7 @@ from featurelake.core.settings import Settings, confine
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog, run_date_condition
+from featurelake.lake.tables import manifest_dir
 
 PREDICTION_TIME = "prediction_time"
 LABEL_PENDING = "_label_pending"  # a label whose horizon has not landed yet (dropped before writing)
@@ -283,11 +284,6 @@ def prediction_columns(events: EventsPlan) -> list[Column]:
 
 
 # ------------------------------------------------------------------------------------------ reading a manifest
-
-
-def manifest_dir(settings: Settings, table: str) -> str:
-    layer, short = table.split(".", 1)
-    return confine(settings.lake_root, f"{layer}/_manifests/{short}", f"tables.{table}")
 
 
 def manifest_paths(spark: SparkSession, settings: Settings, table: str) -> dict[int, str]:

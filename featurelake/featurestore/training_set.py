@@ -35,7 +35,6 @@ from featurelake.featurestore.plan import (
     SplitSummary,
     TrainingSetPlan,
     load_manifest,
-    manifest_dir,
     plan_from_conf,
     prediction_columns,
     split_of,
@@ -205,7 +204,7 @@ def _publish(summary, ctx: Context, plan: TrainingSetPlan, rows: DataFrame, dige
         categorical_features=[c for c in features if isinstance(rows.schema[c].dataType, StringType)],
         plan=plan,
     )
-    directory = manifest_dir(settings, plan.table)
+    directory = catalog.manifest_dir(plan.table)
     storage.write_text(spark, f"{directory}/v{commit.version}.stats.json", json.dumps(stats, indent=2, default=str))
     storage.write_text(spark, f"{directory}/v{commit.version}.json", written.to_json())
     split_text = ", ".join(f"{s} {v.rows:,} ({v.positive_rate:.1%} positive)" for s, v in sorted(splits.items()))

@@ -10,6 +10,10 @@ run dates and run id that made it, the thing the runner's concurrency rules rely
 - ``overwrite`` replaces a whole table (a training set: one version per build);
 - ``append`` adds rows to a log (quality results, the run ledger).
 
+A table's conf is resolved once per catalog into a frozen handle (``table``: path, cadence, grain, gaps, keys,
+partitioning, gate, quarantine twin), and the catalog names what the lake derives from a model or a training set
+(``predictions_table``, ``monitoring_table``, ``model_dir``, ``manifest_dir``; featurelake.lake.tables).
+
 Example::
 
     catalog = Catalog(spark, settings)
@@ -34,8 +38,9 @@ from featurelake.core.errors import FeaturelakeError, NotReady
 from featurelake.core.frames import local_frame
 from featurelake.core.schema.data import IDENTIFIER
 from featurelake.core.settings import Settings
-from featurelake.lake import commits, constraints, storage
+from featurelake.lake import commits, constraints, storage, tables
 from featurelake.lake.commits import Commit
+from featurelake.lake.tables import Table
 
 
 def run_date_condition(run_dates: DateRange) -> Column:
@@ -49,12 +54,38 @@ class Catalog:
     def __init__(self, spark: SparkSession, settings: Settings):
         self.spark = spark
         self.settings = settings
+        self._tables: dict[str, Table] = {}
 
-    # ---------------------------------------------------------------------------------------- reading
+    # ------------------------------------------------------------------------------------------ names
+
+    def table(self, name: str) -> Table:
+        """The table's handle, resolved from conf on first use and the same object after."""
+        found = self._tables.get(name)
+        if found is None:
+            found = self._tables.setdefault(name, Table.resolve(self.settings, name))
+        return found
 
     def path(self, name: str) -> str:
         """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
-        return self.settings.table_path(name)
+        return self.table(name).path
+
+    @staticmethod
+    def predictions_table(model: str) -> str:
+        return tables.predictions_table(model)
+
+    @staticmethod
+    def monitoring_table(model: str) -> str:
+        return tables.monitoring_table(model)
+
+    def model_dir(self, model: str, version: int) -> str:
+        """The folder of a registered model version's card and drift reports, under the lake root."""
+        return tables.model_dir(self.settings, model, version)
+
+    def manifest_dir(self, table: str) -> str:
+        """The folder of a training-set table's manifests, under the lake root."""
+        return tables.manifest_dir(self.settings, table)
+
+    # ---------------------------------------------------------------------------------------- reading
 
     def exists(self, name: str) -> bool:
         return commits.is_delta_table(self.spark, self.path(name))
@@ -96,10 +127,10 @@ class Catalog:
         """Every period of the range that a table of a source with a cadence must hold (less its known gaps)
         has rows, so that a stage reading it never replaces a slice with nothing; else NotReady (exit 4)
         naming the first missing run date and the ``upstream`` stage to run."""
-        if self.settings.cadence(name) == "snapshot":
+        table = self.table(name)
+        if table.cadence == "snapshot":
             return
-        gaps = self.settings.known_gaps(name)
-        expected = [d for d in self.settings.grain(name).starts(run_dates) if d not in gaps]
+        expected = [d for d in table.grain.starts(run_dates) if d not in table.gaps]
         missing = self.dates_without_rows(name, expected)
         if missing:
             more = f" (and {len(missing) - 1} more run dates)" if len(missing) > 1 else ""
@@ -111,8 +142,7 @@ class Catalog:
 
     def replace_slice(self, frame: DataFrame, name: str, run_dates: DateRange, merge_schema: bool = False) -> Commit:
         """Atomically replace the rows of these run dates in a table partitioned by run date."""
-        tables = self.settings.tables
-        partition_by = tables[name].partition_by if name in tables else [RUN_DATE]
+        partition_by = self.table(name).partition_by
         frame = constraints.with_not_null_keys(self.settings, name, frame)
         constraints.create_with_checks(self.spark, self.settings, name, self.path(name), frame)
         writer = (

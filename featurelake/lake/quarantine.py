@@ -12,7 +12,6 @@ from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
 from featurelake.core.dates import DateRange
-from featurelake.core.settings import quarantine_table
 from featurelake.lake.catalog import Catalog
 
 RAW = "_raw"
@@ -43,7 +42,7 @@ def refused_rows(frame: DataFrame, raw: Column, run_id: str) -> DataFrame:
 
 def publish(catalog: Catalog, table: str, run_dates: DateRange, rows: DataFrame | None) -> None:
     """Replace the run dates' slice of the table's quarantine with ``rows``, or empty it when there are none."""
-    name = quarantine_table(table)
+    name = catalog.table(table).quarantine
     if rows is None:
         catalog.clear_slice(name, run_dates, QUARANTINE_SCHEMA)
     else:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from featurelake.core import html
 from featurelake.core.html import figure_png
 from featurelake.core.schema.ml import ModelConf
-from featurelake.core.settings import Settings, confine
+from featurelake.core.settings import Settings
 from featurelake.lake import storage
+from featurelake.lake.tables import model_dir
 
 TOP_IMPORTANCES = 20
 PLOTS = {
@@ -24,12 +25,8 @@ PLOTS = {
 }
 
 
-def card_dir(settings: Settings, model: str, version: int) -> str:
-    return confine(settings.lake_root, f"models/{model}/v{version}", f"models.{model}")
-
-
 def write(spark, settings: Settings, model: str, version: int, files: dict[str, bytes]) -> str:
-    directory = card_dir(settings, model, version)
+    directory = model_dir(settings, model, version)
     storage.write_files(spark, directory, files)
     return directory
 

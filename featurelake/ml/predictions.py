@@ -5,12 +5,11 @@ stage imports the other.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurelake.core.errors import FeaturelakeError
-from featurelake.core.settings import Settings
-from featurelake.featurestore.plan import Manifest, TrainingSetPlan, manifest_dir, parse_manifest
+from featurelake.featurestore.plan import Manifest, TrainingSetPlan, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
 from featurelake.ml import tracking
@@ -21,15 +20,12 @@ PROBABILITY, DECISION = "probability", "decision"
 INPUTS = "inputs"
 
 
-def predictions_table(model: str) -> str:
-    return f"predictions.{model}"
-
-
-def training_manifest(spark: SparkSession, settings: Settings, registered: tracking.RegisteredModel) -> Manifest:
+def training_manifest(catalog: Catalog, registered: tracking.RegisteredModel) -> Manifest:
     """The manifest of the training-set version a registered model was trained on, validated."""
+    settings = catalog.settings
     training_set = settings.training_set(settings.model(registered.name).training_set)
-    path = f"{manifest_dir(settings, training_set.table)}/v{registered.training_set_version}.json"
-    text = storage.read_text(spark, path)
+    path = f"{catalog.manifest_dir(training_set.table)}/v{registered.training_set_version}.json"
+    text = storage.read_text(catalog.spark, path)
     if text is None:
         raise FeaturelakeError(
             f"{registered.uri} was trained on {training_set.table} v{registered.training_set_version}, whose "

@@ -30,7 +30,6 @@ from featurelake.ml.predictions import (
     INPUTS,
     PROBABILITY,
     model_inputs,
-    predictions_table,
     scoring_plan,
     training_manifest,
 )
@@ -48,14 +47,14 @@ def features_as_of_prediction_time(catalog: Catalog, plan: TrainingSetPlan, run_
 
 def score(ctx: Context, model: str, run_dates: DateRange, model_uri: str | None = None) -> StageSummary:
     """Score the events of the run dates with a registered model and replace their slice of predictions.<model>."""
-    spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
-    table = predictions_table(model)
+    settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
+    table = catalog.predictions_table(model)
     settings.table(table)  # declared in conf, like every table
     events = settings.training_set(settings.model(model).training_set).events.table
     settings.periods(events, run_dates, "score")
     registered = tracking.resolve(settings, model, model_uri)
     catalog.require_periods(events, run_dates, "refine")
-    manifest = training_manifest(spark, settings, registered)
+    manifest = training_manifest(catalog, registered)
     plan = scoring_plan(catalog, manifest.plan)
     schema = tracking.input_schema(registered)
     predictions = _predictions(catalog, model, registered, plan, schema, run_dates)

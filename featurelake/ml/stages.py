@@ -8,7 +8,6 @@ from featurelake.core.dates import DateRange
 from featurelake.core.schedule import after, on, training_window
 from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml import tracking
-from featurelake.ml.predictions import predictions_table
 from featurelake.ml.scoring import score
 from featurelake.ml.training import train_model
 
@@ -66,7 +65,7 @@ class ScoreStage:
             Step(
                 self.name,
                 model,
-                predictions_table(model),
+                ctx.catalog.predictions_table(model),
                 lambda run, span, model=model: [score(run, model, span)],
                 after(window.end, ctx.settings.model_grain(model)),
                 waiting=no_champion(ctx, model),

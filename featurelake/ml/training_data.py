@@ -12,7 +12,7 @@ from pyspark.sql.types import NumericType
 
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
 from featurelake.core.schema.ml import ModelConf
-from featurelake.featurestore.plan import SPLIT, Manifest, manifest_dir, parse_manifest
+from featurelake.featurestore.plan import SPLIT, Manifest, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.estimators import (
@@ -49,7 +49,7 @@ def read_training_data(catalog: Catalog, model: str, conf: ModelConf, version: i
         raise FeaturelakeError(
             f"Training set {conf.training_set} has versions 0 to {latest}; there is no version {version}."
         )
-    manifest_path = f"{manifest_dir(settings, training_set.table)}/v{version}.json"
+    manifest_path = f"{catalog.manifest_dir(training_set.table)}/v{version}.json"
     text = storage.read_text(spark, manifest_path)
     if text is None:
         raise FeaturelakeError(

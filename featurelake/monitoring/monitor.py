@@ -41,12 +41,11 @@ from featurelake.featurestore.plan import SPLIT, Manifest, TrainingSetPlan, with
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.lake.stage import Context
-from featurelake.ml import model_card, tracking
+from featurelake.ml import tracking
 from featurelake.ml.predictions import (
     INPUTS,
     PROBABILITY,
     model_inputs,
-    predictions_table,
     scoring_plan,
     training_manifest,
 )
@@ -69,11 +68,6 @@ from featurelake.monitoring.realized import daily_auc, realized_quality, recent_
 from featurelake.monitoring.reference import ReferenceProfile, profile_key, reference_profile
 from featurelake.monitoring.report import render, render_text
 from featurelake.monitoring.result import MONITORING_SCHEMA, Monitoring, monitoring_rows
-
-
-def monitoring_table(model: str) -> str:
-    return f"monitoring.{model}"
-
 
 # ---------------------------------------------------------------------------------------------- the stage
 
@@ -139,17 +133,19 @@ def _landed(day: dt.date, lag: TimeWindow, length: TimeWindow, grain: Grain) -> 
 def monitor(ctx: Context, model: str, run_date: dt.date, model_uri: str | None = None) -> MonitorResult:
     """Judge a registered model on a run date: drift, realized quality, anomalies; store and report the verdict."""
     spark, settings, catalog, run_id = ctx.spark, ctx.settings, ctx.catalog, ctx.run_id
-    table = monitoring_table(model)
+    table = catalog.monitoring_table(model)
     settings.table(table)  # declared in conf, like every table
     conf = settings.model(model).monitoring
     registered = tracking.resolve(settings, model, model_uri)
-    manifest = training_manifest(spark, settings, registered)
+    manifest = training_manifest(catalog, registered)
     plan = scoring_plan(catalog, manifest.plan)
     grain = settings.model_grain(model)
     drift_days = conf.window.last(run_date, grain)
-    predictions = catalog.read(predictions_table(model)).where(F.col("model_version") == F.lit(registered.version))
+    predictions = catalog.read(catalog.predictions_table(model)).where(
+        F.col("model_version") == F.lit(registered.version)
+    )
     importances = tracking.version_importances(registered.name, registered.version)
-    directory = f"{model_card.card_dir(settings, model, registered.version)}/monitoring"
+    directory = f"{catalog.model_dir(model, registered.version)}/monitoring"
     drift_of = (catalog, registered, manifest, predictions, drift_days, conf, grain, importances, directory)
     # the drift (its small aggregations) is measured beside the quality below, which reads other rows
     with accounted("monitor", table, run_date) as summary, beside(spark, _drift, *drift_of) as drifting:

@@ -9,7 +9,7 @@ from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
 from featurelake.core.schedule import monitored
 from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml.stages import MODEL_URI_HELP, model_windows, no_champion
-from featurelake.monitoring.monitor import monitor, monitoring_table
+from featurelake.monitoring.monitor import monitor
 
 
 class MonitorStage:
@@ -26,7 +26,7 @@ class MonitorStage:
         return Step(
             self.name,
             model,
-            monitoring_table(model),
+            ctx.catalog.monitoring_table(model),
             lambda run, span: [monitor(run, model, span.end).summary],
             monitored(window.end, grain, monitoring.every),
             reads=lambda day: DateRange(monitoring.window.back(monitoring.label_lag.back(day, grain), grain), day),

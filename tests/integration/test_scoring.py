@@ -64,7 +64,7 @@ def test_a_day_after_the_training_window_gets_one_prediction_per_scheduled_fligh
 def test_scoring_builds_the_same_features_as_the_training_set_for_the_same_events(spark, january):
     settings, _ = january
     registered = tracking.resolve(settings, MODEL)
-    plan = scoring_plan(Catalog(spark, settings), training_manifest(spark, settings, registered).plan)
+    plan = scoring_plan(Catalog(spark, settings), training_manifest(Catalog(spark, settings), registered).plan)
     last_test_day = DateRange.single(dt.date(2013, 1, 14))
     scored = features_as_of_prediction_time(Catalog(spark, settings), plan, last_test_day)
     trained = Catalog(spark, settings).read_version("training_sets.flight_delay", 0).where(F.col("day") == 14)

@@ -20,11 +20,11 @@ from featurelake.featurestore.plan import (
     Manifest,
     SplitSummary,
     load_manifest,
-    manifest_dir,
     parse_manifest,
     plan_from_conf,
 )
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.tables import manifest_dir
 from featurelake.testing import frame_of
 from tests.unit.manifests import KEYS, on_disk_manifest
 

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from featurelake.core.dates import DateRange
-from featurelake.featurestore.plan import manifest_dir
 from featurelake.lake import ledger
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.tables import manifest_dir
 from featurelake.ops.staleness import stale_builds
 from tests.unit.manifests import on_disk_manifest
 
