@@ -46,9 +46,9 @@ def read_inputs(catalog: Catalog, group: FeatureGroup, run_dates: DateRange) -> 
     """Each input by its parameter: daily tables (partitioned by run date) for the run dates and the look-back,
     others (snapshots merged on keys) whole."""
     frames = {}
-    window = input_window(group, run_dates, catalog.settings.grain(catalog.settings.feature_table(group.name)))
+    window = input_window(group, run_dates, catalog.table(catalog.settings.feature_table(group.name)).grain)
     for parameter, table in group.inputs.items():
-        periods = RUN_DATE in catalog.settings.table(table).partition_by
+        periods = RUN_DATE in catalog.table(table).partition_by
         frames[parameter] = catalog.read(table, window if periods else None)
     return frames
 
@@ -93,11 +93,12 @@ def materialize(ctx: Context, name: str, run_dates: DateRange) -> StageSummary:
     settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
     group = settings.feature_group(name)
     table = settings.feature_table(name)
-    if settings.cadence(table) != "snapshot":
+    handle = catalog.table(table)
+    if handle.cadence != "snapshot":
         settings.periods(table, run_dates, f"features --group {name}")
     for source in group.tables:  # a slice is never replaced by the features of missing input rows
         catalog.require_periods(source, run_dates, "refine")
-    gate_conf = settings.table(table).gate
+    gate_conf = handle.gate
     if gate_conf is not None and gate_conf.policy == "quarantine":
         raise ConfigError(
             f"tables.{table}.gate.policy is quarantine, but a feature row is derived, not delivered: a failing "

@@ -320,7 +320,7 @@ def ingest(ctx: Context, source: str, run_dates: DateRange) -> StageSummary:
     ingested_at = F.lit(dt.datetime.now(dt.UTC)).cast(T.TimestampType())
     lineage = classify(raw, conf).withColumn(INGESTED_AT, ingested_at).withColumn(RUN_ID, F.lit(run_id))
     with accounted("ingest", conf.table, run_dates) as summary, persisted(lineage) as classified:
-        grain = settings.grain(conf.table)
+        grain = catalog.table(conf.table).grain
         profiles = profile_files(classified, conf, grain)
         check_profiles(profiles, conf, source, files, grain)
         if conf.cadence == "hourly":

@@ -163,7 +163,7 @@ def refine(ctx: Context, table: str, run_dates: DateRange) -> list[StageSummary]
     conf = ctx.settings.table(table)
     if conf.refine is None:
         raise InputError(f"Table {table} has no refine section in conf/base/tables.yaml, so it is not refined.")
-    if ctx.settings.cadence(table) != "snapshot":
+    if ctx.catalog.table(table).cadence != "snapshot":
         return [_refine_periods(ctx, table, conf, run_dates)]
     return _refine_snapshots(ctx, table, conf, run_dates)
 

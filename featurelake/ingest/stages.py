@@ -27,7 +27,7 @@ class IngestStage:
         for source, conf in ctx.settings.sources.items():
             snapshot = conf.cadence == "snapshot"
             gaps = frozenset() if snapshot else frozenset(conf.known_gaps)
-            grain = ctx.settings.grain(conf.table)
+            grain = ctx.catalog.table(conf.table).grain
             steps.append(
                 Step(
                     self.name,
@@ -62,8 +62,8 @@ class RefineStage:
         for table in settings.refined_tables():
             bronze = settings.tables[table].refine.source
             snapshot = bronze in snapshot_sources
-            gaps = frozenset() if snapshot else frozenset(settings.known_gaps(bronze))
-            grain = settings.grain(table)
+            gaps = frozenset() if snapshot else ctx.catalog.table(bronze).gaps
+            grain = ctx.catalog.table(table).grain
             steps.append(
                 Step(
                     self.name,

@@ -142,18 +142,18 @@ class Catalog:
 
     def replace_slice(self, frame: DataFrame, name: str, run_dates: DateRange, merge_schema: bool = False) -> Commit:
         """Atomically replace the rows of these run dates in a table partitioned by run date."""
-        partition_by = self.table(name).partition_by
-        frame = constraints.with_not_null_keys(self.settings, name, frame)
-        constraints.create_with_checks(self.spark, self.settings, name, self.path(name), frame)
+        table = self.table(name)
+        frame = constraints.with_not_null_keys(table, frame)
+        constraints.create_with_checks(self.spark, table, frame)
         writer = (
             frame.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", _replace_where(run_dates))
-            .partitionBy(*partition_by)
+            .partitionBy(*table.partition_by)
         )
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
-        with constraints.refusing_violations(self.settings, name, frame, run_dates):
+        with constraints.refusing_violations(table, frame, run_dates):
             return self._save(writer, name)
 
     def clear_slice(self, name: str, run_dates: DateRange, schema: T.StructType) -> Commit | None:
@@ -187,10 +187,11 @@ class Catalog:
         (by ``newer_wins_on``), so re-running a snapshot changes nothing and a backfill never undoes newer data."""
         from delta.tables import DeltaTable
 
-        frame = constraints.with_not_null_keys(self.settings, name, frame)
+        table = self.table(name)
+        frame = constraints.with_not_null_keys(table, frame)
         if not self.exists(name):
-            constraints.create_with_checks(self.spark, self.settings, name, self.path(name), frame)
-            with constraints.refusing_violations(self.settings, name, frame, None):
+            constraints.create_with_checks(self.spark, table, frame)
+            with constraints.refusing_violations(table, frame, None):
                 return self._save(frame.write.format("delta").mode("overwrite"), name)
         for column in [*keys, newer_wins_on]:
             _assert_identifier(column)
@@ -212,7 +213,7 @@ class Catalog:
             with commits.session_user_metadata(self.spark, metadata):
                 merge.execute()
 
-        with constraints.refusing_violations(self.settings, name, frame, None):
+        with constraints.refusing_violations(table, frame, None):
             return commits.commit(self.spark, name, self.path(name), write)
 
     def restore(self, name: str, version: int) -> Commit:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
-from featurelake.core.settings import Settings
+from featurelake.lake.tables import Table
 
 CHECK_PROPERTY = "delta.constraints."
 # Delta's error classes of a write that broke a constraint (with replaceWhere, Delta reports a violated
@@ -36,9 +36,9 @@ VIOLATIONS = (
 INVARIANTS = "delta.invariants"
 
 
-def with_not_null_keys(settings: Settings, name: str, frame: DataFrame) -> DataFrame:
+def with_not_null_keys(table: Table, frame: DataFrame) -> DataFrame:
     """The frame with a NOT NULL invariant on each of the table's key columns (their values unchanged)."""
-    keys = [k for k in settings.not_null_columns(name) if k in frame.columns]
+    keys = [k for k in table.not_null if k in frame.columns]
     if not keys:
         return frame
 
@@ -49,62 +49,57 @@ def with_not_null_keys(settings: Settings, name: str, frame: DataFrame) -> DataF
     return frame.select(*[constrained(f) if f.name in keys else F.col(f.name) for f in frame.schema.fields])
 
 
-def create_with_checks(spark: SparkSession, settings: Settings, name: str, path: str, frame: DataFrame) -> None:
+def create_with_checks(spark: SparkSession, table: Table, frame: DataFrame) -> None:
     """Create a table that declares CHECK constraints, with the frame's columns and partitioning, before its first
     write (nothing for a table without checks, or one that exists)."""
     from delta.tables import DeltaTable
 
-    checks = _checks(settings, name)
-    if not checks or DeltaTable.isDeltaTable(spark, path):
+    if not table.checks or DeltaTable.isDeltaTable(spark, table.path):
         return
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(frame.schema)
-    partition_by = settings.tables[name].partition_by if name in settings.tables else []
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
-    for check, expression in checks.items():
-        _refuse_unreadable(frame, name, check, expression)
+    builder = DeltaTable.createIfNotExists(spark).location(table.path).addColumns(frame.schema)
+    if table.partition_by:
+        builder = builder.partitionedBy(*table.partition_by)
+    for check, expression in table.checks.items():
+        _refuse_unreadable(frame, table.name, check, expression)
         builder = builder.property(f"{CHECK_PROPERTY}{check}", expression)
     builder.execute()
 
 
 @contextlib.contextmanager
-def refusing_violations(settings: Settings, name: str, frame: DataFrame, run_dates: DateRange | None) -> Iterator[None]:
+def refusing_violations(table: Table, frame: DataFrame, run_dates: DateRange | None) -> Iterator[None]:
     """Turn Delta's refusal of a write that breaks a constraint into one sentence (InputError)."""
     try:
         yield
     except Exception as exc:
         if not any(error in str(exc) for error in VIOLATIONS):
             raise
-        found = first_violation(settings, name, frame)
+        found = first_violation(table, frame)
         if found is None:
             raise
         slice_ = f" for {run_dates}" if run_dates is not None else ""
         raise InputError(
-            f"{name} refused the write{slice_}: {found}; nothing was written, the table is unchanged. Fix the rows "
-            "upstream (or the constraint in tables.yaml) and run the step again."
+            f"{table.name} refused the write{slice_}: {found}; nothing was written, the table is unchanged. Fix the "
+            "rows upstream (or the constraint in tables.yaml) and run the step again."
         ) from None
 
 
-def first_violation(settings: Settings, name: str, frame: DataFrame) -> str | None:
+def first_violation(table: Table, frame: DataFrame) -> str | None:
     """The first constraint some row of the frame breaks, in words with that row's values (one small job per
     constraint, on the failure path only)."""
-    for column in settings.not_null_columns(name):
+    name = table.name
+    for column in table.not_null:
         if column in frame.columns:
             count = frame.where(F.col(column).isNull()).count()
             if count:
                 rule = "a feature group's join key" if name.startswith("features.") else f"tables.{name}.keys"
                 return f"{count:,} row(s) have a null {column}, which is NOT NULL ({rule})"
-    for check, expression in _checks(settings, name).items():
+    for check, expression in table.checks.items():
         broken = frame.where(~F.coalesce(F.expr(expression), F.lit(False)))
         row = broken.limit(1).collect()  # bounded: one row
         if row:
             values = ", ".join(f"{k}={v!r}" for k, v in row[0].asDict().items() if not k.startswith("_"))
             return f"a row breaks tables.{name}.checks.{check} ({expression}): {values}"
     return None
-
-
-def _checks(settings: Settings, name: str) -> dict[str, str]:
-    return dict(settings.tables[name].checks) if name in settings.tables else {}
 
 
 def _refuse_unreadable(frame: DataFrame, name: str, check: str, expression: str) -> None:

@@ -38,6 +38,8 @@ class Table:
     grain: Grain  # the periods of its run dates
     gaps: frozenset[dt.date]  # run dates its source declares it delivers nothing for
     keys: tuple[str, ...]
+    not_null: tuple[str, ...]  # NOT NULL in its Delta schema: its keys, a feature table's join keys
+    checks: dict[str, str]  # its CHECK constraints by name
     partition_by: tuple[str, ...]
     gate: GateConf | None
     quarantine: str  # the table that holds the rows it refused
@@ -54,6 +56,8 @@ class Table:
             grain=settings.grain(name),
             gaps=frozenset(settings.known_gaps(name)),
             keys=tuple(conf.keys),
+            not_null=tuple(settings.not_null_columns(name)),
+            checks=dict(conf.checks),
             partition_by=tuple(conf.partition_by) if declared else (RUN_DATE,),
             gate=conf.gate,
             quarantine=quarantine_table(name),

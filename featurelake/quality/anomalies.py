@@ -119,7 +119,7 @@ def anomaly_outcomes(catalog: Catalog, table: str, metrics: dict) -> list[Outcom
     anomaly = settings.project.quality.anomaly
     if not metrics:
         return []
-    grain = settings.grain(table)
+    grain = catalog.table(table).grain
 
     def window_start(day: dt.date) -> dt.date:
         return anomaly.window.back(day, grain)

@@ -61,7 +61,7 @@ def run_gate(
     if suite is None:  # the table has no gate
         return frame, None
     settings = catalog.settings
-    gate = settings.tables[table].gate or GateConf()
+    gate = catalog.table(table).gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     plan = metrics.plan(suite, frame)
     flags = frame.transform(metrics.with_flags(suite)).transform(metrics.with_reasons(suite))
