@@ -53,7 +53,7 @@ def hand_written(frame, suite: Suite) -> None:
 
 
 def featurelake_gate(frame, settings, suite, run_dates) -> None:
-    flagged, _ = gate.run_gate(frame, Catalog(frame.sparkSession, settings), TABLE, suite, run_dates, "bench")
+    flagged, _ = gate.run_gate(frame, Context.of(frame.sparkSession, settings, "bench"), TABLE, suite, run_dates)
     flagged.where(F.size("_reasons") > 0).write.format("noop").mode("overwrite").save()
     flagged.where(F.size("_reasons") == 0).write.format("noop").mode("overwrite").save()
 

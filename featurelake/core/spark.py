@@ -21,7 +21,6 @@ from pathlib import Path
 
 from featurelake.core.errors import EnvironmentProblem
 from featurelake.core.jars import delta_jars_message, jar_settings
-from featurelake.core.run_scope import command_scope
 from featurelake.core.settings import Settings
 
 LOG4J_CONF = Path(__file__).resolve().parent.parent / "resources" / "log4j2.properties"
@@ -114,8 +113,7 @@ def session_for(settings: Settings):
     saved_hadoop = {k: hadoop.get(k) for k in hadoop_settings(settings)} if running else {}
     spark = build_session(settings)
     try:
-        with command_scope():  # the command's caches (core/run_scope.py), dropped when it ends
-            yield spark
+        yield spark
     finally:
         _restore(spark.conf, saved)
         _restore(hadoop, saved_hadoop)
@@ -341,7 +339,7 @@ def spark_jobs(spark, description: str):
 def session_thread(spark, fn: Callable) -> Callable:
     """``fn`` made to run on another thread as it would on this one: with this thread's Spark local properties
     (its job group: the step's job count includes its jobs) and tags, and in a copy of this thread's context (the
-    command's caches, the step its commits belong to), a copy per call."""
+    step its commits belong to), a copy per call."""
     from pyspark.util import inheritable_thread_target
 
     context = contextvars.copy_context()

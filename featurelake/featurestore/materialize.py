@@ -107,9 +107,9 @@ def materialize(ctx: Context, name: str, run_dates: DateRange) -> StageSummary:
     suite = suite_for(settings, table, [*group.columns, RUN_DATE, RUN_ID])
     computed = compute(group, read_inputs(catalog, group, run_dates), run_dates).withColumn(RUN_ID, F.lit(run_id))
     with accounted("features", table, run_dates) as summary, persisted(computed) as rows:
-        _, summary.gate = gate.run_gate(rows, catalog, table, suite, run_dates, run_id)
+        _, summary.gate = gate.run_gate(rows, ctx, table, suite, run_dates)
         commit = catalog.replace_slice(rows, table, run_dates)
-        gate.record_committed(catalog, summary.gate, commit.version)
+        gate.record_committed(ctx, summary.gate, commit.version)
         summary.rows_in = summary.published = commit.metrics.get("numOutputRows", 0)
         summary.delta_version = commit.version
     return summary

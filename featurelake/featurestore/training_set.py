@@ -177,7 +177,7 @@ def _publish(summary, ctx: Context, plan: TrainingSetPlan, rows: DataFrame, dige
     )
     stats = statistics(rows, [c for c in rows.columns if c != RUN_DATE])
     checks = split_checks(split_rows, plan) + not_entirely_null(stats, plan.feature_columns)
-    _, summary.gate = gate.run_gate(rows, catalog, plan.table, suite, plan.date_span, run_id, checks=checks)
+    _, summary.gate = gate.run_gate(rows, ctx, plan.table, suite, plan.date_span, checks=checks)
     commit_info = {
         "training_set": plan.name,
         "content_hash": digest,
@@ -186,7 +186,7 @@ def _publish(summary, ctx: Context, plan: TrainingSetPlan, rows: DataFrame, dige
         "input_versions": plan.input_versions,
     }
     commit = catalog.overwrite(rows.withColumn(RUN_ID, F.lit(run_id)), plan.table, commit_info)
-    gate.record_committed(catalog, summary.gate, commit.version)
+    gate.record_committed(ctx, summary.gate, commit.version)
     splits = {
         r[SPLIT]: SplitSummary(rows=r["rows"], positive_rate=r["positive_rate"], start=r["first"], end=r["last"])
         for r in split_rows

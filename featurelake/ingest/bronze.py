@@ -333,7 +333,7 @@ def ingest(ctx: Context, source: str, run_dates: DateRange) -> StageSummary:
                 f"{files[0]} against sources.{source}.columns. Nothing was written."
             )
         candidates = classified.where(F.size(REASONS) == 0)
-        candidates, summary.gate = gate.run_gate(candidates, catalog, conf.table, suite, run_dates, run_id)
+        candidates, summary.gate = gate.run_gate(candidates, ctx, conf.table, suite, run_dates)
         summary.quarantined = unreadable + (summary.gate.quarantined if summary.gate else 0)
         source_columns = [c for c in classified.columns if c in conf.columns or c in conf.allow_evolution.new]
         refused = classified.where(F.size(REASONS) > 0).unionByName(candidates.where(F.size(REASONS) > 0))
@@ -342,7 +342,7 @@ def ingest(ctx: Context, source: str, run_dates: DateRange) -> StageSummary:
         quarantine.publish(catalog, conf.table, run_dates, refused_rows if summary.quarantined else None)
         published = candidates.where(F.size(REASONS) == 0).select(*source_columns, *LINEAGE_COLUMNS)
         commit = catalog.replace_slice(published, conf.table, run_dates, merge_schema=bool(conf.allow_evolution.new))
-        gate.record_committed(catalog, summary.gate, commit.version)
+        gate.record_committed(ctx, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
         summary.detail = f"{len(files)} files"
     return summary

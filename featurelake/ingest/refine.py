@@ -197,7 +197,7 @@ def _refine_periods(ctx: Context, table: str, conf: TableConf, run_dates: DateRa
             F.count_if((F.size(REASONS) == 0) & (F.col(_RANK) > 1)).alias("duplicates"),
         ).first()
         candidates = prepared.where((F.size(REASONS) == 0) & (F.col(_RANK) == 1)).select(*columns, REASONS)
-        gated, summary.gate = gate.run_gate(candidates, catalog, table, suite, run_dates, run_id)
+        gated, summary.gate = gate.run_gate(candidates, ctx, table, suite, run_dates)
         summary.rows_in, summary.rejected = counts["rows_in"], {DUPLICATE_REASON: counts["duplicates"]}
         summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
         business = [c for c in columns if c not in LINEAGE_COLUMNS]
@@ -205,7 +205,7 @@ def _refine_periods(ctx: Context, table: str, conf: TableConf, run_dates: DateRa
         refused_rows = quarantine.refused_rows(refused, F.to_json(F.struct(*business)), run_id)
         quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
         commit = catalog.replace_slice(gated.where(F.size(REASONS) == 0).select(*columns), table, run_dates)
-        gate.record_committed(catalog, summary.gate, commit.version)
+        gate.record_committed(ctx, summary.gate, commit.version)
         summary.published, summary.delta_version = commit.metrics.get("numOutputRows", 0), commit.version
     return summary
 
@@ -239,7 +239,7 @@ def _refine_snapshots(ctx: Context, table: str, conf: TableConf, run_dates: Date
             )
         candidates = marked.where(F.size(REASONS) == 0).transform(latest_of_each_key(conf.keys, business))
         with persisted(candidates) as latest:
-            gated, summary.gate = gate.run_gate(latest, catalog, table, suite, run_dates, run_id)
+            gated, summary.gate = gate.run_gate(latest, ctx, table, suite, run_dates)
             superseded = counts["rows_in"] - counts["null_key"] - latest.count()
             summary.rows_in, summary.rejected = counts["rows_in"], {SUPERSEDED_REASON: superseded}
             summary.quarantined = counts["null_key"] + (summary.gate.quarantined if summary.gate else 0)
@@ -248,7 +248,7 @@ def _refine_snapshots(ctx: Context, table: str, conf: TableConf, run_dates: Date
             quarantine.publish(catalog, table, run_dates, refused_rows if summary.quarantined else None)
             published = gated.where(F.size(REASONS) == 0).select(*columns)
             commit = catalog.merge_on_keys(published, table, conf.keys, newer_wins_on=RUN_DATE)
-            gate.record_committed(catalog, summary.gate, commit.version)
+            gate.record_committed(ctx, summary.gate, commit.version)
         metrics = commit.metrics
         summary.published = summary.rows_in - summary.quarantined - superseded
         summary.delta_version = commit.version

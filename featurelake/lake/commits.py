@@ -78,6 +78,11 @@ _current_step: ContextVar[StepContext | None] = ContextVar("featurelake_step", d
 _session_setting = threading.Lock()
 
 
+def current_step() -> StepContext | None:
+    """The step this thread's commits belong to (None outside a step)."""
+    return _current_step.get()
+
+
 @contextlib.contextmanager
 def step_context(context: StepContext) -> Iterator[None]:
     token = _current_step.set(context)
@@ -140,7 +145,7 @@ def commit(
     and another thread of this session); a conflict with another
     run's commit of the same step and overlapping run dates, made since this write started, raises
     SliceWrittenConcurrently."""
-    context = _current_step.get()
+    context = current_step()
     # every write is tagged, so that its commit is read from its own log file rather than the table's history
     metadata = context.metadata(extra) if context else json.dumps({**(extra or {}), "write": uuid.uuid4().hex})
     started = time.time_ns() // 1000  # microseconds since the epoch, as the history's times are compared

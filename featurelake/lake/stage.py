@@ -38,6 +38,13 @@ class Context:
     settings: Settings
     catalog: Catalog
     run_id: str
+    # What the run's steps read once and reuse, by name (the quality history anomaly checks compare against):
+    # a field of the run, so the next run, in this process or another, starts without it and reads anew.
+    caches: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
+
+    def cache(self, name: str) -> dict:
+        """This run's cache called ``name`` (empty at first)."""
+        return self.caches.setdefault(name, {})
 
     @classmethod
     def of(cls, spark: SparkSession, settings: Settings, run_id: str) -> Context:

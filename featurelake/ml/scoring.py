@@ -72,10 +72,10 @@ def score(ctx: Context, model: str, run_dates: DateRange, model_uri: str | None 
             summary.published,
         )
         suite = suite_for(settings, table, rows.columns)
-        _, summary.gate = gate.run_gate(rows, catalog, table, suite, run_dates, run_id, checks=[one_per_event])
+        _, summary.gate = gate.run_gate(rows, ctx, table, suite, run_dates, checks=[one_per_event])
         # a later model version may read other inputs: the struct's fields evolve with it
         commit = catalog.replace_slice(rows.withColumn(RUN_ID, F.lit(run_id)), table, run_dates, merge_schema=True)
-        gate.record_committed(catalog, summary.gate, commit.version)
+        gate.record_committed(ctx, summary.gate, commit.version)
         decided = rows.agg(F.sum(DECISION).alias("positive"), F.avg(PROBABILITY).alias("mean")).first()
         summary.delta_version = commit.version
         summary.detail = (

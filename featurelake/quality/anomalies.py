@@ -11,9 +11,8 @@ import json
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from featurelake.core.run_scope import command_cache
-from featurelake.core.settings import Settings
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality.metrics import Pass
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC, Outcome
 from featurelake.quality.suites import ROW_COUNT, Suite
@@ -51,14 +50,11 @@ def metric_outcomes(metrics: dict) -> list[Outcome]:
     ]
 
 
-# Per lake root and command (core/run_scope.py): the daily metrics of every gated table from quality.results, read
-# once from a start date on, and kept up to date with what this command records (other processes' new records are
-# read by the next command).
+# The run's cache (Context.cache) of the daily metrics of every gated table from quality.results: read once from a
+# start date on, as (start, end, values), and kept up to date with what the run records (other processes' new
+# records are read by the next run).
 HISTORY_CACHE = "anomaly_history"
-
-
-def _cached() -> dict[str, tuple[dt.date, dt.date, dict]]:
-    return command_cache(HISTORY_CACHE)
+_READ = "read"
 
 
 def committed_results(catalog: Catalog) -> DataFrame:
@@ -70,11 +66,11 @@ def committed_results(catalog: Catalog) -> DataFrame:
     return results.where(F.coalesce(F.col("committed"), F.lit(True)))
 
 
-def _history(catalog: Catalog, start: dt.date, end: dt.date) -> dict:
+def _history(ctx: Context, start: dt.date, end: dt.date) -> dict:
     """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
-    counts); read once for every table (bounded: tables x metrics x periods read) and served from memory."""
-    settings = catalog.settings
-    cached = _cached().get(settings.lake_root)
+    counts); read once per run for every table (bounded: tables x metrics x periods read) and served from memory."""
+    catalog, settings = ctx.catalog, ctx.settings
+    cached = ctx.cache(HISTORY_CACHE).get(_READ)
     if cached and cached[0] <= start and end <= cached[1]:
         return cached[2]
     if cached:
@@ -92,39 +88,39 @@ def _history(catalog: Catalog, start: dt.date, end: dt.date) -> dict:
         )
         for row in rows:
             values.setdefault((row["table"], row["expectation"]), {})[row["run_date_from"]] = float(row["value"])
-    _cached()[settings.lake_root] = (start, end, values)
+    ctx.cache(HISTORY_CACHE)[_READ] = (start, end, values)
     return values
 
 
-def remember(settings: Settings, table: str, metrics: dict) -> None:
-    """Add a validation's daily metrics, just recorded in quality.results, to this process's history."""
-    cached = _cached().get(settings.lake_root)
+def remember(ctx: Context, table: str, metrics: dict) -> None:
+    """Add a validation's daily metrics, just recorded in quality.results, to the run's history."""
+    cached = ctx.cache(HISTORY_CACHE).get(_READ)
     if cached is None or not metrics:
         return
     start, end, values = cached
     for day, named in metrics.items():
         for name, value in named.items():
             values.setdefault((table, name), {})[day] = float(value)
-    _cached()[settings.lake_root] = (start, max(end, max(metrics)), values)
+    ctx.cache(HISTORY_CACHE)[_READ] = (start, max(end, max(metrics)), values)
 
 
-def anomaly_outcomes(catalog: Catalog, table: str, metrics: dict) -> list[Outcome]:
+def anomaly_outcomes(ctx: Context, table: str, metrics: dict) -> list[Outcome]:
     """Flag a period whose row count or null fraction is further from the same metric's mean over the trailing
     window, in periods of the table's cadence (earlier runs' history plus the periods of this run), than
     max_sigma standard deviations and than the floors (min_relative_deviation of the mean,
     min_absolute_deviation); the worst first."""
     import statistics
 
-    settings = catalog.settings
+    settings = ctx.settings
     anomaly = settings.project.quality.anomaly
     if not metrics:
         return []
-    grain = catalog.table(table).grain
+    grain = ctx.catalog.table(table).grain
 
     def window_start(day: dt.date) -> dt.date:
         return anomaly.window.back(day, grain)
 
-    known = _history(catalog, window_start(min(metrics)), max(metrics))
+    known = _history(ctx, window_start(min(metrics)), max(metrics))
     series: dict[str, dict] = {name: dict(days) for (t, name), days in known.items() if t == table}
     for day, values in metrics.items():
         for name, value in values.items():

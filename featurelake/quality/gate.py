@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame
 from featurelake.core.errors import GateFailed
 from featurelake.core.schema.tables import GateConf
 from featurelake.lake.catalog import Catalog
+from featurelake.lake.stage import Context
 from featurelake.quality import metrics
 from featurelake.quality.anomalies import (
     anomaly_outcomes,
@@ -45,7 +46,7 @@ from featurelake.quality.validation import validate
 
 
 def run_gate(
-    frame: DataFrame, catalog: Catalog, table: str, suite: Suite | None, run_dates, run_id: str, checks=()
+    frame: DataFrame, ctx: Context, table: str, suite: Suite | None, run_dates, checks=()
 ) -> tuple[DataFrame, GateReport | None]:
     """Validate candidate rows; return them with failing rule names appended to their reasons, and a report.
 
@@ -60,7 +61,7 @@ def run_gate(
     """
     if suite is None:  # the table has no gate
         return frame, None
-    settings = catalog.settings
+    settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
     gate = catalog.table(table).gate or GateConf()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     plan = metrics.plan(suite, frame)
@@ -68,7 +69,7 @@ def run_gate(
     found = metrics.one_pass(flags, plan.aggregates)
     flagged = flags.transform(metrics.without_flags(suite))
     daily = daily_metrics(found, plan.null_columns)
-    anomalies = anomaly_outcomes(catalog, table, daily)
+    anomalies = anomaly_outcomes(ctx, table, daily)
     expectations = validate(frame, suite, plan, found, settings, run_dates, run_id)
     outcomes = row_count_outcomes(daily, suite) + expectations + list(checks) + anomalies
     report = GateReport(table, gate.policy, outcomes, suite=suite.path.name, run_dates=run_dates, run_id=run_id)
@@ -128,14 +129,14 @@ RESULTS_SCHEMA = (
 )
 
 
-def record_committed(catalog: Catalog, report: GateReport | None, version: int | None) -> None:
+def record_committed(ctx: Context, report: GateReport | None, version: int | None) -> None:
     """Once the caller committed what the gate judged: its outcomes and daily metrics appended to quality.results
     with the table version written (none: the write changed nothing), and the metrics added to this process's
     anomaly history. Nothing for a table without a gate."""
     if report is None:
         return
-    _record(catalog, report, version, committed=True)
-    remember(catalog.settings, report.table, report.daily)
+    _record(ctx.catalog, report, version, committed=True)
+    remember(ctx, report.table, report.daily)
 
 
 def _record(catalog: Catalog, report: GateReport, version: int | None, committed: bool = False) -> None:

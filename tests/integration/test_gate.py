@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import html
 import json
@@ -122,7 +121,7 @@ def test_quarantine_holds_every_failing_rule_name_in_one_pass(spark, gated_setti
     frame = frame_of(spark, ROWS, SCHEMA).withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
     flagged, report = run_gate(
-        frame, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t"
+        frame, Context.of(spark, gated_settings, "t"), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1))
     )
     reasons = {r["id"]: r[REASONS] for r in flagged.collect()}
     assert reasons == {
@@ -301,7 +300,7 @@ def test_duplicated_key_is_caught_by_the_uniqueness_expectation(spark, gated_set
     frame = frame_of(spark, rows, "id int, code string, a int").withColumn(RUN_DATE, F.lit(dt.date(2013, 1, 1)))
     suite = load_suite(gated_settings, "silver.test", frame.columns)
     flagged, report = run_gate(
-        frame, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1)), "t"
+        frame, Context.of(spark, gated_settings, "t"), "silver.test", suite, DateRange.single(dt.date(2013, 1, 1))
     )
     assert sorted(r["id"] for r in flagged.where(F.size(REASONS) > 0).collect()) == [1, 2]
     assert report.outcomes[0].unexpected_count == 2 and not report.outcomes[0].success
@@ -357,24 +356,22 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
     normal = {day: 100 + day % 3 for day in range(1, 11)}
     _, first = run_gate(
         days_of_rows(spark, normal),
-        Catalog(spark, settings),
+        Context.of(spark, settings, "history"),
         "silver.test",
         suite,
         DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10)),
-        "history",
     )
     assert first.anomalies == []
-    record_committed(Catalog(spark, settings), first, 0)  # as the stage does once it committed the rows
+    record_committed(Context.of(spark, settings, "test"), first, 0)  # as the stage does once it committed the rows
     # the next day arrives with a tenth of its rows: flagged from the history in quality.results
     _, report = run_gate(
         days_of_rows(spark, {11: 10}),
-        Catalog(spark, settings),
+        Context.of(spark, settings, "collapsed"),
         "silver.test",
         suite,
         DateRange.single(dt.date(2013, 1, 11)),
-        "collapsed",
     )
-    record_committed(Catalog(spark, settings), report, 1)
+    record_committed(Context.of(spark, settings, "test"), report, 1)
     [anomaly] = report.anomalies
     assert (anomaly.expectation, anomaly.run_date) == ("anomaly: row_count", dt.date(2013, 1, 11))
     assert anomaly.observed_value.startswith("10 against a trailing mean of 101")
@@ -388,11 +385,10 @@ def test_collapsed_day_is_flagged_against_the_trailing_history(spark, make_setti
     with pytest.raises(GateFailed, match=r"anomaly: row_count on 2013-01-11 \(observed 10 against a trailing mean"):
         run_gate(
             days_of_rows(spark, {11: 10}),
-            Catalog(spark, settings),
+            Context.of(spark, settings, "again"),
             "silver.test",
             suite,
             DateRange.single(dt.date(2013, 1, 11)),
-            "again",
         )
 
 
@@ -495,7 +491,9 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
     def gate(day: dt.date) -> None:
         dated = frame.withColumn(RUN_DATE, F.lit(day))
         suite = load_suite(gated_settings, "silver.test", dated.columns)
-        run_gate(dated, Catalog(spark, gated_settings), "silver.test", suite, DateRange.single(day), f"run-{day.day}")
+        run_gate(
+            dated, Context.of(spark, gated_settings, f"run-{day.day}"), "silver.test", suite, DateRange.single(day)
+        )
 
     gate(dt.date(2013, 1, 1))
     index = build_docs(gated_settings)
@@ -517,9 +515,8 @@ def test_data_docs_render_only_what_was_stored_since_the_last_build(spark, gated
 def test_quality_history_holds_committed_validations_only(spark, make_settings):
     """A validation is recorded with the version it judged once the rows are committed; an attempt killed after
     its gate records nothing, a failed gate records its outcomes as not committed, and the history anomaly
-    checks learn from reads committed ones only: once per command, so the next command sees what another process
+    checks learn from reads committed ones only: once per run, so the next run sees what another process
     committed meanwhile."""
-    from featurelake.core.run_scope import command_scope
     from featurelake.quality import anomalies
 
     settings = make_settings({"tables": {"silver.test": {"keys": ["id"], "gate": {"policy": "fail"}}}})
@@ -527,16 +524,20 @@ def test_quality_history_holds_committed_validations_only(spark, make_settings):
     suite = load_suite(settings, "silver.test", ["id", "x", RUN_DATE])
     days = DateRange(dt.date(2013, 1, 1), dt.date(2013, 1, 10))
     _, report = run_gate(
-        days_of_rows(spark, {d: 100 for d in range(1, 11)}), Catalog(spark, settings), "silver.test", suite, days, "ok"
+        days_of_rows(spark, {d: 100 for d in range(1, 11)}),
+        Context.of(spark, settings, "ok"),
+        "silver.test",
+        suite,
+        days,
     )
-    record_committed(Catalog(spark, settings), report, 4)
+    record_committed(Context.of(spark, settings, "test"), report, 4)
     eleventh = DateRange.single(dt.date(2013, 1, 11))
     run_gate(
-        days_of_rows(spark, {11: 100}), Catalog(spark, settings), "silver.test", suite, eleventh, "killed"
+        days_of_rows(spark, {11: 100}), Context.of(spark, settings, "killed"), "silver.test", suite, eleventh
     )  # then killed
     broken = days_of_rows(spark, {11: 7}).withColumn("x", F.lit(None).cast("int"))
     with pytest.raises(GateFailed):
-        run_gate(broken, Catalog(spark, settings), "silver.test", suite, eleventh, "failed")
+        run_gate(broken, Context.of(spark, settings, "failed"), "silver.test", suite, eleventh)
     rows = results(spark, settings).where(F.col("expectation") == "row_count").collect()
     recorded = {
         (r["run_id"], r["run_date_from"].day, r["committed"], r["table_version"], r["observed_value"]) for r in rows
@@ -548,20 +549,15 @@ def test_quality_history_holds_committed_validations_only(spark, make_settings):
     assert {day for run, day, *_ in recorded if run == "ok"} == set(range(1, 11))
 
     first_ten = {dt.date(2013, 1, d): 100.0 for d in range(1, 11)}
-    with command_scope():  # a command reads the history once (core/run_scope.py) ...
-        history = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
-        assert history[("silver.test", "row_count")] == first_ten
-
-        def another_process_commits_the_twelfth():  # in a context of its own, as another process
-            twelfth = DateRange.single(dt.date(2013, 1, 12))
-            _, report = run_gate(
-                days_of_rows(spark, {12: 90}), Catalog(spark, settings), "silver.test", suite, twelfth, "other"
-            )
-            record_committed(Catalog(spark, settings), report, 5)
-
-        contextvars.Context().run(another_process_commits_the_twelfth)
-        again = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
-        assert again[("silver.test", "row_count")] == first_ten  # ... and keeps it while it runs
-    with command_scope():  # the next command, in this process too, reads what the other one committed
-        history = anomalies._history(Catalog(spark, settings), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+    reading = Context.of(spark, settings, "reading")  # a run reads the history once (its Context's cache) ...
+    history = anomalies._history(reading, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+    assert history[("silver.test", "row_count")] == first_ten
+    other = Context.of(spark, settings, "other")  # another run, as another process would
+    twelfth = DateRange.single(dt.date(2013, 1, 12))
+    _, report = run_gate(days_of_rows(spark, {12: 90}), other, "silver.test", suite, twelfth)
+    record_committed(other, report, 5)
+    again = anomalies._history(reading, dt.date(2013, 1, 1), dt.date(2013, 1, 14))
+    assert again[("silver.test", "row_count")] == first_ten  # ... and keeps it while it runs
+    # the next run, in this process too, reads what the other one committed
+    history = anomalies._history(Context.of(spark, settings, "next"), dt.date(2013, 1, 1), dt.date(2013, 1, 14))
     assert history[("silver.test", "row_count")] == {**first_ten, dt.date(2013, 1, 12): 90.0}

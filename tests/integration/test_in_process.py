@@ -12,7 +12,6 @@ import textwrap
 import pytest
 
 from featurelake.core.project_code import discover_feature_groups
-from featurelake.core.run_scope import command_cache
 from featurelake.core.spark import session_for
 from featurelake.lake.catalog import Catalog
 from tests.conftest import PROJECT
@@ -37,7 +36,7 @@ def store_units(sales):
 """
 
 
-def test_a_command_borrows_the_running_session_and_restores_its_settings_and_drops_its_caches(spark, make_settings):
+def test_a_command_borrows_the_running_session_and_restores_its_settings(spark, make_settings):
     before = spark.conf.get("spark.sql.shuffle.partitions")
     assert spark.conf.get("spark.sql.files.maxPartitionBytes", None) is not None
     # a Hadoop setting (an object store's endpoint) is the command's too: in the session's Hadoop configuration
@@ -51,15 +50,9 @@ def test_a_command_borrows_the_running_session_and_restores_its_settings_and_dro
         assert spark.conf.get("spark.sql.shuffle.partitions") == "7"
         assert spark.conf.get("spark.sql.caseSensitive") == "true"
         assert hadoop.get(endpoint) == "http://127.0.0.1:9"
-        kept = command_cache("anything")  # the command's caches hold while it runs ...
-        kept["key"] = "value"
-        assert command_cache("anything") is kept
     assert spark.conf.get("spark.sql.shuffle.partitions") == before
     assert spark.conf.get("spark.sql.caseSensitive") == was_case_sensitive
     assert hadoop.get(endpoint) is None
-    with session_for(settings):  # ... and the next command starts without them
-        assert command_cache("anything") == {}
-    assert command_cache("anything") is not command_cache("anything")  # outside a command nothing is kept
 
 
 def test_each_project_gets_its_own_feature_groups_one_after_another(tmp_path):

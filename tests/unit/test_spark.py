@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from featurelake.core.dates import DateRange
 from featurelake.core.errors import EnvironmentProblem
 from featurelake.core.jars import coordinates, delta_coordinate, jar_settings, packages
 from featurelake.core.spark import check_java, java_version, with_correctness_settings
@@ -186,22 +188,22 @@ def test_beside_runs_on_a_session_thread_with_the_command_s_caches_and_job_group
     the command's caches and the caller's job group (a step counts its jobs); at_once=False runs it first, here."""
     import threading
 
-    from featurelake.core.run_scope import command_cache, command_scope
     from featurelake.core.spark import beside
+    from featurelake.lake.commits import StepContext, current_step, step_context
 
     meet = threading.Barrier(2, timeout=30)
+    step = StepContext("features:calendar", DateRange.single(dt.date(2013, 1, 1)), "run-1")
 
     def side() -> tuple:
         meet.wait()
-        return command_cache("test")["seen"], spark.sparkContext.getLocalProperty("spark.jobGroup.id")
+        return current_step(), spark.sparkContext.getLocalProperty("spark.jobGroup.id")
 
-    with command_scope():
-        command_cache("test")["seen"] = "the command's"
+    with step_context(step):
         spark.sparkContext.setJobGroup("the-step", "a step")
         try:
             with beside(spark, side) as found:
                 meet.wait()
-            assert found.result() == ("the command's", "the-step")
+            assert found.result() == (step, "the-step")
             order: list[str] = []
             with beside(spark, order.append, "side", at_once=False) as done:
                 order.append("block")
