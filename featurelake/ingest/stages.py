@@ -36,7 +36,7 @@ class IngestStage:
                     lambda run, span, s=source: [ingest(run, s, span)],
                     _delivered(ctx, source) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
-                    one_job=snapshot,
+                    jobs="one_job" if snapshot else "per_stretch",
                     grain=grain,
                     inputs=lambda days, s=source: fingerprints(ctx.spark, ctx.settings, s, days),
                 )
@@ -72,7 +72,7 @@ class RefineStage:
                     lambda run, span, t=table: refine(run, t, span),
                     _delivered(ctx, snapshot_sources[bronze]) if snapshot else every_period(grain, gaps),
                     gaps=gaps,
-                    one_job=snapshot,
+                    jobs="one_job" if snapshot else "per_stretch",
                     grain=grain,
                     reads_tables=frozenset({bronze}),
                 )

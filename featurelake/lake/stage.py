@@ -14,7 +14,7 @@ import argparse
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import EXIT_OK, EXIT_RETRAIN_RECOMMENDED
@@ -52,6 +52,12 @@ class Context:
         return cls(spark, settings, Catalog(spark, settings), run_id)
 
 
+# How a step's due dates of a batch are cut into jobs: one job per stretch of consecutive periods (running on
+# across declared gaps), one job per date (a monitoring check is of one date), or one job for all of them (a
+# snapshot history: one MERGE, whatever the deliveries; its cost grows with rows, not deliveries).
+Jobs = Literal["per_stretch", "per_date", "one_job"]
+
+
 @dataclass(frozen=True)
 class Step:
     """One stage for one target, as the runner schedules it."""
@@ -63,9 +69,7 @@ class Step:
     due: Cadence
     reads: Callable[[dt.date], DateRange] = DateRange.single  # the run dates whose upstream results it reads
     waiting: Callable[[], str | None] = lambda: None  # why it cannot run yet (not a failure; retried next run)
-    one_date_at_a_time: bool = False
-    # All due dates of a batch in one job (a snapshot history: one MERGE, whatever the deliveries).
-    one_job: bool = False
+    jobs: Jobs = "per_stretch"  # how its due dates of a batch are cut into jobs (see ``Jobs``)
     # Dates declared to have no delivery: never due, but one job runs across them rather than one per stretch.
     gaps: frozenset[dt.date] = frozenset()
     grain: Grain = DAILY  # the periods of its run dates: consecutive periods run as one job

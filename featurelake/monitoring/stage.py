@@ -31,7 +31,7 @@ class MonitorStage:
             monitored(window.end, grain, monitoring.every),
             reads=lambda day: DateRange(monitoring.window.back(monitoring.label_lag.back(day, grain), grain), day),
             waiting=no_champion(ctx, model),
-            one_date_at_a_time=True,
+            jobs="per_date",
         )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -178,11 +178,10 @@ def _listed(days: list[dt.date], shown: int = 3) -> str:
 
 
 def _spans(step: Step, due: list[dt.date]) -> list[DateRange]:
-    """The jobs of a step's due dates: one per date, one for all of them (snapshot histories: cost grows with
-    rows, not deliveries), or one per stretch of consecutive periods (running on across declared gaps)."""
-    if step.one_date_at_a_time:
+    """The jobs of a step's due dates, as its ``jobs`` says (featurelake.lake.stage.Jobs)."""
+    if step.jobs == "per_date":
         return [DateRange.single(d) for d in due]
-    if step.one_job:
+    if step.jobs == "one_job":
         return [DateRange(due[0], due[-1])]
     return contiguous(due, step.grain, step.gaps)
 

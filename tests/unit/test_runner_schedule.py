@@ -38,7 +38,7 @@ def test_a_snapshot_history_runs_as_one_job_and_is_recorded_per_delivery(setting
 
     steps = {s.key: s for s in plan(Context.of(None, settings, ""))}
     planes, flights = steps["refine:silver.planes"], steps["refine:silver.flights"]
-    assert steps["ingest:planes"].one_job and planes.one_job and not flights.one_job
+    assert (steps["ingest:planes"].jobs, planes.jobs, flights.jobs) == ("one_job", "one_job", "per_stretch")
     deliveries = [day(1), day(32), day(60)]
     assert _spans(planes, deliveries) == [DateRange(day(1), day(60))]
     assert _spans(flights, [day(1), day(2), day(4)]) == [DateRange(day(1), day(2)), DateRange.single(day(4))]
