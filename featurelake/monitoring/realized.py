@@ -14,7 +14,7 @@ from featurelake.lake.catalog import Catalog, run_date_condition
 from featurelake.ml import evaluation
 from featurelake.ml.evaluation import CalibrationBin
 from featurelake.ml.predictions import PROBABILITY
-from featurelake.quality.anomalies import committed_results
+from featurelake.quality import results
 from featurelake.quality.outcomes import ANOMALY
 
 MAX_ANOMALIES = 100
@@ -103,19 +103,23 @@ def daily_auc(labelled: DataFrame, label: str) -> list[DailyMetric]:
 def recent_anomalies(catalog: Catalog, tables: list[str], days: DateRange) -> list[Anomaly]:
     """The anomalies the latest validation of each (table, run date) flagged, for these tables and days.
     An older validation's flag does not count once the day was validated again."""
-    if not catalog.exists(catalog.settings.project.quality.results_table):
+    if not results.recorded(catalog):
         return []
-    latest = Window.partitionBy("table", "run_date_from").rowsBetween(
+    latest = Window.partitionBy(results.TABLE, results.RUN_DATE_FROM).rowsBetween(
         Window.unboundedPreceding, Window.unboundedFollowing
     )
+    of_these = F.col(results.TABLE).isin(tables) & F.col(results.RUN_DATE_FROM).between(
+        F.lit(days.start), F.lit(days.end)
+    )
+    flagged = F.col(results.EXPECTATION_TYPE) == F.lit(ANOMALY)
     rows = (
-        committed_results(catalog)
-        .where(F.col("table").isin(tables) & F.col("run_date_from").between(F.lit(days.start), F.lit(days.end)))
-        .withColumn("latest", F.max("validated_at").over(latest))
-        .where((F.col("validated_at") == F.col("latest")) & (F.col("expectation_type") == F.lit(ANOMALY)))
-        .select("table", F.col("run_date_from").alias("day"), "expectation", "observed_value")
-        .orderBy("day", "table", "expectation")
+        results.committed_results(catalog)
+        .where(of_these)
+        .withColumn("latest", F.max(results.VALIDATED_AT).over(latest))
+        .where((F.col(results.VALIDATED_AT) == F.col("latest")) & flagged)
+        .select(results.TABLE, F.col(results.RUN_DATE_FROM).alias("day"), results.EXPECTATION, results.OBSERVED_VALUE)
+        .orderBy("day", results.TABLE, results.EXPECTATION)
         .limit(MAX_ANOMALIES)
         .collect()
     )
-    return [Anomaly(r["table"], r["day"], r["expectation"], r["observed_value"]) for r in rows]
+    return [Anomaly(r[results.TABLE], r["day"], r[results.EXPECTATION], r[results.OBSERVED_VALUE]) for r in rows]

@@ -8,11 +8,10 @@ import bisect
 import datetime as dt
 import json
 
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import Context
+from featurelake.quality import results
 from featurelake.quality.metrics import Pass
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC, Outcome
 from featurelake.quality.suites import ROW_COUNT, Suite
@@ -57,37 +56,29 @@ HISTORY_CACHE = "anomaly_history"
 _READ = "read"
 
 
-def committed_results(catalog: Catalog) -> DataFrame:
-    """quality.results without the validations whose rows were never committed (a failed gate's); rows
-    recorded before the ``committed`` column existed count as committed."""
-    results = catalog.read(catalog.settings.project.quality.results_table)
-    if "committed" not in results.columns:
-        return results
-    return results.where(F.coalesce(F.col("committed"), F.lit(True)))
-
-
 def _history(ctx: Context, start: dt.date, end: dt.date) -> dict:
     """{(table, metric): {day: value}} of every period in [start, end) (the latest validation of a period
     counts); read once per run for every table (bounded: tables x metrics x periods read) and served from memory."""
-    catalog, settings = ctx.catalog, ctx.settings
+    catalog = ctx.catalog
     cached = ctx.cache(HISTORY_CACHE).get(_READ)
     if cached and cached[0] <= start and end <= cached[1]:
         return cached[2]
     if cached:
         start, end = min(start, cached[0]), max(end, cached[1])
     values: dict = {}
-    if catalog.exists(settings.project.quality.results_table):
+    if results.recorded(catalog):
+        metric = F.col(results.EXPECTATION_TYPE) == DAILY_METRIC
+        in_range = F.col(results.RUN_DATE_FROM).between(F.lit(start), F.lit(end))
         rows = (
-            committed_results(catalog)
-            .where(
-                (F.col("expectation_type") == DAILY_METRIC) & F.col("run_date_from").between(F.lit(start), F.lit(end))
-            )
-            .groupBy("table", "run_date_from", "expectation")
-            .agg(F.max_by("observed_value", "validated_at").alias("value"))
-            .collect()
+            results.committed_results(catalog)
+            .where(metric & in_range)
+            .groupBy(results.TABLE, results.RUN_DATE_FROM, results.EXPECTATION)
+            .agg(F.max_by(results.OBSERVED_VALUE, results.VALIDATED_AT).alias("value"))
+            .collect()  # bounded: tables x metrics x periods of the range
         )
         for row in rows:
-            values.setdefault((row["table"], row["expectation"]), {})[row["run_date_from"]] = float(row["value"])
+            day, value = row[results.RUN_DATE_FROM], float(row["value"])
+            values.setdefault((row[results.TABLE], row[results.EXPECTATION]), {})[day] = value
     ctx.cache(HISTORY_CACHE)[_READ] = (start, end, values)
     return values
 

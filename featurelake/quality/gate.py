@@ -30,7 +30,7 @@ from featurelake.core.errors import GateFailed
 from featurelake.core.schema.tables import GateConf
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import Context
-from featurelake.quality import metrics
+from featurelake.quality import metrics, results
 from featurelake.quality.anomalies import (
     anomaly_outcomes,
     daily_metrics,
@@ -121,14 +121,6 @@ def _failure_sentence(table: str, failed: list[Outcome], consequence: str) -> st
     )
 
 
-RESULTS_SCHEMA = (
-    "run_id string, validated_at timestamp, table string, suite string, policy string, run_date_from date, "
-    "run_date_to date, expectation string, expectation_type string, kwargs string, success boolean, "
-    "observed_value string, unexpected_count bigint, unexpected_percent double, element_count bigint, "
-    "committed boolean, table_version bigint"
-)
-
-
 def record_committed(ctx: Context, report: GateReport | None, version: int | None) -> None:
     """Once the caller committed what the gate judged: its outcomes and daily metrics appended to quality.results
     with the table version written (none: the write changed nothing), and the metrics added to this process's
@@ -167,6 +159,4 @@ def _record(catalog: Catalog, report: GateReport, version: int | None, committed
         )
         for o in [*report.outcomes, *metric_outcomes(report.daily)]
     ]
-    # results recorded before the commit columns gain them (their rows read as committed)
-    results = catalog.settings.project.quality.results_table
-    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), results, merge_schema=True)
+    results.append(catalog, rows)  # in the order of results.RESULTS_SCHEMA

@@ -30,8 +30,8 @@ from featurelake.monitoring.realized import (
     recent_anomalies,
 )
 from featurelake.monitoring.result import Monitoring
-from featurelake.quality.gate import RESULTS_SCHEMA
 from featurelake.quality.outcomes import ANOMALY, DAILY_METRIC
+from featurelake.quality.results import RESULTS_SCHEMA
 from featurelake.testing import frame_of
 
 D = dt.date
