@@ -41,13 +41,13 @@ def available_at_column(group: str) -> str:
 # --------------------------------------------------------------------------------------------- the models
 
 
-class Contract(BaseModel):
+class FrozenRecord(BaseModel):
     """JSON the engine writes itself: nothing unknown in it, nothing changed once it is built."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EventsPlan(Contract):
+class EventsPlan(FrozenRecord):
     """The label events: a table at a Delta version, one row per event, predicted at event_time + offset."""
 
     table: str
@@ -64,7 +64,7 @@ class EventsPlan(Contract):
         return [c for c in self.columns if c not in self.keys]
 
 
-class LabelPlan(Contract):
+class LabelPlan(FrozenRecord):
     name: str
     definition: str  # <features package>.<module>:<function>, checked against DEFINITION when a manifest is read
     params: dict[str, Any]
@@ -73,7 +73,7 @@ class LabelPlan(Contract):
     horizon: Window = TimeWindow(0)  # how far after an event's own run date its label may read
 
 
-class GroupPlan(Contract):
+class GroupPlan(FrozenRecord):
     """A feature group at a Delta version of its table: its keys, event time, TTL and features."""
 
     name: str
@@ -98,7 +98,7 @@ class GroupPlan(Contract):
         return available_at_column(self.name)
 
 
-class TrainingSetPlan(Contract):
+class TrainingSetPlan(FrozenRecord):
     """All a build of a training set depends on, besides the label function."""
 
     name: str
@@ -154,7 +154,7 @@ class TrainingSetPlan(Contract):
         )
 
 
-class SplitSummary(Contract):
+class SplitSummary(FrozenRecord):
     """What a build found in a split: its rows, the label's positive rate and its first and last run date."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -165,7 +165,7 @@ class SplitSummary(Contract):
     end: dt.date = Field(alias="to")
 
 
-class Manifest(Contract):
+class Manifest(FrozenRecord):
     """A built version of a training set: its Delta commit's metadata, what it holds, and the plan it was built by.
     Written as ``to_json()`` to ``<layer>/_manifests/<name>/v<version>.json``."""
 

@@ -31,7 +31,7 @@ def write(spark, settings: Settings, model: str, version: int, files: dict[str, 
     return directory
 
 
-def render(model: str, conf: ModelConf, version: int, data, trained, evaluation, promotion) -> dict[str, bytes]:
+def card_files(model: str, conf: ModelConf, version: int, data, trained, evaluation, promotion) -> dict[str, bytes]:
     """The card's files: model_card.html and one PNG per plot."""
     plots = _plots(evaluation, trained, data.manifest.plan.label.positive)
     page = _page(model, conf, version, data, trained, evaluation, promotion, plots)

@@ -82,7 +82,7 @@ def log_and_register(
         promotion = tracking.decide(
             model, version, evaluation.test.auc_roc or 0.0, conf.champion_margin, "test_auc_roc"
         )
-        card_files = model_card.render(model, conf, version, data, trained, evaluation, promotion)
+        card_files = model_card.card_files(model, conf, version, data, trained, evaluation, promotion)
         card_dir = model_card.write(spark, settings, model, version, card_files)
         _log_files(card_files, "model_card")
         tracking.apply(model, promotion)

@@ -66,7 +66,7 @@ from featurelake.monitoring.drift import (
 from featurelake.monitoring.estimated import Estimated, calibrated, daily_estimates, estimate, fit_calibrator
 from featurelake.monitoring.realized import daily_auc, realized_quality, recent_anomalies
 from featurelake.monitoring.reference import ReferenceProfile, profile_key, reference_profile
-from featurelake.monitoring.report import render, render_text
+from featurelake.monitoring.report import drift_report_files, render_text
 from featurelake.monitoring.result import MONITORING_SCHEMA, Monitoring, monitoring_rows
 
 # ---------------------------------------------------------------------------------------------- the stage
@@ -189,7 +189,7 @@ def monitor(ctx: Context, model: str, run_date: dt.date, model_uri: str | None =
             "*", F.lit(run_date).alias(RUN_DATE), F.lit(run_id).alias(RUN_ID)
         )
         commit = catalog.replace_slice(frame, table, DateRange.single(run_date))
-        storage.write_files(spark, directory, render(result, drift.histograms), prefix=f"{run_date}_")
+        storage.write_files(spark, directory, drift_report_files(result, drift.histograms), prefix=f"{run_date}_")
         report_path = f"{directory}/{run_date}_drift_report.html"
         summary.rows_in = summary.published = len(rows)
         summary.delta_version = commit.version

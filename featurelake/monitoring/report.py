@@ -123,7 +123,7 @@ def _plots(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes
     return {"psi.png": figure_png(psi), "scores.png": figure_png(scores), "realized_auc.png": figure_png(realized_auc)}
 
 
-def render(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes]:
+def drift_report_files(m: Monitoring, histograms: dict[str, list[float]]) -> dict[str, bytes]:
     """The drift report's files: drift_report.html and its plots."""
     plots = _plots(m, histograms)
     page = html.render(

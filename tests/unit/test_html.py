@@ -69,7 +69,7 @@ def test_model_card_escapes_every_value(no_plots):
     data = SimpleNamespace(name="flight_delay", table="training_sets.flight_delay", version=0, manifest=manifest)
     promotion = Promotion(version=1, champion=True, previous_version=None, previous_auc=None)
 
-    page = model_card.render(SCRIPT, conf, 1, data, trained, evaluation, promotion)["model_card.html"].decode()
+    page = model_card.card_files(SCRIPT, conf, 1, data, trained, evaluation, promotion)["model_card.html"].decode()
 
     assert "<script" not in page
     assert f"<title>Model card: {ESCAPED} v1</title>" in page and f"<h1>Model card: {ESCAPED} v1</h1>" in page
@@ -99,7 +99,7 @@ def test_drift_report_escapes_every_value(no_plots):
     )  # fmt: skip
     m.judge()
 
-    page = report.render(m, {"reference": [], "recent": []})["drift_report.html"].decode()
+    page = report.drift_report_files(m, {"reference": [], "recent": []})["drift_report.html"].decode()
 
     assert "<script" not in page
     assert '<tr class="flagged"><td><b>retrain recommended</b></td></tr>' in page
