@@ -19,12 +19,12 @@ import yaml
 from pydantic import ValidationError
 
 from featurelake.core.columns import RUN_DATE
+from featurelake.core.conf.data import SILENT_LOSS_SETTINGS
+from featurelake.core.conf.ml import FeaturesConf
+from featurelake.core.conf.project import ProjectConf
+from featurelake.core.conf.tables import QualityConf
 from featurelake.core.errors import ConfigError
 from featurelake.core.project_code import bind_feature_groups
-from featurelake.core.schema.data import SILENT_LOSS_SETTINGS
-from featurelake.core.schema.ml import FeaturesConf
-from featurelake.core.schema.project import ProjectConf
-from featurelake.core.schema.tables import QualityConf
 from featurelake.core.settings import Settings, feature_table_name
 
 ENV_VARIABLE = "FEATURELAKE_ENV"

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from featurelake.core.conf.ml import ModelFeaturesConf
+from featurelake.core.conf.project import ProjectConf
 from featurelake.core.errors import ConfigError
-from featurelake.core.schema.ml import ModelFeaturesConf
-from featurelake.core.schema.project import ProjectConf
 
 NUMERIC_TYPES = {"int", "bigint", "double"}
 GROUP_SELECTION = ".*"

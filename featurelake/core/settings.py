@@ -10,13 +10,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from featurelake.core.columns import RUN_DATE
+from featurelake.core.conf.data import SourceConf, SparkConf
+from featurelake.core.conf.ml import ModelConf, TrainingSetConf
+from featurelake.core.conf.project import ProjectConf
+from featurelake.core.conf.tables import GateConf, TableConf
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, InputError
 from featurelake.core.periods import DAILY, Grain
-from featurelake.core.schema.data import SourceConf, SparkConf
-from featurelake.core.schema.ml import ModelConf, TrainingSetConf
-from featurelake.core.schema.project import ProjectConf
-from featurelake.core.schema.tables import GateConf, TableConf
 
 # Cadences from the finest to the coarsest.
 CADENCE_ORDER = ("hourly", "daily", "weekly", "monthly", "quarterly", "snapshot")

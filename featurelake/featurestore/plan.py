@@ -18,11 +18,11 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import RUN_DATE
+from featurelake.core.conf.data import DEFINITION, Window
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import ConfigError, FeaturelakeError
 from featurelake.core.periods import TimeWindow
 from featurelake.core.project_code import import_definition
-from featurelake.core.schema.data import DEFINITION, Window
 from featurelake.core.settings import Settings, confine
 from featurelake.featurestore.api import AVAILABLE_AT
 from featurelake.lake import storage

@@ -20,10 +20,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
+from featurelake.core.conf.data import SourceConf
 from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import InputError
 from featurelake.core.periods import Grain
-from featurelake.core.schema.data import SourceConf
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.ingest import dating

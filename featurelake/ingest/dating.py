@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from featurelake.core.conf.data import DATE_SHAPES, DateColumns
 from featurelake.core.periods import Grain
-from featurelake.core.schema.data import DATE_SHAPES, DateColumns
 
 
 def _make_date(year: Column, month: Column, day: Column) -> Column:

@@ -13,10 +13,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
+from featurelake.core.conf.data import Derivation, LocalTime, PeriodTime
+from featurelake.core.conf.tables import TableConf
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
-from featurelake.core.schema.data import Derivation, LocalTime, PeriodTime
-from featurelake.core.schema.tables import TableConf
 from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted

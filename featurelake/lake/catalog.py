@@ -33,10 +33,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import LINEAGE_COLUMNS, RUN_DATE
+from featurelake.core.conf.data import IDENTIFIER
 from featurelake.core.dates import DateRange, utc_from_micros
 from featurelake.core.errors import FeaturelakeError, NotReady
 from featurelake.core.frames import local_frame
-from featurelake.core.schema.data import IDENTIFIER
 from featurelake.core.settings import Settings
 from featurelake.lake import commits, constraints, storage, tables
 from featurelake.lake.commits import Commit

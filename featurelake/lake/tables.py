@@ -21,8 +21,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from featurelake.core.columns import RUN_DATE
+from featurelake.core.conf.tables import GateConf, TableConf
 from featurelake.core.periods import Grain
-from featurelake.core.schema.tables import GateConf, TableConf
 from featurelake.core.settings import Settings, confine, quarantine_table
 
 

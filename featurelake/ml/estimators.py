@@ -13,8 +13,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from featurelake.core.conf.ml import ModelConf
 from featurelake.core.errors import ConfigError
-from featurelake.core.schema.ml import ModelConf
 from featurelake.featurestore.plan import SPLIT
 
 SCORE = "score"

@@ -10,8 +10,8 @@ templates/model_card.html.j2.
 from __future__ import annotations
 
 from featurelake.core import html
+from featurelake.core.conf.ml import ModelConf
 from featurelake.core.html import figure_png
-from featurelake.core.schema.ml import ModelConf
 from featurelake.core.settings import Settings
 from featurelake.lake import storage
 from featurelake.lake.tables import model_dir

@@ -21,7 +21,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from featurelake.core.schema.ml import ModelConf
+from featurelake.core.conf.ml import ModelConf
 from featurelake.core.spark import beside, session_thread
 from featurelake.core.summary import StageSummary
 from featurelake.featurestore.plan import SPLIT

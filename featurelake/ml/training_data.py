@@ -10,8 +10,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
 
+from featurelake.core.conf.ml import ModelConf
 from featurelake.core.errors import ConfigError, FeaturelakeError, NotReady
-from featurelake.core.schema.ml import ModelConf
 from featurelake.featurestore.plan import SPLIT, Manifest, parse_manifest
 from featurelake.lake import storage
 from featurelake.lake.catalog import Catalog

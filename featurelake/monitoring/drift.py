@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from featurelake.core.schema.ml import MonitoringConf
+from featurelake.core.conf.ml import MonitoringConf
 from featurelake.ml.predictions import PROBABILITY
 
 # A bin empty on one side would make the PSI infinite; shares are floored at this (a common convention).

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from featurelake.core.schema.ml import MonitoringConf
+from featurelake.core.conf.ml import MonitoringConf
 from featurelake.lake import storage
 from featurelake.monitoring.drift import Binning, Threshold, categorical_binning, numeric_binning
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from featurelake.core.conf.ml import MonitoringConf
 from featurelake.core.dates import DateRange
-from featurelake.core.schema.ml import MonitoringConf
 from featurelake.ml.predictions import PROBABILITY
 from featurelake.monitoring.drift import Drift
 from featurelake.monitoring.estimated import Estimate, Estimated

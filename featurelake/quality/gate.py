@@ -26,8 +26,8 @@ import logging
 
 from pyspark.sql import DataFrame
 
+from featurelake.core.conf.tables import GateConf
 from featurelake.core.errors import GateFailed
-from featurelake.core.schema.tables import GateConf
 from featurelake.lake.catalog import Catalog
 from featurelake.lake.stage import Context
 from featurelake.quality import metrics, results

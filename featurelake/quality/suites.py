@@ -13,8 +13,8 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from featurelake.core.conf.tables import GateConf
 from featurelake.core.errors import SuiteError
-from featurelake.core.schema.tables import GateConf
 from featurelake.core.settings import Settings
 from featurelake.quality.predicates import ROW_LEVEL
 

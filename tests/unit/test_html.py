@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from featurelake.core import html
+from featurelake.core.conf.ml import ModelConf, MonitoringConf
 from featurelake.core.dates import DateRange
-from featurelake.core.schema.ml import ModelConf, MonitoringConf
 from featurelake.core.text import text_table
 from featurelake.featurestore.plan import parse_manifest
 from featurelake.ml import model_card

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
+from featurelake.core.conf.ml import MonitoringConf
 from featurelake.core.dates import DateRange
-from featurelake.core.schema.ml import MonitoringConf
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.evaluation import CalibrationBin, Scores
 from featurelake.monitoring.drift import (

@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
+from featurelake.core.conf.data import SourceConf
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain, TimeWindow
 from featurelake.core.schedule import after, contiguous, every_period, monitored
-from featurelake.core.schema.data import SourceConf
 
 D = dt.date
 MONTHLY, WEEKLY_SUNDAY, QUARTERLY = Grain.of("monthly"), Grain.of("weekly", "sunday"), Grain.of("quarterly")

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurelake.core.columns import INGESTED_AT, REASONS, RUN_DATE, SOURCE_FILE
-from featurelake.core.schema.data import Derivation
+from featurelake.core.conf.data import Derivation
 from featurelake.ingest.bronze import CORRUPT, MALFORMED_REASON, classify
 from featurelake.ingest.refine import add_minutes, derive, local_clock_to_utc, null_key_reasons, rank_within_key
 from featurelake.testing import frame_of

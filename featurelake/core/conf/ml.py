@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from featurelake.core.periods import TimeWindow
-from featurelake.core.schema.data import (
+from featurelake.core.conf.data import (
     Definition,
     Identifier,
     Strict,
     TableName,
     Window,
 )
+from featurelake.core.periods import TimeWindow
 
 FeatureSelector = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.\*)?$")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from featurelake.core.schema.data import (
+from featurelake.core.conf.data import (
     Identifier,
     LakeConf,
     SourceConf,
@@ -12,8 +12,8 @@ from featurelake.core.schema.data import (
     Strict,
     TableName,
 )
-from featurelake.core.schema.ml import FeaturesConf, ModelConf, TrainingSetConf
-from featurelake.core.schema.tables import QualityConf, TableConf
+from featurelake.core.conf.ml import FeaturesConf, ModelConf, TrainingSetConf
+from featurelake.core.conf.tables import QualityConf, TableConf
 
 
 class TrackingConf(Strict):

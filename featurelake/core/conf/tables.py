@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from featurelake.core.conf.data import Identifier, RefineConf, Strict, TableName, Window
 from featurelake.core.periods import TimeWindow
-from featurelake.core.schema.data import Identifier, RefineConf, Strict, TableName, Window
 
 
 class GateConf(Strict):
