@@ -38,7 +38,7 @@ class IngestStage:
                     gaps=gaps,
                     jobs="one_job" if snapshot else "per_stretch",
                     grain=grain,
-                    inputs=lambda days, s=source: fingerprints(ctx.spark, ctx.settings, s, days),
+                    fingerprints=lambda days, s=source: fingerprints(ctx.spark, ctx.settings, s, days),
                 )
             )
         return steps

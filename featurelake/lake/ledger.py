@@ -41,7 +41,7 @@ LEDGER_SCHEMA = T.StructType(
 class Finished:
     run_id: str
     finished_at: dt.datetime  # naive UTC
-    inputs: str | None = None  # what it read, as a fingerprint (see ``fingerprint``)
+    fingerprint: str | None = None  # what it read (see ``fingerprint``); the ledger's inputs column
 
 
 StepDate = tuple[str, str, dt.date]  # (stage, target, run date)
@@ -97,7 +97,7 @@ def record(
     summaries: list[StageSummary],
     seconds: float,
     days: list[dt.date] | None = None,
-    inputs: dict[dt.date, str] | None = None,
+    fingerprints: dict[dt.date, str] | None = None,
 ) -> dt.datetime:
     """Append one row per run date a finished step was due on (default: every date of ``run_dates``, the span
     its commits covered), with the fingerprint of what it read on that date when known; returns the time
@@ -109,7 +109,7 @@ def record(
     rows = [
         (stage, target, day, run_id, str(run_dates), outputs, rows_in, published, float(seconds), finished_at, seen)
         for day in (days if days is not None else run_dates.days())
-        for seen in [(inputs or {}).get(day)]
+        for seen in [(fingerprints or {}).get(day)]
     ]
     # a ledger written before the inputs column gains it
     frame = catalog.frame_of(rows, LEDGER_SCHEMA)

@@ -75,7 +75,7 @@ class Step:
     grain: Grain = DAILY  # the periods of its run dates: consecutive periods run as one job
     # What the step would read on each date, as a fingerprint (an ingest: its delivery's files); a date whose
     # fingerprint differs from the one the ledger recorded is due again.
-    inputs: Callable[[list[dt.date]], dict[dt.date, str]] | None = None
+    fingerprints: Callable[[list[dt.date]], dict[dt.date, str]] | None = None
     # The tables it reads: a step of the same stage whose output is one of them finishes first (the others of a
     # stage may run at once, pipeline.parallelism).
     reads_tables: frozenset[str] = frozenset()

@@ -70,7 +70,7 @@ def run_pipeline(
                     redelivered.add(step.target)
 
             def run_one(item: Work) -> StepResult:
-                return run_step(ctx, item.step, item.span, report, item.days, item.inputs, verbose)
+                return run_step(ctx, item.step, item.span, report, item.days, item.fingerprints, verbose)
 
             for item, result in at_once(spark, work, parallelism, run_one):
                 summaries.extend(result.summaries)
@@ -95,8 +95,8 @@ def _due_work(
     """The jobs of a step due in this batch (reporting changed deliveries, and why it is skipped when it is), how
     many of its dates were skipped as finished, and whether a delivery it read changed since."""
     dates = step.due(batch, run_dates)
-    inputs = step.inputs(dates) if step.inputs is not None and dates else {}
-    changed = [d for d in dates if _changed(step, d, finished, inputs)]
+    fingerprints = step.fingerprints(dates) if step.fingerprints is not None and dates else {}
+    changed = [d for d in dates if _changed(step, d, finished, fingerprints)]
     due = [d for d in dates if force or d in changed or is_due(step, d, upstream, finished)]
     if changed and not force:
         report(
@@ -104,8 +104,8 @@ def _due_work(
             f"{'it was' if len(changed) == 1 else 'they were'} last run ({_listed(changed)}), running again"
         )
         for day in changed[:3]:
-            recorded = finished[(step.stage, step.target, day)].inputs
-            report(f"  {day}: {ledger.changes(recorded, inputs[day])}")
+            recorded = finished[(step.stage, step.target, day)].fingerprint
+            report(f"  {day}: {ledger.changes(recorded, fingerprints[day])}")
     if not due:
         if dates:
             report(f"{step.stage} {step.output} [{batch}]: finished earlier, skipped")
@@ -114,7 +114,7 @@ def _due_work(
     if reason:
         report(f"{step.stage} {step.output} [{_span(due)}]: {reason}, skipped")
         return [], len(dates) - len(due), bool(changed)
-    work = [Work(step, s, [d for d in due if s.start <= d <= s.end], inputs) for s in _spans(step, due)]
+    work = [Work(step, s, [d for d in due if s.start <= d <= s.end], fingerprints) for s in _spans(step, due)]
     return work, len(dates) - len(due), bool(changed)
 
 
@@ -125,11 +125,11 @@ class Work:
     step: Step
     span: DateRange
     days: list[dt.date]
-    inputs: dict[dt.date, str]
+    fingerprints: dict[dt.date, str]
 
     def ledger_keys(self) -> list[tuple[tuple[str, str, dt.date], str | None]]:
         """The ledger keys it finishes, each with its input fingerprint."""
-        return [((self.step.stage, self.step.target, day), self.inputs.get(day)) for day in self.days]
+        return [((self.step.stage, self.step.target, day), self.fingerprints.get(day)) for day in self.days]
 
 
 def waves(steps: list[Step], parallelism: int) -> list[list[Step]]:
@@ -162,10 +162,11 @@ def at_once(spark, work: list[Work], parallelism: int, run_one) -> list[tuple[Wo
     return [(item, future.result()) for item, future in zip(work, futures, strict=True)]
 
 
-def _changed(step: Step, day: dt.date, finished: dict, inputs: dict[dt.date, str]) -> bool:
+def _changed(step: Step, day: dt.date, finished: dict, fingerprints: dict[dt.date, str]) -> bool:
     """The step finished this date reading other inputs than are there now (a corrected re-delivery)."""
     done = finished.get((step.stage, step.target, day))
-    return done is not None and done.inputs is not None and day in inputs and inputs[day] != done.inputs
+    read = done.fingerprint if done is not None else None
+    return read is not None and day in fingerprints and fingerprints[day] != read
 
 
 def _count(items: list, one: str, many: str) -> str:
@@ -192,7 +193,7 @@ def run_step(
     span: DateRange,
     report=print,
     days: list[dt.date] | None = None,
-    inputs: dict[dt.date, str] | None = None,
+    fingerprints: dict[dt.date, str] | None = None,
     verbose: bool = False,
 ) -> StepResult:
     """Run one step over a span of run dates and record it in the ledger for its due ``days`` (default every date
@@ -228,7 +229,7 @@ def run_step(
         seconds = time.monotonic() - started
         if verbose:
             report(f"  {step.stage} {step.output} [{span}]: {len(jobs)} Spark jobs in {seconds:.1f}s")
-        recorded = (step.stage, step.target, span, run_id, summaries, seconds, days, inputs)
+        recorded = (step.stage, step.target, span, run_id, summaries, seconds, days, fingerprints)
         finished_at = ledger.record(ctx.catalog, *recorded)
         return StepResult("committed", summaries, attempt, finished_at=finished_at)
     raise AssertionError("unreachable: the loop returns or raises")
