@@ -176,6 +176,11 @@ class Settings:
     def training_set(self, name: str) -> TrainingSetConf:
         return self._named("training set", "training_sets.yaml", self.project.training_sets, name)
 
+    def training_set_inputs(self, name: str) -> frozenset[str]:
+        """The tables a training set (and a model's scoring of it) reads: its groups' feature tables and its events."""
+        training_set = self.training_set(name)
+        return frozenset({*(self.feature_table(g) for g in training_set.feature_groups), training_set.events.table})
+
     def model(self, name: str) -> ModelConf:
         return self._named("model", "models.yaml", self.project.models, name)
 

@@ -69,6 +69,7 @@ class TrainingSetStage:
                     lambda run, span, name=name: [build_training_set(run, name)],
                     on(window.end),
                     reads=lambda day, window=window: window,
+                    reads_tables=ctx.settings.training_set_inputs(name),
                 )
             )
         return steps

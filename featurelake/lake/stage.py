@@ -76,8 +76,10 @@ class Step:
     # What the step would read on each date, as a fingerprint (an ingest: its delivery's files); a date whose
     # fingerprint differs from the one the ledger recorded is due again.
     fingerprints: Callable[[list[dt.date]], dict[dt.date, str]] | None = None
-    # The tables it reads: a step of the same stage whose output is one of them finishes first (the others of a
-    # stage may run at once, pipeline.parallelism).
+    # The tables it reads (an ingest: none, only its deliveries): a date is due again when a step writing one of
+    # them has finished a date it reads since, and only then (a corrected delivery of one source re-runs what
+    # reads that source, not its neighbours); a step of the same stage whose output is one of them finishes
+    # first (the others of a stage may run at once, pipeline.parallelism).
     reads_tables: frozenset[str] = frozenset()
 
     @property

@@ -41,6 +41,7 @@ class TrainStage:
                 f"models:/{model}",
                 lambda run, span, model=model: [train_model(run, model)],
                 on(window.end),
+                reads_tables=frozenset({ctx.settings.training_set(ctx.settings.model(model).training_set).table}),
             )
             for model, window in model_windows(ctx)
         ]
@@ -70,6 +71,7 @@ class ScoreStage:
                 after(window.end, ctx.settings.model_grain(model)),
                 waiting=no_champion(ctx, model),
                 grain=ctx.settings.model_grain(model),
+                reads_tables=ctx.settings.training_set_inputs(ctx.settings.model(model).training_set),
             )
             for model, window in model_windows(ctx)
         ]

@@ -23,6 +23,7 @@ class MonitorStage:
     def _step(self, ctx: Context, model: str, window: DateRange) -> Step:
         monitoring = ctx.settings.model(model).monitoring
         grain = ctx.settings.model_grain(model)
+        events = ctx.settings.training_set(ctx.settings.model(model).training_set).events.table
         return Step(
             self.name,
             model,
@@ -32,6 +33,8 @@ class MonitorStage:
             reads=lambda day: DateRange(monitoring.window.back(monitoring.label_lag.back(day, grain), grain), day),
             waiting=no_champion(ctx, model),
             jobs="per_date",
+            # its predictions and their labels (the reference is the registered version's training set)
+            reads_tables=frozenset({ctx.catalog.predictions_table(model), events}),
         )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

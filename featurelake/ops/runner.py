@@ -7,10 +7,10 @@ Then score the run dates after the window with the champion, and monitor on the 
 A step is one stage for one target (a source, a table, a group, a training set, a model). It is due on the
 run dates its cadence names (snapshot sources on the dates they were delivered) unless the ledger says it
 finished them, reading the same inputs (an ingest: the same delivery files, by name, size and modification
-time, so a corrected re-delivery is ingested again), and no step before it has finished a date it reads
-since (so everything downstream of a re-ingested date runs again too). Each due span runs as one job,
-retried only on Delta's commit conflicts; when the conflict is another run's commit of the same step covering
-all its run dates, there is nothing left to do and the step is skipped.
+time, so a corrected re-delivery is ingested again), and no step writing a table it reads has finished a date
+it reads since (so everything downstream of a re-ingested date runs again, and nothing that does not read
+it). Each due span runs as one job, retried only on Delta's commit conflicts; when the conflict is another
+run's commit of the same step covering all its run dates, there is nothing left to do and the step is skipped.
 """
 
 from __future__ import annotations
@@ -236,12 +236,14 @@ def run_step(
 
 
 def is_due(step: Step, day: dt.date, steps: list[Step], finished: dict) -> bool:
-    """Not finished, or a step before it (of ``steps``) has finished one of the dates it reads since (new upstream
-    data)."""
+    """Not finished, or a step before it (of ``steps``) writing a table it reads has finished one of the dates it
+    reads since (new upstream data)."""
     done = finished.get((step.stage, step.target, day))
     if done is None:
         return True
     for earlier in steps[: steps.index(step)]:
+        if earlier.output not in step.reads_tables:
+            continue
         for read in step.reads(day).days():
             upstream = finished.get((earlier.stage, earlier.target, read))
             if upstream is not None and upstream.finished_at > done.finished_at:

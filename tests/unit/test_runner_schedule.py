@@ -127,3 +127,57 @@ def test_a_wave_runs_its_steps_at_once_on_the_command_s_spark_properties_and_the
         at_once(spark, many, 2, failing)
     assert "a" in started and "e" not in started, started
     spark.sparkContext.setLocalProperty("featurelake.test", None)
+
+
+def test_a_corrected_delivery_re_runs_what_reads_its_source_and_nothing_else(settings):
+    """A weather day delivered again and re-ingested makes due again exactly what reads it, step after step:
+    silver.weather of that day, the weather features of the days whose look-back holds it, then the training set
+    whose window holds them; the flights, planes and calendar steps stay finished."""
+    from featurelake.lake.ledger import Finished
+    from featurelake.ops.runner import is_due, plan
+
+    steps = plan(Context.of(None, settings, ""))
+    by_key = {s.key: s for s in steps}
+    days = [day(n) for n in range(1, 41)]
+    first_run = dt.datetime(2013, 3, 1)
+    finished = {(s.stage, s.target, d): Finished("first", first_run) for s in steps for d in days}
+    window_end = by_key["training_set:flight_delay"].reads(days[0]).end
+    finished[("training_set", "flight_delay", window_end)] = Finished("first", first_run)
+    corrected = day(10)
+
+    def due(key: str) -> list[dt.date]:
+        dates = [window_end] if key.startswith("training_set:") else days
+        return [d for d in dates if is_due(by_key[key], d, steps, finished)]
+
+    def finish_again(stage: str, target: str, *dates: dt.date) -> None:
+        later = max(f.finished_at for f in finished.values()) + dt.timedelta(minutes=1)
+        finished.update({(stage, target, d): Finished("second", later) for d in dates})
+
+    finish_again("ingest", "weather", corrected)
+    assert due("refine:silver.weather") == [corrected]
+    for untouched in (
+        "refine:silver.flights",
+        "refine:silver.planes",
+        "features:origin_weather",
+        "training_set:flight_delay",
+    ):
+        assert due(untouched) == [], untouched
+
+    finish_again("refine", "silver.weather", corrected)
+    lookback = by_key["features:origin_weather"].reads
+    assert due("features:origin_weather") == [d for d in days if lookback(d).start <= corrected <= d]
+    assert corrected in due("features:origin_weather") and day(9) not in due("features:origin_weather")
+    for untouched in (
+        "features:carrier_performance",
+        "features:route_performance",
+        "features:calendar",
+        "features:aircraft",
+    ):
+        assert due(untouched) == [], untouched
+    assert due("training_set:flight_delay") == []
+
+    recomputed = due("features:origin_weather")
+    finish_again("features", "origin_weather", *recomputed)
+    assert due("training_set:flight_delay") == [window_end]
+    assert due("score:flight_delay") == recomputed  # predictions of those days read the recomputed features
+    assert due("refine:silver.flights") == [] and due("features:carrier_performance") == []
