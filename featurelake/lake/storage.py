@@ -3,9 +3,14 @@ object stores (s3a://, abfss://, gs://) without a second client library."""
 
 from __future__ import annotations
 
+import errno
+import getpass
+import os
 import re
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from featurelake.core.errors import EnvironmentProblem, FeaturelakeError, InputError
@@ -216,3 +221,76 @@ def refused_credentials(error: BaseException, lake_root: str) -> EnvironmentProb
         f"{', '.join(CREDENTIAL_VARIABLES[:2])} (and {CREDENTIAL_VARIABLES[2]} for temporary ones) to a key that "
         "may read and write the lake, or unset them to use the machine's role. Nothing was written."
     )
+
+
+# How a local file system refuses a write, as Python's OSError and Hadoop's local client word it (Hadoop says only
+# "Mkdirs failed" when it cannot create a directory; the probe below then finds out why).
+_DISK_REFUSALS = {
+    errno.ENOSPC: "No space left on device",
+    errno.EROFS: "Read-only file system",
+    errno.EACCES: "Permission denied",
+    errno.EPERM: "Operation not permitted",
+}
+_REFUSED_WRITE = re.compile("|".join([*_DISK_REFUSALS.values(), "Mkdirs failed to create"]))
+
+
+def check_writable(lake_root: str) -> None:
+    """A local lake root this process can write to, found out before Spark starts (a probe file created, written
+    and removed); one sentence when it cannot. An object store's lake is checked by its first request."""
+    if has_scheme(lake_root):
+        return
+    problem = _probe(Path(lake_root), create=True)
+    if problem is not None:
+        raise _disk_sentence(problem, Path(lake_root), Path(lake_root), during_run=False)
+
+
+def disk_problem(error: BaseException, lake_root: str) -> EnvironmentProblem | None:
+    """The sentence for a write to a local lake that its file system refused (full, read-only, not permitted),
+    naming the directory that refused: the nearest existing one of the first path under the lake root the failure
+    names, probed; else None."""
+    text = str(error)
+    if has_scheme(lake_root) or isinstance(error, FeaturelakeError) or not _REFUSED_WRITE.search(text):
+        return None
+    root = Path(lake_root)
+    named = (Path(p.rstrip(".")) for p in re.findall(r"(?:file:)?(/[^\s:'\"(),]+)", text))  # a sentence's full stop
+    where = next((p for p in named if p == root or root in p.parents), root)
+    directory = next(p for p in [where, *where.parents] if p.is_dir())
+    problem = _probe(directory, create=False)
+    if problem is None:  # gone by now (space freed meanwhile): what the failure said
+        code = next((c for c, words in _DISK_REFUSALS.items() if words in text), errno.EACCES)
+        problem = OSError(code, os.strerror(code))
+    return _disk_sentence(problem, root, directory, during_run=True)
+
+
+def _probe(directory: Path, create: bool) -> OSError | None:
+    """What the file system answers to a small file written into (and removed from) the directory, if it refuses."""
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".featurelake-probe-") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return error
+    return None
+
+
+def _disk_sentence(problem: OSError, root: Path, where: Path, during_run: bool) -> EnvironmentProblem:
+    after = (
+        "then run again: every table is still at its last committed version, and finished steps are skipped."
+        if during_run
+        else "then run again. Nothing was written."
+    )
+    place = f"the lake root {root}" if where == root else f"{where} in the lake root {root}"
+    elsewhere = "point lake.root (FEATURELAKE_LAKE_ROOT) elsewhere,"
+    if problem.errno == errno.ENOSPC:
+        what = (
+            f"The device of {place} is full; free space there or {elsewhere.replace('elsewhere', 'at a larger disk')}"
+        )
+    elif problem.errno == errno.EROFS:
+        what = f"{place[0].upper()}{place[1:]} is on a read-only file system; mount it writable or {elsewhere}"
+    else:
+        user = getpass.getuser()
+        what = f"This process (user {user}) may not write {place} ({problem.strerror}); allow it or {elsewhere}"
+    return EnvironmentProblem(f"{what} {after}")

@@ -19,7 +19,7 @@ from featurelake.core.errors import EXIT_FAILED, EXIT_OK, FeaturelakeError
 from featurelake.core.redaction import redacting
 from featurelake.lake.damage import unreadable_table
 from featurelake.lake.stage import CommandResult, Context
-from featurelake.lake.storage import store_problem
+from featurelake.lake.storage import check_writable, disk_problem, store_problem
 from featurelake.ops.stages import STAGE_NAMES, STAGES
 from featurelake.quality.docs import build_docs
 
@@ -133,6 +133,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from featurelake.core.config import load_settings
 
     settings = load_settings(args.env, args.conf_dir)
+    check_writable(settings.lake_root)  # a full, read-only or forbidden local lake: a sentence before Spark starts
     run_id = args.run_id or uuid.uuid4().hex
     if args.command == "demo-data":
         from featurelake.ingest.demo_data import write_demo_data
@@ -157,7 +158,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return _on_spark(spark, args, settings, run_id, stage, run_dates)
     except Exception as error:
         endpoint = settings.spark.settings.get("spark.hadoop.fs.s3a.endpoint")
-        problem = store_problem(error, settings.lake_root, endpoint)  # an object store refusing or silent: a sentence
+        # an object store refusing or silent, or a local disk refusing a write: a sentence
+        problem = store_problem(error, settings.lake_root, endpoint) or disk_problem(error, settings.lake_root)
         if problem is None:
             raise
         raise problem from None
