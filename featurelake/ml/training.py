@@ -50,7 +50,7 @@ from featurelake.ml.evaluation import (
     evaluate,
     segment_table,
 )
-from featurelake.ml.record import log_and_register, render_report
+from featurelake.ml.registration import log_and_register, render_report
 from featurelake.ml.training_data import SplitCounts, TrainingData, read_training_data, split_counts
 
 NOT_IN_A_SPLIT = "in no split the model uses"
