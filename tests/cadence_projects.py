@@ -165,14 +165,19 @@ def reading_rows(shape: Shape) -> dict[dt.date, list[dict]]:
 ROWS = {"market": market_rows, "sales": sales_rows, "readings": reading_rows}
 
 
-def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]]) -> None:
-    """Each period's rows in the folder of its first day: CSV (NA for a missing value) or JSON Lines."""
+def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]], file_per_hour: bool = False) -> None:
+    """Each period's rows in the folder of its first day: CSV (NA for a missing value) or JSON Lines (readings:
+    one file a day, or one file per hour as a feed that writes each hour as it ends)."""
     for period, period_rows in rows.items():
         folder = landing / shape.name / period.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         if shape.name == "readings":
-            text = "".join(json.dumps(r) + "\n" for r in period_rows)
-            (folder / f"readings_{period}.jsonl").write_text(text)
+            files: dict[str, list[dict]] = {}
+            for r in period_rows:
+                hour = r["measured_at"][:13].replace("-", "").replace("T", "_") if file_per_hour else str(period)
+                files.setdefault(f"readings_{hour}.jsonl", []).append(r)
+            for name, file_rows in files.items():
+                (folder / name).write_text("".join(json.dumps(r) + "\n" for r in file_rows))
         else:
             columns = list(period_rows[0])
             lines = [",".join(columns)] + [
@@ -449,7 +454,7 @@ SPARK_LOCAL = {
 }
 
 
-def write_project(root: Path, shape: Shape, package: str = "features") -> Path:
+def write_project(root: Path, shape: Shape, package: str = "features", file_per_hour: bool = False) -> Path:
     """The project directory of a shape under ``root``, its conf, features package and every period delivered."""
     project = root / f"{shape.cadence}_project"
     (project / "conf" / "base").mkdir(parents=True, exist_ok=True)
@@ -468,7 +473,7 @@ def write_project(root: Path, shape: Shape, package: str = "features") -> Path:
         table = f"features.{GROUPS[shape.name]}"
         expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": FEATURE[shape.name]}}
         (suites / f"{table}.json").write_text(json.dumps({"name": table, "expectations": [expectation]}))
-    deliver(project / "lakehouse" / "landing", shape, ROWS[shape.name](shape))
+    deliver(project / "lakehouse" / "landing", shape, ROWS[shape.name](shape), file_per_hour)
     return project
 
 
