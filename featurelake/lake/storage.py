@@ -4,6 +4,7 @@ object stores (s3a://, abfss://, gs://) without a second client library."""
 from __future__ import annotations
 
 import errno
+import fnmatch
 import getpass
 import os
 import re
@@ -31,9 +32,14 @@ def _filesystem(spark, path: str):
 
 
 def list_files_in_folders(spark, directory: str, folders: list[str], pattern: str) -> dict[str, list[FileInfo]]:
-    """Files matching a pattern in the named sub-folders of a directory, by folder, in one glob."""
+    """Files matching a pattern in the named sub-folders of a directory, by folder, in one glob. On the local
+    disk the folders are read directly (a year of hourly files is 8,760 statuses: through Py4J that cost seconds
+    of round trips), with the paths and times Hadoop's local file system gives."""
     if not folders:
         return {}
+    local = not has_scheme(directory) or directory.startswith("file:")
+    if local and "{" not in pattern:  # a Hadoop alternation has no fnmatch spelling
+        return _local_files_in_folders(Path(urlsplit(directory).path), folders, pattern)
     fs, base = _filesystem(spark, directory)
     if not fs.exists(base):
         return {}
@@ -45,6 +51,21 @@ def list_files_in_folders(spark, directory: str, folders: list[str], pattern: st
             found.setdefault(path.getParent().getName(), []).append(
                 FileInfo(path.toString(), status.getLen(), status.getModificationTime())
             )
+    return {folder: sorted(files, key=lambda f: f.path) for folder, files in found.items()}
+
+
+def _local_files_in_folders(base: Path, folders: list[str], pattern: str) -> dict[str, list[FileInfo]]:
+    found: dict[str, list[FileInfo]] = {}
+    for folder in folders:
+        try:
+            entries = list(os.scandir(base / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if fnmatch.fnmatchcase(entry.name, pattern) and entry.is_file():
+                stat = entry.stat()
+                info = FileInfo(f"file:{entry.path}", stat.st_size, stat.st_mtime_ns // 1_000_000)
+                found.setdefault(folder, []).append(info)
     return {folder: sorted(files, key=lambda f: f.path) for folder, files in found.items()}
 
 
