@@ -277,9 +277,10 @@ def disk_problem(error: BaseException, lake_root: str) -> EnvironmentProblem | N
     where = next((p for p in named if p == root or root in p.parents), root)
     directory = next(p for p in [where, *where.parents] if p.is_dir())
     problem = _probe(directory, create=False)
-    if problem is None:  # gone by now (space freed meanwhile): what the failure said
+    if problem is None:  # it takes a write now (space freed meanwhile, or a read was refused): what the failure said
         code = next((c for c, words in _DISK_REFUSALS.items() if words in text), errno.EACCES)
         problem = OSError(code, os.strerror(code))
+        return _disk_sentence(problem, root, directory, during_run=True, proved=False)
     return _disk_sentence(problem, root, directory, during_run=True)
 
 
@@ -297,7 +298,11 @@ def _probe(directory: Path, create: bool) -> OSError | None:
     return None
 
 
-def _disk_sentence(problem: OSError, root: Path, where: Path, during_run: bool) -> EnvironmentProblem:
+def _disk_sentence(
+    problem: OSError, root: Path, where: Path, during_run: bool, proved: bool = True
+) -> EnvironmentProblem:
+    """The sentence for what the file system refused; ``proved``: the probe met the refusal (else only the
+    failure's text named it, and a refused access may have been a read)."""
     after = (
         "then run again: every table is still at its last committed version, and finished steps are skipped."
         if during_run
@@ -312,6 +317,13 @@ def _disk_sentence(problem: OSError, root: Path, where: Path, during_run: bool) 
     elif problem.errno == errno.EROFS:
         what = f"{place[0].upper()}{place[1:]} is on a read-only file system; mount it writable or {elsewhere}"
     else:
-        user = getpass.getuser()
-        what = f"This process (user {user}) may not write {place} ({problem.strerror}); allow it or {elsewhere}"
+        access = "write" if proved else "read or write"
+        what = f"This process ({_user()}) may not {access} {place} ({problem.strerror}); allow it or {elsewhere}"
     return EnvironmentProblem(f"{what} {after}")
+
+
+def _user() -> str:
+    try:
+        return f"user {getpass.getuser()}"
+    except (KeyError, OSError):  # a uid without a name (a container's)
+        return f"uid {os.getuid()}"

@@ -4,6 +4,8 @@ test_object_store.py."""
 
 from __future__ import annotations
 
+import getpass
+
 from featurelake.core.errors import EnvironmentProblem, FeaturelakeError
 from featurelake.lake.storage import store_problem
 
@@ -41,3 +43,22 @@ def test_only_a_lake_on_a_store_and_only_the_jvm_s_client_make_it_the_store_s_fa
 def test_refused_credentials_name_what_the_store_said():
     refused = RuntimeError("java.nio.file.AccessDeniedException: s3a://bucket/lake: SignatureDoesNotMatch")
     assert "(the secret does not match the access key)" in str(store_problem(refused, LAKE, ENDPOINT))
+
+
+def test_a_refusal_the_lake_takes_writes_again_is_named_as_read_or_write_and_others_are_not_the_disk_s(tmp_path):
+    """A failure whose text says the local disk refused access, in a directory that takes a probe's write: the
+    refusal may have been a read (an unreadable delivery), so the sentence names both; other failures are not
+    the disk's, nor are those of a lake on an object store."""
+    from featurelake.lake.storage import disk_problem
+
+    landing = tmp_path / "landing" / "flights" / "2013-01-01"
+    landing.mkdir(parents=True)
+    refused = RuntimeError(f"java.io.FileNotFoundException: {landing}/flights.csv (Permission denied)")
+    problem = disk_problem(refused, str(tmp_path))
+    assert isinstance(problem, EnvironmentProblem)
+    assert str(problem).startswith(
+        f"This process (user {getpass.getuser()}) may not read or write {landing} in the lake root {tmp_path} "
+        "(Permission denied); allow it or point lake.root (FEATURELAKE_LAKE_ROOT) elsewhere, then run again"
+    )
+    assert disk_problem(RuntimeError("Division by zero"), str(tmp_path)) is None
+    assert disk_problem(refused, LAKE) is None
