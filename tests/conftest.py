@@ -4,6 +4,7 @@ demo data."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,18 @@ from featurelake.testing import deliver
 from featurelake.testing.plugin import IGNORED, copy_project
 
 PROJECT = Path(__file__).resolve().parents[1]
-__all__ = ["AT_LOW_PRIORITY", "IGNORED", "PROJECT", "SHORT_LIVED_JVM", "SOURCES", "UNGATED", "deliver", "deliver_real"]
+__all__ = [
+    "AT_LOW_PRIORITY",
+    "FLIGHT",
+    "IGNORED",
+    "PROJECT",
+    "SHORT_LIVED_JVM",
+    "SOURCES",
+    "UNGATED",
+    "deliver",
+    "deliver_real",
+    "delivered_flights",
+]
 
 # The few JVMs the suite starts beside its own (a spark-submit, a standalone cluster) are short-lived: the quick
 # JIT spends about a fifth less CPU there than the defaults, for the same wall time (the long-lived JVM of the
@@ -54,3 +66,20 @@ def deliver_real(settings, demo_landing: Path, source: str, *days: str) -> None:
     """Copy real deliveries of the demo landing zone into this test's landing zone."""
     for day in days:
         shutil.copytree(demo_landing / source / day, Path(settings.landing_path(source)) / day)
+
+
+# What identifies a delivered flight, for tests that check every delivered row landed once.
+FLIGHT = ("year", "month", "day", "carrier", "flight", "origin", "dest", "sched_dep_time")
+
+
+def delivered_flights(demo_landing: Path, *days: str) -> list[tuple]:
+    """The demo's delivered flights of these days as FLIGHT tuples (numbers as ints), sorted: what a table holding
+    each of them once reads back as."""
+    found = []
+    for day in days:
+        with (demo_landing / "flights" / day / f"flights_{day}.csv").open() as delivered:
+            found += [
+                tuple(int(r[c]) if c not in ("carrier", "origin", "dest") else r[c] for c in FLIGHT)
+                for r in csv.DictReader(delivered)
+            ]
+    return sorted(found)

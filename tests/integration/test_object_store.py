@@ -7,7 +7,6 @@ local January run's for the same days."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.predictions import PROBABILITY
+from tests.conftest import FLIGHT, delivered_flights
 from tests.integration.conftest import (
     deliver_january,
     in_process,
@@ -192,18 +192,6 @@ FAIL_FAST = {
     "spark.hadoop.fs.s3a.retry.limit": "1",
     "spark.hadoop.fs.s3a.retry.interval": "100ms",
 }
-FLIGHT = ("year", "month", "day", "carrier", "flight", "origin", "dest", "sched_dep_time")
-
-
-def delivered_flights(demo_landing, *days: str) -> list[tuple]:
-    found = []
-    for day in days:
-        with (demo_landing / "flights" / day / f"flights_{day}.csv").open() as delivered:
-            found += [
-                tuple(int(r[c]) if c not in ("carrier", "origin", "dest") else r[c] for c in FLIGHT)
-                for r in csv.DictReader(delivered)
-            ]
-    return sorted(found)
 
 
 def test_a_store_that_dies_during_a_commit_leaves_the_table_where_it_was_and_a_rerun_lands_every_row_once(
