@@ -23,9 +23,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
+from collections.abc import Iterator
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -40,6 +42,7 @@ from featurelake.core.frames import local_frame
 from featurelake.core.settings import Settings
 from featurelake.lake import commits, constraints, storage, tables
 from featurelake.lake.commits import Commit
+from featurelake.lake.deferred import DeferredAppends
 from featurelake.lake.tables import Table
 
 
@@ -55,6 +58,7 @@ class Catalog:
         self.spark = spark
         self.settings = settings
         self._tables: dict[str, Table] = {}
+        self._deferred: DeferredAppends | None = None  # while a run defers its bookkeeping appends
 
     # ------------------------------------------------------------------------------------------ names
 
@@ -66,7 +70,10 @@ class Catalog:
         return found
 
     def path(self, name: str) -> str:
-        """Where a table lives: its declared path, or <layer>/<name> under the lake root."""
+        """Where a table lives: its declared path, or <layer>/<name> under the lake root. Every read and write
+        of a table goes through here, so it first waits for the table's deferred appends (read your writes)."""
+        if self._deferred is not None:
+            self._deferred.wait_for(name)
         return self.table(name).path
 
     @staticmethod
@@ -176,6 +183,33 @@ class Catalog:
             return self._save(writer, name)
         with _FIRST_APPENDS:  # steps running at once: one creates the history table, the others append to it
             return self._save(writer, name)
+
+    def append_later(self, frame: DataFrame, name: str, merge_schema: bool = False) -> None:
+        """``append``, made on the writer thread of ``deferred_appends`` while the caller goes on when a run opened
+        them (a bookkeeping table: the ledger, quality.results), at once otherwise."""
+        if self._deferred is None:
+            self.append(frame, name, merge_schema)
+        else:
+            self._deferred.submit(name, lambda: self.append(frame, name, merge_schema))
+
+    @contextlib.contextmanager
+    def deferred_appends(self) -> Iterator[None]:
+        """Within the block, ``append_later`` appends on one writer thread (featurelake.lake.deferred); the block
+        ends once every append landed, raising the first failed one's error unless the block raised its own."""
+        if self._deferred is not None:  # already open: the outer block closes them
+            yield
+            return
+        self._deferred = deferred = DeferredAppends(self.spark)
+        try:
+            yield
+        except BaseException:
+            deferred.close()
+            raise
+        finally:
+            self._deferred = None
+        failed = deferred.close()
+        if failed is not None:
+            raise failed
 
     def overwrite(self, frame: DataFrame, name: str, metadata: dict | None = None) -> Commit:
         """Replace the whole table, schema included, in one commit; ``metadata`` joins the commit's userMetadata."""

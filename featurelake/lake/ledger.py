@@ -111,7 +111,7 @@ def record(
         for day in (days if days is not None else run_dates.days())
         for seen in [(fingerprints or {}).get(day)]
     ]
-    # a ledger written before the inputs column gains it
+    # a ledger written before the inputs column gains it; in a run, on its writer thread (Catalog.append_later)
     frame = catalog.frame_of(rows, LEDGER_SCHEMA)
-    catalog.append(frame, catalog.settings.project.pipeline.ledger, merge_schema=True)
+    catalog.append_later(frame, catalog.settings.project.pipeline.ledger, merge_schema=True)
     return finished_at.replace(tzinfo=None)

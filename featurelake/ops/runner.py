@@ -58,29 +58,32 @@ def run_pipeline(
     skipped = 0
     redelivered: set[str] = set()  # sources with a corrected delivery in this run
     parallelism = settings.project.pipeline.parallelism
-    for batch in batches(run_dates, settings.project.pipeline.batch_days):
-        for wave in waves(chosen, parallelism):
-            work: list[Work] = []
-            for step in wave:
-                upstream = [s for s in steps if s is step or all(s is not w for w in wave)]
-                found, dates_skipped, changed = _due_work(step, batch, run_dates, upstream, finished, force, report)
-                work.extend(found)
-                skipped += dates_skipped
-                if changed and step.stage == "ingest":
-                    redelivered.add(step.target)
+    # each step's ledger row and gate results land on a writer thread while the next step runs (all before this
+    # block ends; featurelake.lake.deferred)
+    with ctx.catalog.deferred_appends():
+        for batch in batches(run_dates, settings.project.pipeline.batch_days):
+            for wave in waves(chosen, parallelism):
+                work: list[Work] = []
+                for step in wave:
+                    upstream = [s for s in steps if s is step or all(s is not w for w in wave)]
+                    found, dates_skipped, changed = _due_work(step, batch, run_dates, upstream, finished, force, report)
+                    work.extend(found)
+                    skipped += dates_skipped
+                    if changed and step.stage == "ingest":
+                        redelivered.add(step.target)
 
-            def run_one(item: Work) -> StepResult:
-                return run_step(ctx, item.step, item.span, report, item.days, item.fingerprints, verbose)
+                def run_one(item: Work) -> StepResult:
+                    return run_step(ctx, item.step, item.span, report, item.days, item.fingerprints, verbose)
 
-            for item, result in at_once(spark, work, parallelism, run_one):
-                summaries.extend(result.summaries)
-                if result.status == "committed":
-                    finished.update(
-                        {
-                            key: ledger.Finished(run_id, result.finished_at, fingerprint)
-                            for key, fingerprint in item.ledger_keys()
-                        }
-                    )
+                for item, result in at_once(spark, work, parallelism, run_one):
+                    summaries.extend(result.summaries)
+                    if result.status == "committed":
+                        finished.update(
+                            {
+                                key: ledger.Finished(run_id, result.finished_at, fingerprint)
+                                for key, fingerprint in item.ledger_keys()
+                            }
+                        )
     if skipped:
         report(f"{skipped} step-dates had finished in earlier runs and were skipped (--force recomputes them)")
     if redelivered:  # builds before a corrected delivery of their span no longer say what the lake says

@@ -53,9 +53,10 @@ def recorded(catalog: Catalog) -> bool:
 
 
 def append(catalog: Catalog, rows: list[tuple]) -> None:
-    """Append rows of RESULTS_SCHEMA (a history written before the commit columns gains them)."""
+    """Append rows of RESULTS_SCHEMA (a history written before the commit columns gains them); in a run, on its
+    writer thread (Catalog.append_later)."""
     results = catalog.settings.project.quality.results_table
-    catalog.append(catalog.frame_of(rows, RESULTS_SCHEMA), results, merge_schema=True)
+    catalog.append_later(catalog.frame_of(rows, RESULTS_SCHEMA), results, merge_schema=True)
 
 
 def committed_results(catalog: Catalog) -> DataFrame:
