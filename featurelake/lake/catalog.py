@@ -59,6 +59,7 @@ class Catalog:
         self.settings = settings
         self._tables: dict[str, Table] = {}
         self._deferred: DeferredAppends | None = None  # while a run defers its bookkeeping appends
+        self._written: set[str] = set()  # the tables found to exist (``exists``)
 
     # ------------------------------------------------------------------------------------------ names
 
@@ -95,7 +96,15 @@ class Catalog:
     # ---------------------------------------------------------------------------------------- reading
 
     def exists(self, name: str) -> bool:
-        return commits.is_delta_table(self.spark, self.path(name))
+        """Whether the table has been written. Once it has, it stays a table for this catalog (a run): the look
+        is a few requests to an object store, asked several times a step."""
+        path = self.path(name)
+        if name in self._written:
+            return True
+        found = commits.is_delta_table(self.spark, path)
+        if found:
+            self._written.add(name)
+        return found
 
     def read(self, name: str, run_dates: DateRange | None = None) -> DataFrame:
         """The table as it is now, or only the rows of some run dates. A table not written yet is NotReady."""
