@@ -21,6 +21,8 @@ from featurelake.quality.predicates import ROW_LEVEL
 ROW_COUNT = "expect_table_row_count_to_be_between"
 NOT_NULL = "expect_column_values_to_not_be_null"
 COLUMN_KWARGS = ("column", "column_A", "column_B")
+# An expectation's meta key saying how much of the run's rows it judges at once: "batch" (default) or "period".
+JUDGED_PER = "judged_per"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class Rule:
     @property
     def quarantines(self) -> bool:
         return self.row_level and float(self.kwargs.get("mostly", 1.0)) >= 1.0
+
+    @property
+    def per_period(self) -> bool:
+        """Judged on each run date's rows on its own (``"meta": {"judged_per": "period"}``): a ``mostly`` then
+        means the same whatever the batch, one day or a backfill of a year."""
+        return (self.expectation.meta or {}).get(JUDGED_PER) == "period"
 
     def unexpected(self) -> Column:
         return F.coalesce(ROW_LEVEL[self.type](self.kwargs), F.lit(False))
@@ -104,6 +112,12 @@ def _load_suite(path: Path, _mtime: int, _size: int, table: str, columns: tuple[
                 raise SuiteError(f"{where} has type {type_name}, which is not a GX expectation type.") from None
             detail = " ".join(str(exc).split())[:300]
             raise SuiteError(f"{where} ({name}) has invalid arguments: {detail}.") from None
+        judged_per = (entry.get("meta") or {}).get(JUDGED_PER, "batch")
+        if judged_per not in ("batch", "period"):
+            raise SuiteError(
+                f"{where} ({name}) has meta.{JUDGED_PER} {judged_per!r}; use 'period' (each run date's rows judged "
+                "on their own) or 'batch' (the default: the run's rows together)."
+            )
         referenced = [kwargs[k] for k in COLUMN_KWARGS if k in kwargs] + list(kwargs.get("column_list", []))
         missing = [c for c in referenced if c not in columns]
         if missing:

@@ -13,11 +13,12 @@ import threading
 
 from pyspark.sql import DataFrame
 
+from featurelake.core.errors import SuiteError
 from featurelake.core.settings import Settings
 from featurelake.quality.metrics import RESULT_FORMAT, Pass, Plan
 from featurelake.quality.mirror import SITE, quality_dir
 from featurelake.quality.outcomes import Outcome
-from featurelake.quality.suites import ROW_COUNT, Suite
+from featurelake.quality.suites import JUDGED_PER, ROW_COUNT, Suite
 
 DOCS_SITE = "featurelake"
 _CONTEXTS: dict[str, object] = {}  # one GX context per lake root and process
@@ -109,14 +110,34 @@ def judge(context, settings: Settings, frame: DataFrame, suite: Suite, plan: Pla
     results = {}
     for rule in rules:
         if rule.name in plan.metrics:
-            values = {m.config.id: m.value(found.total) for m in plan.metrics[rule.name]}
-            results[rule.name] = expectation_of[rule.name].metrics_validate(
-                metrics=values, runtime_configuration={"result_format": dict(RESULT_FORMAT)}
+            results[rule.name] = _judged(expectation_of[rule.name], rule, plan, found)
+        elif rule.per_period:
+            raise SuiteError(
+                f"{suite.path}: {rule.name} is judged per period (meta.{JUDGED_PER}), which featurelake does only for "
+                "expectations its one pass computes; judge it per batch, or use a column-values expectation."
             )
     by_gx = [r for r in rules if r.name not in results]
     if by_gx:
         results.update(_validated_by_gx(context, frame, suite, [expectation_of[r.name] for r in by_gx], by_gx))
     return {r.name: results[r.name] for r in rules}
+
+
+def _judged(expectation, rule, plan: Plan, found: Pass):
+    """GX's judgement of the rule's metrics: over the batch, or for a rule judged per period, over each run date's
+    rows on its own: the first run date that fails it (its result's ``run_date``), else the batch's result."""
+
+    def on(values: dict):
+        metrics = {m.config.id: m.value(values) for m in plan.metrics[rule.name]}
+        configuration = {"result_format": dict(RESULT_FORMAT)}
+        return expectation.metrics_validate(metrics=metrics, runtime_configuration=configuration)
+
+    if rule.per_period:
+        for day, values in sorted(found.days.items()):
+            result = on(values)
+            if not result.success:
+                result.meta = {**(result.meta or {}), "run_date": day.isoformat()}
+                return result
+    return on(found.total)
 
 
 def _validated_by_gx(context, frame: DataFrame, suite: Suite, expectations: list, rules: list) -> dict:
@@ -197,4 +218,5 @@ def _outcome(name: str, item) -> Outcome:
         unexpected_count=details.get("unexpected_count"),
         unexpected_percent=details.get("unexpected_percent"),
         element_count=details.get("element_count"),
+        run_date=dt.date.fromisoformat(item.meta["run_date"]) if (item.meta or {}).get("run_date") else None,
     )
