@@ -78,3 +78,17 @@ def test_a_rule_judged_per_period_fails_a_backfill_as_it_fails_that_day_alone(sp
 def test_an_unknown_judged_per_is_one_sentence(spark, warned):
     with pytest.raises(SuiteError, match=r"expectation 1 \(expect_column_values_to_not_be_null\(a\)\) has meta\."):
         gate(spark, warned, {"judged_per": "week"}, BOTH)
+
+
+def test_a_rule_the_one_pass_does_not_compute_cannot_be_judged_per_period(spark, warned):
+    median = {"type": "expect_column_median_to_be_between", "kwargs": {"column": "a", "min_value": 0, "max_value": 2}}
+    write_suite(warned, "silver.test", [{**median, "meta": {"judged_per": "period"}}])
+    frame = rows(spark)
+    suite = load_suite(warned, "silver.test", frame.columns)
+    with pytest.raises(SuiteError) as refused:
+        run_gate(frame, Context.of(spark, warned, "t"), "silver.test", suite, BOTH)
+    assert str(refused.value) == (
+        f"{suite.path}: expect_column_median_to_be_between(a) is judged per period (meta.judged_per), which "
+        "featurelake does only for expectations its one pass computes; judge it per batch, or use a column-values "
+        "expectation."
+    )
