@@ -2,7 +2,8 @@
 files in a landing zone. Each runs through every stage with `featurelake run --conf-dir`:
 
 - ``monthly``: a market report per city, dated only by (year, month), missing values written NA, each month's
-  report known on the 15th of the next month; the label (next month's price is higher) looks one period ahead;
+  report delivered on the 15th of the next month into the folder of that day (``folders: arrival``) and known
+  then; the label (next month's price is higher) looks one period ahead;
 - ``weekly``: sales per store and ISO (year, week), known when the week is over;
 - ``hourly``: a reading per station and hour, stamped in UTC, delivered per Berlin day (23 hours on the day
   the clocks go forward, 25 on the day they go back).
@@ -165,11 +166,23 @@ def reading_rows(shape: Shape) -> dict[dt.date, list[dict]]:
 ROWS = {"market": market_rows, "sales": sales_rows, "readings": reading_rows}
 
 
-def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]], file_per_hour: bool = False) -> None:
-    """Each period's rows in the folder of its first day: CSV (NA for a missing value) or JSON Lines (readings:
-    one file a day, or one file per hour as a feed that writes each hour as it ends)."""
+# The monthly project's reports land in the folder of the day they arrive: the 15th of the next month.
+ARRIVES = {"folders": "arrival", "arrives_within": "1 month"}
+
+
+def arrival(month: dt.date, day: int = 15) -> dt.date:
+    """The day of the next month on which a month's report arrives."""
+    return Grain.of("monthly").shift(month, 1).replace(day=day)
+
+
+def deliver(
+    landing: Path, shape: Shape, rows: dict[dt.date, list[dict]], file_per_hour: bool = False, day: int = 15
+) -> None:
+    """Each period's rows in the folder of its first day (a market report: of the ``day`` of the next month, when it
+    arrives): CSV (NA for a missing value) or JSON Lines (readings: one file a day, or one file per hour as a feed
+    that writes each hour as it ends)."""
     for period, period_rows in rows.items():
-        folder = landing / shape.name / period.isoformat()
+        folder = landing / shape.name / (arrival(period, day) if shape.name == "market" else period).isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         if shape.name == "readings":
             files: dict[str, list[dict]] = {}
@@ -189,12 +202,16 @@ def deliver(landing: Path, shape: Shape, rows: dict[dt.date, list[dict]], file_p
 CORRECTED_PRICE = 999_999.0  # city_00's report of the month before the last, re-delivered
 
 
+CORRECTION_DAY = 25  # of the month after the corrected one: in its arrival window, and in the next month's
+
+
 def redeliver_corrected(project: Path, shape: Shape) -> dt.date:
-    """Deliver the month before the last again, with city_00's price corrected (the same file, replaced)."""
+    """Deliver the month before the last again, with city_00's price corrected: a new file, arriving on the 25th
+    of the next month (the last month), ten days after the report it corrects."""
     month = shape.periods[-2]
     rows = market_rows(shape)[month]
     rows = [{**r, "median_price": CORRECTED_PRICE} if r["city"] == "city_00" else r for r in rows]
-    deliver(project / "lakehouse" / "landing", shape, {month: rows})
+    deliver(project / "lakehouse" / "landing", shape, {month: rows}, day=CORRECTION_DAY)
     return month
 
 
@@ -399,7 +416,9 @@ def conf(shape: Shape, package: str = "features") -> dict[str, dict]:
     return {
         **own,
         "lake.yaml": {"lake": {"root": "${FEATURELAKE_LAKE_ROOT:lakehouse}"}},
-        "sources.yaml": {"sources": period_conf(name)["sources"]},
+        "sources.yaml": {
+            "sources": {n: {**c, **ARRIVES} if n == "market" else c for n, c in period_conf(name)["sources"].items()}
+        },
         "tables.yaml": {
             "tables": {
                 **period_conf(name)["tables"],

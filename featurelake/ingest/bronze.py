@@ -9,13 +9,12 @@ one sentence and leave the tables as they were.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -27,13 +26,14 @@ from featurelake.core.periods import Grain
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.ingest import dating
-from featurelake.ingest.deliveries import find_deliveries
-from featurelake.lake import quarantine, storage
+from featurelake.ingest.arrivals import OUTSIDE_ARRIVAL, by_arrival, check_arrived
+from featurelake.ingest.deliveries import find_deliveries, folder_day
+from featurelake.ingest.reading import CORRUPT, as_uri, read_delivery
+from featurelake.lake import quarantine
 from featurelake.lake.stage import Context
 from featurelake.quality import gate
 from featurelake.quality.suites import suite_for
 
-CORRUPT = "_corrupt_record"
 MALFORMED_REASON = "malformed record (unparseable line or wrong number of fields)"
 NOT_A = "not a"
 
@@ -46,114 +46,6 @@ SPARK_TYPES: dict[str, T.DataType] = {
     "date": T.DateType(),
     "timestamp": T.TimestampType(),
 }
-
-
-# --------------------------------------------------------------------------------------- reading as text
-
-
-def _check_columns(conf: SourceConf, source: str, file: str, found: list[str], ordered: bool) -> list[str]:
-    """Compare a file's columns with the declared ones; return the columns to read (declared + allowed new)."""
-    declared = list(conf.columns)
-    evolution = conf.allow_evolution
-    new = [c for c in found if c not in conf.columns]
-    refused_new = [c for c in new if c not in evolution.new]
-    missing = [c for c in declared if c not in found]
-    refused_missing = [c for c in missing if c not in evolution.missing]
-    where = f"sources.{source}.columns"
-    if refused_new and refused_missing:
-        raise InputError(
-            f"{file} has column {refused_new[0]} where {where} expects {refused_missing[0]} (renamed?); fix the "
-            f"delivery, or update {where} if the source changed. Nothing was written."
-        )
-    if refused_new:
-        raise InputError(
-            f"{file} has a new column {refused_new[0]} that {where} does not declare; add it to {where}, or to "
-            f"sources.{source}.allow_evolution.new to keep it as a string column. Nothing was written."
-        )
-    if refused_missing:
-        raise InputError(
-            f"{file} lacks column {refused_missing[0]} declared in {where}; fix the delivery, or list it in "
-            f"sources.{source}.allow_evolution.missing to fill it with nulls. Nothing was written."
-        )
-    known = [c for c in found if c in conf.columns]
-    expected_order = [c for c in declared if c in found]
-    if ordered and known != expected_order:
-        first = next(i for i, (a, b) in enumerate(zip(known, expected_order, strict=True)) if a != b)
-        raise InputError(
-            f"{file} has its columns in another order than {where} (column {first + 1} is {known[first]}, "
-            f"expected {expected_order[first]}); values would land in the wrong columns, so nothing was written. "
-            "Fix the delivery or the declared order."
-        )
-    return known + [c for c in new]
-
-
-def _string_schema(columns: list[str]) -> T.StructType:
-    return T.StructType([T.StructField(c, T.StringType()) for c in columns] + [T.StructField(CORRUPT, T.StringType())])
-
-
-def _read_csv(spark: SparkSession, conf: SourceConf, source: str, files: list[str]) -> DataFrame:
-    by_header: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    encoding = conf.options.get("encoding", conf.options.get("charset", "utf-8"))
-    for file, line in zip(files, storage.read_first_lines(spark, files, encoding), strict=True):
-        if line is None or not line.strip():
-            raise InputError(
-                f"{file} has no header line; a CSV delivery starts with its column names. Nothing was written."
-            )
-        header = next(csv.reader([line], delimiter=conf.options.get("sep", conf.options.get("delimiter", ","))))
-        columns = _check_columns(conf, source, file, [h.strip() for h in header], ordered=True)
-        by_header[tuple(columns)].append(file)
-    frames = [
-        spark.read.options(**conf.options)
-        .option("header", "true")
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .schema(_string_schema(list(columns)))
-        .csv(group)
-        .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
-        for columns, group in by_header.items()
-    ]
-    frame = frames[0]
-    for other in frames[1:]:
-        frame = frame.unionByName(other, allowMissingColumns=True)
-    return frame
-
-
-def _read_jsonl(spark: SparkSession, conf: SourceConf, source: str, files: list[str]) -> DataFrame:
-    encoding = conf.options.get("encoding", conf.options.get("charset", "utf-8"))
-    for file, line in zip(files, storage.read_first_lines(spark, files, encoding), strict=True):
-        if line is not None and line.lstrip().startswith("["):
-            raise InputError(
-                f"{file} holds a JSON array; a {source} delivery is JSON Lines, one object per line. Nothing was "
-                "written."
-            )
-    keys_by_file: dict[str, set[str]] = defaultdict(set)
-    key_rows = (
-        spark.read.text(files)
-        .select(F.col("_metadata.file_path").alias("file"), F.explode(F.json_object_keys("value")).alias("key"))
-        .distinct()
-        .collect()  # bounded: one row per file and distinct key
-    )
-    for row in key_rows:
-        keys_by_file[row["file"]].add(row["key"])
-    columns: list[str] = list(conf.columns)
-    for file in files:
-        found = keys_by_file.get(_as_uri(file), keys_by_file.get(file, set()))
-        ordered_found = [c for c in conf.columns if c in found] + sorted(found - set(conf.columns))
-        for column in _check_columns(conf, source, file, ordered_found, ordered=False):
-            if column not in columns:
-                columns.append(column)
-    return (
-        spark.read.options(**conf.options)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .schema(_string_schema(columns))
-        .json(files)
-        .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
-    )
-
-
-def _as_uri(path: str) -> str:
-    return path if "://" in path or path.startswith("file:") else f"file:{path}"
 
 
 # ------------------------------------------------------------------------------------------- the checks
@@ -193,8 +85,13 @@ def classify(raw: DataFrame, conf: SourceConf) -> DataFrame:
         no_date = parsed_line & reduce(lambda a, b: a & b, given) & dated.isNull()
         names = ", ".join(conf.date_columns.columns.values())
         problems.append(F.when(no_date, F.lit(f"{names}: not a date, the row cannot be dated")))
+    if OUTSIDE_ARRIVAL in raw.columns:
+        late = (
+            f"{names}: its period's deliveries arrive within {conf.arrives_within} of it, not on the day this arrived"
+        )
+        problems.append(F.when(parsed_line & F.col(OUTSIDE_ARRIVAL), F.lit(late)))
     reasons = F.filter(F.array(*problems), lambda p: p.isNotNull())
-    source_columns = [c for c in raw.columns if c not in (CORRUPT, SOURCE_FILE, RUN_DATE)]
+    source_columns = [c for c in raw.columns if c not in (CORRUPT, SOURCE_FILE, RUN_DATE, OUTSIDE_ARRIVAL)]
     raw_text = F.when(F.size(reasons) > 0, F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*source_columns))))
     extra = [c for c in source_columns if c not in conf.columns]
     return raw.select(
@@ -218,6 +115,7 @@ class FileProfile:
     refused: int
     off_date: int
     off_date_example: str | None
+    periods: frozenset[dt.date]  # the run dates of its good rows
     parsed_values: dict[str, int]  # per column: values that parsed
     unparsed_values: dict[str, tuple[int, str]]  # per column: values that did not, and one of those rows
 
@@ -227,6 +125,7 @@ def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict
     that did not. One small aggregation (two when some row was refused); the result is bounded by files x columns."""
     good = F.size(REASONS) == 0
     aggregates = [F.count(F.lit(1)).alias("rows"), F.count_if(~good).alias("refused")]
+    aggregates.append(F.collect_set(F.when(good, F.col(RUN_DATE))).alias("periods"))  # bounded: periods of a file
     if conf.date_columns is not None:
         off_date = good & ~_row_in_period(conf, grain)
         date_text = dating.row_text(conf.date_columns)
@@ -253,6 +152,7 @@ def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict
             refused=row["refused"],
             off_date=row["off_date"] if conf.date_columns is not None else 0,
             off_date_example=row["example"] if conf.date_columns is not None else None,
+            periods=frozenset(row["periods"]),
             parsed_values={c: row[f"parsed__{c}"] for c in conf.columns},
             unparsed_values=unparsed[row[SOURCE_FILE]],
         )
@@ -263,15 +163,17 @@ def profile_files(classified: DataFrame, conf: SourceConf, grain: Grain) -> dict
 def check_profiles(
     profiles: dict[str, FileProfile], conf: SourceConf, source: str, files: list[str], grain: Grain
 ) -> None:
-    for file in files:
-        if _as_uri(file) not in profiles and file not in profiles:
+    for file in files if conf.folders == "period" else ():  # an arrival's rows may all be another period's
+        if as_uri(file) not in profiles and file not in profiles:
             raise InputError(f"{file} holds no rows; a delivery must hold rows. Nothing was written.")
     for file, profile in profiles.items():
         if profile.off_date:
             folder = "that day's folder" if grain.unit == "day" else "the folder of its first day"
             raise InputError(
                 f"{file} holds {profile.off_date} rows dated outside the {grain.noun} of its folder (for example "
-                f"{profile.off_date_example}); deliver each {grain.noun}'s rows in {folder}. Nothing was written."
+                f"{profile.off_date_example}); deliver each {grain.noun}'s rows in {folder}, or, if the folders are "
+                f"named by the day a delivery arrived, set sources.{source}.folders: arrival and arrives_within. "
+                "Nothing was written."
             )
         for column, (bad, example) in profile.unparsed_values.items():
             retyped = bad >= 2 and profile.parsed_values[column] == 0
@@ -313,18 +215,23 @@ def ingest(ctx: Context, source: str, run_dates: DateRange) -> StageSummary:
     suite = suite_for(settings, conf.table, [*settings.business_columns(conf.table), *LINEAGE_COLUMNS])
     deliveries = find_deliveries(spark, settings, source, run_dates)
     files = [f.path for d in deliveries for f in d.files]
-    raw = _read_csv(spark, conf, source, files) if conf.format == "csv" else _read_jsonl(spark, conf, source, files)
-    # The folder a file was delivered in names its run date: <landing>/<source>/<run date>/<file>.
-    raw = raw.withColumn(RUN_DATE, F.to_date(F.element_at(F.split(F.col(SOURCE_FILE), "/"), -2)))
+    # The folder a file was delivered in names its run date (or, for folders: arrival, the day it arrived).
+    raw = read_delivery(spark, conf, source, files).withColumn(RUN_DATE, folder_day())
+    grain = catalog.table(conf.table).grain
+    periods = [d.run_date for d in deliveries]
+    if conf.folders == "arrival":  # the folder is the arrival day: a row's period is its date columns'
+        periods = [p for p in settings.periods(conf.table, run_dates, "ingest") if p not in conf.known_gaps]
+        raw = by_arrival(raw, conf, grain, periods)
     # aware: Spark stores this instant whatever the process's time zone (a naive value would be read as local)
     ingested_at = F.lit(dt.datetime.now(dt.UTC)).cast(T.TimestampType())
     lineage = classify(raw, conf).withColumn(INGESTED_AT, ingested_at).withColumn(RUN_ID, F.lit(run_id))
     with accounted("ingest", conf.table, run_dates) as summary, persisted(lineage) as classified:
-        grain = catalog.table(conf.table).grain
         profiles = profile_files(classified, conf, grain)
         check_profiles(profiles, conf, source, files, grain)
+        if conf.folders == "arrival":
+            check_arrived(frozenset().union(*(p.periods for p in profiles.values())), settings, source, periods)
         if conf.cadence == "hourly":
-            check_hours(classified.where(F.size(REASONS) == 0), conf, source, [d.run_date for d in deliveries])
+            check_hours(classified.where(F.size(REASONS) == 0), conf, source, periods)
         summary.rows_in = sum(p.rows for p in profiles.values())
         unreadable = sum(p.refused for p in profiles.values())
         if summary.rows_in == unreadable:

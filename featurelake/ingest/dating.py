@@ -1,9 +1,11 @@
 """Dating rows: the date a row's date columns name, the period it falls in, and the hours an hourly day has.
 
 A delivery's folder names its period by the period's first day (featurelake.core.periods); every row must
-fall in that period. The columns may be (year, month, day), (year, month), ISO (year, week), a DATE, or a
-TIMESTAMP read in the source's time zone (the session's time zone is UTC, so a TIMESTAMP is an instant).
-Parts that make no date (month 13, week 0) give null: the row cannot be dated and is quarantined.
+fall in that period. A source whose folders are arrival days (``folders: arrival``) takes each row's period from
+its date columns instead, within the days a delivery of that period may arrive (``arrival_window``). The
+columns may be (year, month, day), (year, month), ISO (year, week), a DATE, or a TIMESTAMP read in the
+source's time zone (the session's time zone is UTC, so a TIMESTAMP is an instant). Parts that make no date
+(month 13, week 0) give null: the row cannot be dated and is quarantined.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from featurelake.core.conf.data import DATE_SHAPES, DateColumns
-from featurelake.core.periods import Grain
+from featurelake.core.periods import SHORTEST_DAY_HOURS, Grain, TimeWindow
+
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
 def _make_date(year: Column, month: Column, day: Column) -> Column:
@@ -70,6 +74,38 @@ def period_start(day: Column, grain: Grain) -> Column:
     if grain.unit == "week":
         return F.date_sub(day, F.pmod(F.weekday(day) - F.lit(grain.week_start), F.lit(7)))
     return F.trunc(day, grain.unit)
+
+
+def arrival_window(start: dt.date, grain: Grain, within: TimeWindow) -> tuple[dt.date, dt.date]:
+    """The days on which a delivery of the period that begins on ``start`` may arrive: from its first day to
+    ``within`` after its last ("2 periods" of a month: to the end of the second month after it)."""
+    if within.unit == "period":
+        return start, grain.end(grain.shift(start, within.count))
+    # counted from the next period's first day: "1 month" after February ends on 31 March, not on the 28th
+    return start, within.ahead(grain.shift(start, 1), grain) - dt.timedelta(days=1)
+
+
+def arrival_window_end(start: Column, grain: Grain, within: TimeWindow) -> Column:
+    """arrival_window's last day as a column, for the period that begins on the date ``start``."""
+    n = within.count
+    if within.unit == "period":
+        return _period_end(_shift(start, grain, n), grain)
+    following = _shift(start, grain, 1)
+    if within.unit == "hour":
+        return F.date_add(following, -(-n // SHORTEST_DAY_HOURS) - 1)
+    if within.unit in ("day", "week"):
+        return F.date_add(following, n * (7 if within.unit == "week" else 1) - 1)
+    return F.date_sub(F.add_months(following, n * _MONTHS[within.unit]), 1)
+
+
+def _shift(start: Column, grain: Grain, periods: int) -> Column:
+    if grain.unit in ("day", "week"):
+        return F.date_add(start, periods * (7 if grain.unit == "week" else 1))
+    return F.add_months(start, periods * _MONTHS[grain.unit])
+
+
+def _period_end(start: Column, grain: Grain) -> Column:
+    return F.date_sub(_shift(start, grain, 1), 1)
 
 
 def hours_of_local_day(day: dt.date, timezone: str) -> list[dt.datetime]:

@@ -2,8 +2,10 @@
 
 A source with a cadence delivers one period per folder, named by the period's first day (a monthly source's
 March 2014 is ``2014-03-01``; featurelake.core.periods); every period of a range must be delivered unless it
-is a known gap, and a folder named by another day of a period is refused rather than left out. A snapshot
-source delivers its whole state in a folder named by the delivery day, as often as it likes.
+is a known gap, and a folder named by another day of a period is refused rather than left out. A source whose
+folders are named by the day each delivery arrived (``folders: arrival``) has as a period's delivery every folder
+of its arrival window (featurelake.ingest.dating.arrival_window): its rows are placed by their date columns. A
+snapshot source delivers its whole state in a folder named by the delivery day, as often as it likes.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 
+from featurelake.core.columns import SOURCE_FILE
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
 from featurelake.core.settings import Settings, real_outside
+from featurelake.ingest.dating import arrival_window
 from featurelake.lake import ledger, storage
+
+
+def folder_day() -> Column:
+    """The day that names the folder a row's file was delivered in: <landing>/<source>/<day>/<file>."""
+    return F.to_date(F.element_at(F.split(F.col(SOURCE_FILE), "/"), -2))
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_da
     source with a cadence must have a delivery, unless it is a known gap."""
     conf = settings.source(source)
     root = settings.landing_path(source)
+    if conf.folders == "arrival":
+        return _arrived(spark, settings, source, run_dates)
     if conf.cadence == "snapshot":
         dates = delivered_snapshot_dates(spark, settings, source, run_dates)
         if not dates:
@@ -62,23 +74,70 @@ def find_deliveries(spark: SparkSession, settings: Settings, source: str, run_da
                 f"files, list {day} under sources.{source}.known_gaps if the source has no data for it, or leave "
                 "it out of the range. Nothing was written."
             )
-        for file in files:
-            local = file.path.removeprefix("file:") if "://" not in file.path else None
-            real = real_outside(settings.lake_root, local) if local is not None else None
-            if real is not None:
-                raise InputError(
-                    f"{file.path} is a symbolic link to {real}, outside the lake root {settings.lake_root}; "
-                    "deliver the file itself into the landing zone. Nothing was written."
-                )
-        empty = [f.path for f in files if f.size == 0]
-        if empty:
-            raise InputError(f"{empty[0]} is empty; a delivery must hold rows. Nothing was written.")
-        deliveries.append(Delivery(day, files))
+        deliveries.append(Delivery(day, _checked(settings, files)))
     if not deliveries:
         raise InputError(
             f"Every period of {run_dates} is listed in sources.{source}.known_gaps, so there is nothing to ingest."
         )
     return deliveries
+
+
+def _checked(settings: Settings, files: list[storage.FileInfo]) -> list[storage.FileInfo]:
+    """The files of a delivery, refused when one links outside the lake root or is empty."""
+    for file in files:
+        local = file.path.removeprefix("file:") if "://" not in file.path else None
+        real = real_outside(settings.lake_root, local) if local is not None else None
+        if real is not None:
+            raise InputError(
+                f"{file.path} is a symbolic link to {real}, outside the lake root {settings.lake_root}; "
+                "deliver the file itself into the landing zone. Nothing was written."
+            )
+    empty = [f.path for f in files if f.size == 0]
+    if empty:
+        raise InputError(f"{empty[0]} is empty; a delivery must hold rows. Nothing was written.")
+    return files
+
+
+def arrival_windows(settings: Settings, source: str, periods: list[dt.date]) -> dict[dt.date, DateRange]:
+    """The days on which a delivery of each period may arrive, for a source whose folders are arrival days."""
+    conf = settings.source(source)
+    grain = settings.grain(conf.table)
+    return {p: DateRange(*arrival_window(p, grain, conf.arrives_within)) for p in periods}
+
+
+def arrival_folders(spark: SparkSession, settings: Settings, source: str, windows: dict[dt.date, DateRange]):
+    """The arrival days of the windows' span that hold files matching the source's pattern, and those files."""
+    conf = settings.source(source)
+    root = settings.landing_path(source)
+    first, last = min(w.start for w in windows.values()), max(w.end for w in windows.values())
+    days = sorted(d for d in map(_parse_folder_date, storage.list_directories(spark, root)) if d and first <= d <= last)
+    found = storage.list_files_in_folders(spark, root, [d.isoformat() for d in days], conf.files)
+    return {d: found[d.isoformat()] for d in days if found.get(d.isoformat())}
+
+
+def _arrived(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[Delivery]:
+    """Every delivery that arrived within the arrival window of a period of the range (named by its arrival
+    day); each period not a known gap must have one."""
+    conf = settings.source(source)
+    grain = settings.grain(conf.table)
+    periods = settings.periods(conf.table, run_dates, f"ingest --source {source}")
+    windows = arrival_windows(settings, source, periods)
+    arrived = arrival_folders(spark, settings, source, windows)
+    for period, window in windows.items():
+        if period not in conf.known_gaps and not any(window.start <= day <= window.end for day in arrived):
+            raise InputError(
+                f"No {source} delivery of {grain.label(period)} arrived from {window.start} to {window.end} "
+                f"(sources.{source}.arrives_within is {conf.arrives_within} after the {grain.noun}): no folder "
+                f"named by an arrival day in that span under {settings.landing_path(source)} holds files matching "
+                f"{conf.files}; deliver them in the folder of the day they arrived, list {period} under "
+                f"sources.{source}.known_gaps if the source has no data for it, or leave it out of the range. "
+                "Nothing was written."
+            )
+    if not arrived:
+        raise InputError(
+            f"Every period of {run_dates} is listed in sources.{source}.known_gaps, so there is nothing to ingest."
+        )
+    return [Delivery(day, _checked(settings, files)) for day, files in arrived.items()]
 
 
 def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: DateRange) -> list[dt.date]:
@@ -93,7 +152,9 @@ def _periods(spark: SparkSession, settings: Settings, source: str, run_dates: Da
             raise InputError(
                 f"{settings.landing_path(source)}/{stray[0]} is not the first day of a {grain.noun}: sources.{source} "
                 f"is {conf.cadence}, so the delivery of {grain.label(stray[0])} goes in the folder "
-                f"{grain.start(stray[0])}. Nothing was written."
+                f"{grain.start(stray[0])}; or, if the source's folders are named by the day a delivery arrived, "
+                f"set sources.{source}.folders: arrival and arrives_within (README, How to add a source). Nothing "
+                "was written."
             )
     return settings.periods(conf.table, run_dates, f"ingest --source {source}")
 

@@ -6,6 +6,7 @@ import argparse
 
 from featurelake.core.dates import DateRange
 from featurelake.core.schedule import Cadence, every_period
+from featurelake.ingest import arrivals
 from featurelake.ingest.bronze import ingest
 from featurelake.ingest.deliveries import delivered_snapshot_dates, fingerprints
 from featurelake.ingest.refine import refine
@@ -28,6 +29,8 @@ class IngestStage:
             snapshot = conf.cadence == "snapshot"
             gaps = frozenset() if snapshot else frozenset(conf.known_gaps)
             grain = ctx.catalog.table(conf.table).grain
+            # what a period's delivery is: its folder's files, or those of its arrival window holding its rows
+            inputs = arrivals.fingerprints if conf.folders == "arrival" else fingerprints
             steps.append(
                 Step(
                     self.name,
@@ -38,7 +41,7 @@ class IngestStage:
                     gaps=gaps,
                     jobs="one_job" if snapshot else "per_stretch",
                     grain=grain,
-                    fingerprints=lambda days, s=source: fingerprints(ctx.spark, ctx.settings, s, days),
+                    fingerprints=lambda days, s=source, of=inputs: of(ctx.spark, ctx.settings, s, days),
                 )
             )
         return steps

@@ -113,3 +113,37 @@ def test_a_source_dates_its_rows_in_a_shape_that_can_place_them_in_its_period():
     assert SourceConf.model_validate(hourly).date_columns.unit == "hour"
     with pytest.raises(ValidationError, match="declared int; it must be timestamp"):
         SourceConf.model_validate({**hourly, "columns": {"at": "int"}})
+
+
+def test_a_source_whose_folders_are_arrival_days_says_how_late_a_delivery_may_come():
+    arriving = SourceConf.model_validate(source(folders="arrival", arrives_within="1 month"))
+    assert arriving.arrives_within == TimeWindow(1, "month")
+    with pytest.raises(ValidationError, match="folders: arrival needs arrives_within"):
+        SourceConf.model_validate(source(folders="arrival"))
+    with pytest.raises(ValidationError, match="arrives_within applies to folders: arrival only"):
+        SourceConf.model_validate(source(arrives_within="1 month"))
+
+
+@pytest.mark.parametrize(
+    ("grain", "window"),
+    [
+        (Grain("month"), TimeWindow(1, "month")),
+        (Grain("month"), TimeWindow(20, "day")),
+        (Grain("month"), TimeWindow(2, "period")),
+        (Grain("quarter"), TimeWindow(1, "year")),
+        (Grain("week", 6), TimeWindow(3, "week")),
+        (Grain("day"), TimeWindow(36, "hour")),
+        (Grain("day"), TimeWindow(1, "period")),
+    ],
+)
+def test_the_arrival_window_in_spark_ends_where_the_drivers_does(spark, grain, window):
+    from pyspark.sql import functions as F
+
+    from featurelake.ingest.dating import arrival_window, arrival_window_end
+
+    starts = sorted({grain.start(D(2011, 12, 20) + dt.timedelta(days=n)) for n in range(0, 800, 3)})
+    frame = spark.createDataFrame([(s,) for s in starts], "start date")
+    ends = dict(frame.select("start", arrival_window_end(F.col("start"), grain, window).alias("end")).collect())
+    assert ends == {s: arrival_window(s, grain, window)[1] for s in starts}
+    # a month's window ends on a month's last day or clipped to it, never before the period's own end
+    assert all(end >= grain.end(start) for start, end in ends.items())

@@ -191,6 +191,12 @@ class SourceConf(Strict):
     # gap, not a failed delivery.
     known_gaps: list[dt.date] = Field(default_factory=list)
     options: dict[str, str] = Field(default_factory=dict)
+    # Where a delivery lands: "period" (the default), the folder of its period's first day; "arrival", the folder
+    # of the day it arrived (a report of May delivered on 15 June lands in 2009-06-15), each row's period taken
+    # from its date columns. ``arrives_within``: how long after its period's last day a delivery of it may still
+    # arrive ("2 months", "10 days"); a row arriving later, or before its period began, is quarantined.
+    folders: Literal["period", "arrival"] = "period"
+    arrives_within: Window | None = None
 
     @field_validator("files")
     @classmethod
@@ -254,6 +260,15 @@ class SourceConf(Strict):
                 )
         if self.week_starts != "monday" and self.cadence != "weekly":
             raise ValueError(f"week_starts applies to a weekly source only, and this one is {self.cadence}")
+        if self.folders == "arrival" and self.cadence == "snapshot":
+            raise ValueError("folders: arrival dates rows by their date_columns, and a snapshot has none; remove it")
+        if self.folders == "arrival" and self.arrives_within is None:
+            raise ValueError(
+                "folders: arrival needs arrives_within, how long after its period a delivery may arrive "
+                "(e.g. '2 months', '10 days'): it bounds the folders an ingest of a period reads"
+            )
+        if self.folders == "period" and self.arrives_within is not None:
+            raise ValueError("arrives_within applies to folders: arrival only; remove it, or set folders: arrival")
         for change in ("missing", "retyped"):
             for column in getattr(self.allow_evolution, change):
                 if column not in self.columns:
