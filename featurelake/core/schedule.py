@@ -21,9 +21,9 @@ def every_period(grain: Grain = DAILY, gaps: Iterable[dt.date] = ()) -> Cadence:
     return lambda batch, run_dates: [d for d in grain.starts(batch) if d not in skipped]
 
 
-def on(day: dt.date) -> Cadence:
-    """Only the given date, when the batch holds it (a training set at its window's end)."""
-    return lambda batch, run_dates: [day] if batch.start <= day <= batch.end else []
+def on(*days: dt.date) -> Cadence:
+    """Only the given dates the batch holds (a training set at its window's end, and when its labels have landed)."""
+    return lambda batch, run_dates: sorted({day for day in days if batch.start <= day <= batch.end})
 
 
 def after(window_end: dt.date, grain: Grain = DAILY, every: TimeWindow = EACH) -> Cadence:
@@ -65,6 +65,15 @@ def training_window(settings: Settings, training_set: str) -> DateRange:
     """From the first split's start to the last split's end."""
     splits = settings.training_set(training_set).splits.values()
     return DateRange(min(span.start for span in splits), max(span.end for span in splits))
+
+
+def labels_landed(settings: Settings, training_set: str) -> dt.date:
+    """The run date on which the labels of a training set's last events have landed: its window's end, or the
+    label's horizon after it (a label that looks one period ahead lands with the next period's data). The
+    training set is built on its window's end with the labels landed by then, and built again on this date, so
+    that the events whose label had not landed come in (and the model is trained again on them)."""
+    conf = settings.training_set(training_set)
+    return conf.label.horizon.ahead(training_window(settings, training_set).end, settings.grain(conf.events.table))
 
 
 def batches(run_dates: DateRange, size: int) -> Iterator[DateRange]:

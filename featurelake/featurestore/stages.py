@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from featurelake.core.dates import DateRange
-from featurelake.core.schedule import every_period, on, trailing, training_window
+from featurelake.core.schedule import every_period, labels_landed, on, trailing, training_window
 from featurelake.featurestore.materialize import materialize
 from featurelake.featurestore.training_set import build_training_set
 from featurelake.lake.stage import CommandResult, Context, Step
@@ -60,15 +60,17 @@ class TrainingSetStage:
     def steps(self, ctx: Context) -> list[Step]:
         steps = []
         for name, training_set in ctx.settings.project.training_sets.items():
-            window = training_window(ctx.settings, name)
+            window, landed = training_window(ctx.settings, name), labels_landed(ctx.settings, name)
+            read = DateRange(window.start, landed)  # the events of its window and the label's horizon after it
             steps.append(
                 Step(
                     self.name,
                     name,
                     training_set.table,
                     lambda run, span, name=name: [build_training_set(run, name)],
-                    on(window.end),
-                    reads=lambda day, window=window: window,
+                    on(window.end, landed),  # one build when a batch holds both
+                    reads=lambda day, read=read: read,
+                    jobs="one_job",
                     reads_tables=ctx.settings.training_set_inputs(name),
                 )
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from featurelake.core.dates import DateRange
-from featurelake.core.schedule import after, on, training_window
+from featurelake.core.schedule import after, labels_landed, on, training_window
 from featurelake.lake.stage import CommandResult, Context, Step
 from featurelake.ml import tracking
 from featurelake.ml.scoring import score
@@ -40,7 +40,8 @@ class TrainStage:
                 model,
                 f"models:/{model}",
                 lambda run, span, model=model: [train_model(run, model)],
-                on(window.end),
+                on(window.end, labels_landed(ctx.settings, ctx.settings.model(model).training_set)),
+                jobs="one_job",  # once when a batch holds both: trained on the build that has the landed labels
                 reads_tables=frozenset({ctx.settings.training_set(ctx.settings.model(model).training_set).table}),
             )
             for model, window in model_windows(ctx)

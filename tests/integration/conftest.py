@@ -169,7 +169,9 @@ WEEKLY_PACKAGE = "sales_features"
 
 class CadenceRuns:
     """`featurelake run --conf-dir` of each project of tests/cadence_projects.py over its range, in this process,
-    once, when a test first asks for its lake. The weekly project's directory holds another project's features
+    once, when a test first asks for its lake. The monthly project runs up to its training window's end
+    (``monthly-window``: the last month's labels have not landed), then over the production months after it. The
+    weekly project's directory holds another project's features
     package and suites beside its own (``sales_features``), which it must never see. The monthly project then has
     one month re-delivered, corrected, and is run again over its last two months (``monthly-redelivered``): the
     runner must notice the new delivery. The hourly project runs under TZ=America/Los_Angeles, and its tables
@@ -199,7 +201,12 @@ class CadenceRuns:
         project = write_project(self.root, shape, package=WEEKLY_PACKAGE if cadence == "weekly" else "features")
         if cadence == "weekly":
             beside_another_project(project, PROJECT)
-        self._run(cadence, project, shape.run_dates)
+        if cadence == "monthly":  # up to the training window's end, then on in production: the labels land
+            window_end = dt.date.fromisoformat(shape.splits["test"][1])
+            self._run("monthly-window", project, DateRange(shape.run_dates.start, window_end))
+            self._run(cadence, project, DateRange(window_end + dt.timedelta(days=1), shape.run_dates.end))
+        else:
+            self._run(cadence, project, shape.run_dates)
         if cadence == "monthly":
             redeliver_corrected(project, shape)
             self._run("monthly-redelivered", project, DateRange(shape.periods[-2], shape.run_dates.end))

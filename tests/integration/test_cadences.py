@@ -80,6 +80,15 @@ def test_a_monthly_report_runs_once_per_month_through_every_stage(spark, cadence
         following = months[months.index(this) + 1]
         assert label == int(prices[(city, following)] > prices[(city, this)]), (city, this)
 
+    # run up to the window's end, the last month's labels had not landed: the build of that run left them out,
+    # and the first production month's run built the training set again with them and trained on it
+    _, at_window_end = cadence_runs("monthly-window")
+    _, in_production = cadence_runs("monthly")
+    assert f"rejected {shape.entities} label not landed yet" in at_window_end
+    assert "label not landed yet" not in in_production and "train models.market [" in in_production
+    first_build = spark.read.format("delta").option("versionAsOf", 0).load(str(lake / "training_sets" / "market"))
+    assert first_build.count() == (len(labelled) - 1) * shape.entities
+
     predicted = dates(table(spark, lake, "predictions.market"))
     assert predicted == [m for m in months if m > test_end]
     # monitored every 3 periods after the window (its third scored month), and on the run's last period

@@ -181,3 +181,33 @@ def test_a_corrected_delivery_re_runs_what_reads_its_source_and_nothing_else(set
     assert due("training_set:flight_delay") == [window_end]
     assert due("score:flight_delay") == recomputed  # predictions of those days read the recomputed features
     assert due("refine:silver.flights") == [] and due("features:carrier_performance") == []
+
+
+def test_a_training_set_whose_label_looks_ahead_is_built_again_when_its_labels_land_and_the_model_retrained(
+    make_settings,
+):
+    """Built on its window's end with the labels landed by then, and again on the run date its last events'
+    labels land (the horizon after the end): a run month by month brings the late labels in. A batch that holds
+    both dates builds and trains once; a label of the same day (the demo's) is built once on the window's end."""
+    from featurelake.core.schedule import training_window
+    from featurelake.ops.runner import _spans, plan
+
+    def steps_of(settings) -> dict:
+        return {s.key: s for s in plan(Context.of(None, settings, ""))}
+
+    same_day = make_settings()
+    end = training_window(same_day, "flight_delay").end
+    for key in ("training_set:flight_delay", "train:flight_delay"):
+        assert steps_of(same_day)[key].due(DateRange(day(1), dt.date(2013, 12, 31)), None) == [end]
+
+    next_day = make_settings({"training_sets": {"flight_delay": {"label": {"horizon": "1 day"}}}})
+    landed = end + dt.timedelta(days=1)
+    for key in ("training_set:flight_delay", "train:flight_delay"):
+        step = steps_of(next_day)[key]
+        assert step.due(DateRange(day(1), dt.date(2013, 12, 31)), None) == [end, landed]
+        assert step.due(DateRange(day(1), end), None) == [end]  # run up to the window's end
+        assert step.due(DateRange.single(landed), None) == [landed]  # the next run date: built again
+        assert _spans(step, [end, landed]) == [DateRange(end, landed)]  # one build when a batch holds both
+    assert steps_of(next_day)["training_set:flight_delay"].reads(landed) == DateRange(
+        training_window(next_day, "flight_delay").start, landed
+    )
