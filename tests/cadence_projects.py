@@ -166,8 +166,10 @@ def reading_rows(shape: Shape) -> dict[dt.date, list[dict]]:
 ROWS = {"market": market_rows, "sales": sales_rows, "readings": reading_rows}
 
 
-# The monthly project's reports land in the folder of the day they arrive: the 15th of the next month.
+# The monthly project's reports land in the folder of the day they arrive: the 15th of the next month; silver
+# says when each row arrived (the end of that day in Chicago), and city_trend keeps its versions by it.
 ARRIVES = {"folders": "arrival", "arrives_within": "1 month"}
+ARRIVED_AT = {"name": "arrived_at", "arrival_time": {"timezone": "America/Chicago"}}
 
 
 def arrival(month: dt.date, day: int = 15) -> dt.date:
@@ -349,6 +351,8 @@ GROUP_CODE = {
         entity=Entity("city", join_keys={"city": "string"}),
         inputs={"market": "silver.market"},
         event_time="reported_at",
+        created_time="arrived_at",
+        keep_versions=True,
         lookback="2 periods",
         features=[
             Feature("price_3m", "double", "mean median price of the last three reports"),
@@ -356,10 +360,13 @@ GROUP_CODE = {
         ],
     )
     def city_trend(market):
+        # known once the last of the three reports it reads had arrived: a correction is a new version
+        three = Window.partitionBy("city").orderBy("year", "month").rowsBetween(-2, Window.currentRow)
         return market.select(
             "city",
             "reported_at",
             "_run_date",
+            F.max("arrived_at").over(three).alias("arrived_at"),
             trailing_mean("city", ["year", "month"], "median_price", 2).alias("price_3m"),
             F.col("listings").cast("double").alias("listings"),
         )
@@ -397,9 +404,15 @@ def period_conf(name: str) -> dict:
     silver = {"keys": TABLES[name]["keys"], "partition_by": ["_run_date"]}
     silver["refine"] = {"source": f"bronze.{name}", "derive": TABLES[name]["derive"]}
     return {
-        "sources": {name: SOURCES[name]},
+        "sources": {name: dict(SOURCES[name])},  # a copy: a caller may change it
         "tables": {f"bronze.{name}": {"partition_by": ["_run_date"]}, f"silver.{name}": silver},
     }
+
+
+def arriving_silver() -> dict:
+    """silver.market of the monthly project: with the day each row arrived."""
+    silver = period_conf("market")["tables"]["silver.market"]
+    return {**silver, "refine": {**silver["refine"], "derive": [*silver["refine"]["derive"], ARRIVED_AT]}}
 
 
 def conf(shape: Shape, package: str = "features") -> dict[str, dict]:
@@ -422,6 +435,7 @@ def conf(shape: Shape, package: str = "features") -> dict[str, dict]:
         "tables.yaml": {
             "tables": {
                 **period_conf(name)["tables"],
+                **({"silver.market": arriving_silver()} if name == "market" else {}),
                 f"training_sets.{name}": {},
                 f"predictions.{name}": {"partition_by": ["_run_date"]},
                 f"monitoring.{name}": {},

@@ -208,10 +208,13 @@ def _check_references(project: ProjectConf, groups: dict[str, Any], origins: dic
         )
 
     columns_of: dict[str, set[str]] = {}
+    arriving = set()  # bronze tables of sources whose folders are arrival days
     for name, source in project.sources.items():
         if source.table not in project.tables:
             raise missing(("sources", name, "table"), source.table)
         columns_of[source.table] = set(source.columns) | set(source.allow_evolution.new)
+        if source.folders == "arrival":
+            arriving.add(source.table)
     for name, table in project.tables.items():
         if table.refine is None:
             continue
@@ -225,6 +228,12 @@ def _check_references(project: ProjectConf, groups: dict[str, Any], origins: dic
                         f"{_origin(origins, ('tables', name))}: tables.{name}.refine.derive[{i}] reads column "
                         f"{column}, which {table.refine.source} does not have."
                     )
+            if derivation.arrival_time is not None and table.refine.source not in arriving:
+                raise ConfigError(
+                    f"{_origin(origins, ('tables', name))}: tables.{name}.refine.derive[{i}] is an arrival_time, "
+                    f"but the folders of {table.refine.source}'s source name periods, not arrival days; set the "
+                    "source's folders: arrival, or derive the time from the rows' dates (period_time)."
+                )
             available.add(derivation.name)
         for key in table.keys:
             if available and key not in available:

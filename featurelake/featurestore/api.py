@@ -24,6 +24,9 @@ A feature group is a pure function of its input tables, declared once with every
 - ``event_time``: the column saying when the values are true in the world;
 - when the values could first be known: a ``created_time`` column, or an ``availability_lag`` after the
   event time (a day's statistics are known only once the day is over);
+- ``keep_versions``: a row recomputed with a later ``created_time`` (a correction that arrived later) is added as
+  a version beside the one known before, instead of replacing it: an event before the correction is joined with
+  the value known then (needs ``created_time``; a recomputation with the same ``created_time`` replaces);
 - ``ttl``: how old a row may be and still be used (unset: any age);
 - ``lookback``: how far before the first run date the function reads its inputs: "27 days" for a 28-day
   rate, "2 periods" for a three-period rate whatever the cadence, "11 months", "3 hours" (the days holding
@@ -111,6 +114,7 @@ class FeatureGroup:
     lookback: TimeWindow = TimeWindow(0)
     description: str = ""
     module: str = ""
+    keep_versions: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -164,6 +168,7 @@ def feature_group(
     ttl: dt.timedelta | None = None,
     lookback: str | int = 0,
     name: str | None = None,
+    keep_versions: bool = False,
 ):
     """Declare a function as a feature group (named after the function unless ``name`` says otherwise)."""
 
@@ -187,6 +192,7 @@ def feature_group(
             lookback=window,
             description=(function.__doc__ or "").strip().split("\n\n")[0],
             module=function.__module__,
+            keep_versions=keep_versions,
         )
         _check_declaration(group)
         return group
@@ -214,5 +220,10 @@ def _check_declaration(group: FeatureGroup) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(f"{where} declares {repeated[0]} twice (keys, event time and features must differ).")
+    if group.keep_versions and group.created_time is None:
+        raise ConfigError(
+            f"{where}: keep_versions keeps a row's versions by when each was known; declare that column as "
+            "created_time (for a source whose folders are arrival days: a refine arrival_time)."
+        )
     if group.ttl is not None and group.ttl <= dt.timedelta(0):
         raise ConfigError(f"{where}: ttl must be positive (or None for any age).")

@@ -88,6 +88,16 @@ def compute(group: FeatureGroup, frames: Mapping[str, DataFrame], run_dates: Dat
     return contract(group, group.call(frames, run_dates), run_dates)
 
 
+def with_earlier_versions(rows: DataFrame, stored: DataFrame, group: FeatureGroup) -> DataFrame:
+    """The computed rows and, of the rows stored for the same run dates, each earlier version: a row of the same
+    keys and event time known before the computed one (an earlier ``_available_at``). A version known at the
+    same time is replaced (a recomputation), and a row no longer computed is dropped with its versions."""
+    row = [*group.keys, group.event_time]
+    first_known = rows.groupBy(*row).agg(F.min(AVAILABLE_AT).alias("_first_known"))
+    earlier = stored.join(first_known, on=row, how="inner").where(F.col(AVAILABLE_AT) < F.col("_first_known"))
+    return rows.unionByName(earlier.select(*rows.columns))
+
+
 def materialize(ctx: Context, name: str, run_dates: DateRange) -> StageSummary:
     """Compute a group for the run dates, gate it, and replace those run dates' slice of features.<group>."""
     settings, catalog, run_id = ctx.settings, ctx.catalog, ctx.run_id
@@ -106,6 +116,8 @@ def materialize(ctx: Context, name: str, run_dates: DateRange) -> StageSummary:
         )
     suite = suite_for(settings, table, [*group.columns, RUN_DATE, RUN_ID])
     computed = compute(group, read_inputs(catalog, group, run_dates), run_dates).withColumn(RUN_ID, F.lit(run_id))
+    if group.keep_versions and catalog.exists(table):
+        computed = with_earlier_versions(computed, catalog.read(table, run_dates), group)
     with accounted("features", table, run_dates) as summary, persisted(computed) as rows:
         _, summary.gate = gate.run_gate(rows, ctx, table, suite, run_dates)
         commit = catalog.replace_slice(rows, table, run_dates)

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from featurelake.core.columns import INGESTED_AT, LINEAGE_COLUMNS, REASONS, RUN_DATE, RUN_ID, SOURCE_FILE
-from featurelake.core.conf.data import Derivation, LocalTime, PeriodTime
+from featurelake.core.conf.data import ArrivalTime, Derivation, LocalTime, PeriodTime
 from featurelake.core.conf.tables import TableConf
 from featurelake.core.dates import DateRange
 from featurelake.core.errors import InputError
@@ -21,6 +21,7 @@ from featurelake.core.settings import Settings
 from featurelake.core.spark import persisted
 from featurelake.core.summary import StageSummary, accounted
 from featurelake.ingest.dating import iso_week_start
+from featurelake.ingest.deliveries import folder_day
 from featurelake.lake import quarantine
 from featurelake.lake.stage import Context
 from featurelake.quality import gate
@@ -113,6 +114,17 @@ def period_time_to_utc(spec: PeriodTime) -> Column:
     )
 
 
+def arrival_time_to_utc(spec: ArrivalTime) -> Column:
+    """Local midnight at the end (or the start) of the day a row's delivery arrived, the day its folder names
+    (``<landing>/<source>/<arrival day>/<file>``, kept in _source_file), in UTC."""
+    day = F.date_add(folder_day(), 1 if spec.at == "end" else 0)
+    zero = F.lit(0)
+    return F.try_make_timestamp(
+        years=F.year(day), months=F.month(day), days=F.dayofmonth(day), hours=zero, mins=zero, secs=zero,
+        timezone=F.lit(spec.timezone),
+    )  # fmt: skip
+
+
 def derive(derivations: list[Derivation]):
     """The transform that adds the declared derived columns, in order (a later one may use an earlier one)."""
 
@@ -125,6 +137,8 @@ def derive(derivations: list[Derivation]):
                 frame = frame.withColumn(d.name, local_time_to_utc(d.local_time))
             elif d.period_time is not None:
                 frame = frame.withColumn(d.name, period_time_to_utc(d.period_time))
+            elif d.arrival_time is not None:
+                frame = frame.withColumn(d.name, arrival_time_to_utc(d.arrival_time))
             else:
                 frame = frame.withColumn(d.name, add_minutes(d.add_minutes.timestamp, d.add_minutes.minutes))
         return frame

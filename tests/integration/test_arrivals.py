@@ -122,7 +122,11 @@ def test_the_hint_for_a_folder_named_by_its_arrival_day_leads_to_a_working_layou
     ):
         ingest(Context.of(spark, by_period, "run-1"), "market", DateRange(D(2014, 1, 1), D(2014, 2, 28)))
     as_hinted = period_conf("market")
-    as_hinted["sources"]["market"] |= {"folders": "arrival", "arrives_within": "1 month"}
+    as_hinted["sources"]["market"] = {
+        **as_hinted["sources"]["market"],
+        "folders": "arrival",
+        "arrives_within": "1 month",
+    }
     settings = make_settings(as_hinted)  # the same lake and landing zone, nothing moved
     january = DateRange(D(2014, 1, 1), D(2014, 1, 31))
     assert ingest(Context.of(spark, settings, "run-2"), "market", january).published == 1

@@ -181,7 +181,23 @@ def test_a_corrected_month_re_delivered_is_noticed_and_flows_downstream(spark, c
     assert [runs[(s, corrected)] for s in ("ingest", "refine", "features", "score")] == [2, 2, 2, 2]
     assert [runs[(s, last)] for s in ("ingest", "refine", "features", "score")] == [1, 1, 2, 2]
     features = table(spark, lake, "features.city_trend").where(F.col("city") == "city_00")
-    price_3m = {r["_run_date"]: r["price_3m"] for r in features.collect()}
+    versions = sorted((r["_run_date"], r["_available_at"], r["price_3m"]) for r in features.collect())
+    price_3m = {day: value for day, _, value in versions}  # the latest version of each month
     prices = [delivered[m][0]["median_price"] for m in shape.periods[-4:-2]] + [CORRECTED_PRICE]
     assert price_3m[corrected] == pytest.approx(statistics.fmean(prices))
     assert price_3m[last] == pytest.approx(statistics.fmean([*prices[1:], delivered[last][0]["median_price"]]))
+    # the corrected month keeps the value known before the correction arrived: the end of each arrival day in
+    # Chicago (summer time, UTC-5); the last month's report arrived after the correction, so it has one version
+    first_report = [delivered[m][0]["median_price"] for m in shape.periods[-4:-1]]
+    known = {day: [(at, value) for d, at, value in versions if d == day] for day in (corrected, last)}
+    assert known[corrected] == [
+        (
+            dt.datetime.combine(arrival(corrected) + dt.timedelta(days=1), dt.time(5)),
+            pytest.approx(statistics.fmean(first_report)),
+        ),
+        (
+            dt.datetime.combine(arrival(corrected, CORRECTION_DAY) + dt.timedelta(days=1), dt.time(5)),
+            price_3m[corrected],
+        ),
+    ]
+    assert [at for at, _ in known[last]] == [dt.datetime.combine(arrival(last) + dt.timedelta(days=1), dt.time(5))]

@@ -349,3 +349,10 @@ def test_a_training_set_s_events_may_come_from_a_feature_group_s_table(make_sett
     assert settings.model_grain("flight_delay").noun == settings.grain("silver.flights").noun
     with pytest.raises(ConfigError, match=r"events\.table names table features\.routes, which is neither declared"):
         make_settings({"training_sets": {"flight_delay": {"events": {"table": "features.routes"}}}})
+
+
+def test_an_arrival_time_is_derived_only_from_a_source_whose_folders_are_arrival_days(make_settings):
+    arrived = {"name": "arrived_at", "arrival_time": {"timezone": "America/New_York"}}
+    derive = {"tables": {"silver.weather": {"refine": {"source": "bronze.weather", "derive": [arrived]}}}}
+    with pytest.raises(ConfigError, match=r"tables.silver.weather.refine.derive\[0\] is an arrival_time, but the "):
+        make_settings(derive)

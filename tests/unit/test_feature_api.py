@@ -75,3 +75,9 @@ def test_run_group_names_a_missing_or_unknown_input(spark):
         run_group(group, DAY)
     with pytest.raises(ConfigError, match="has no input weather; its inputs are readings"):
         run_group(group, DAY, weather=spark.range(1))
+
+
+def test_keeping_versions_needs_the_column_that_says_when_each_was_known():
+    with pytest.raises(ConfigError, match="keep_versions keeps a row's versions by when each was known; declare"):
+        declare(readings, keep_versions=True)
+    assert declare(readings, keep_versions=True, created_time="received_at").keep_versions

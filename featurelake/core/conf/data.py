@@ -343,11 +343,24 @@ class LocalTime(Strict):
     ambiguous: Literal["earlier", "later", "refuse"] = "refuse"
 
 
+class ArrivalTime(Strict):
+    """When a row's delivery arrived, for a source whose folders are named by arrival days (``folders: arrival``):
+    local midnight at the ``end`` of the day its folder names (the default: a row delivered some time that day is
+    surely known by then) or at its ``start``, in a time zone, as a UTC timestamp. A feature group that declares
+    it as ``created_time`` with ``keep_versions`` knows a correction from the day it arrived."""
+
+    timezone: TimeZone
+    at: Literal["start", "end"] = "end"
+
+
 class AddMinutes(Strict):
     """A timestamp column plus a number of minutes from another column."""
 
     timestamp: Identifier
     minutes: Identifier
+
+
+DERIVATIONS = ("local_clock", "local_time", "add_minutes", "period_time", "arrival_time")
 
 
 class Derivation(Strict):
@@ -356,17 +369,18 @@ class Derivation(Strict):
     local_time: LocalTime | None = None
     add_minutes: AddMinutes | None = None
     period_time: PeriodTime | None = None
+    arrival_time: ArrivalTime | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Derivation:
-        kinds = [k for k in ("local_clock", "local_time", "add_minutes", "period_time") if getattr(self, k) is not None]
+        kinds = [k for k in DERIVATIONS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(
-                f"derived column {self.name} needs exactly one of local_clock, local_time, add_minutes, period_time"
-            )
+            raise ValueError(f"derived column {self.name} needs exactly one of {', '.join(DERIVATIONS)}")
         return self
 
     def inputs(self) -> list[str]:
+        if self.arrival_time is not None:
+            return []  # the folder of the row's file (its lineage)
         if self.period_time is not None:
             return self.period_time.inputs()
         if self.local_time is not None:
