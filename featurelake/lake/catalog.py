@@ -161,7 +161,6 @@ class Catalog:
         """Atomically replace the rows of these run dates in a table partitioned by run date."""
         table = self.table(name)
         frame = constraints.with_not_null_keys(table, frame)
-        constraints.create_with_checks(self.spark, table, frame)
         writer = (
             frame.write.format("delta")
             .mode("overwrite")
@@ -170,8 +169,12 @@ class Catalog:
         )
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
-        with constraints.refusing_violations(table, frame, run_dates):
-            return self._save(writer, name)
+        # steps of other run dates at once (a batch's monitoring checks): one creates the table, the others then
+        # replace their own slices of it
+        with contextlib.nullcontext() if self.exists(name) else _FIRST_COMMITS:
+            constraints.create_with_checks(self.spark, table, frame)
+            with constraints.refusing_violations(table, frame, run_dates):
+                return self._save(writer, name)
 
     def clear_slice(self, name: str, run_dates: DateRange, schema: T.StructType) -> Commit | None:
         """Empty the rows of these run dates (a rerun that no longer produces rows must not leave old ones)."""
@@ -191,7 +194,7 @@ class Catalog:
         writer = writer.option("mergeSchema", "true") if merge_schema else writer
         if self.exists(name):
             return self._save(writer, name)
-        with _FIRST_APPENDS:  # steps running at once: one creates the history table, the others append to it
+        with _FIRST_COMMITS:  # steps running at once: one creates the history table, the others append to it
             return self._save(writer, name)
 
     def append_later(self, frame: DataFrame, name: str, merge_schema: bool = False) -> None:
@@ -329,9 +332,9 @@ def _replace_where(run_dates: DateRange) -> str:
     return f"`{RUN_DATE}` >= DATE'{run_dates.start.isoformat()}' AND `{RUN_DATE}` <= DATE'{run_dates.end.isoformat()}'"
 
 
-# Two first commits of one table at once conflict in Delta (both create it); a history table several steps of a run
-# append to is created by one thread of this process at a time.
-_FIRST_APPENDS = threading.Lock()
+# Two first commits of one table at once conflict in Delta (both create it): a table several steps of a run write
+# to at once (a history table, a slice per run date) is created by one thread of this process at a time.
+_FIRST_COMMITS = threading.Lock()
 TOMBSTONE_RETENTION = "delta.deletedFileRetentionDuration"
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 DELTA_DEFAULT_TOMBSTONES = "interval 168 hours"  # Delta's default, one week, as the engine writes it
