@@ -7,12 +7,14 @@ the reference, the reference's share in each bin, its probability histogram nor 
 windows - the larger part of a check's work on a real reference (about two thirds of a 30-second check of a
 year's model). The profile is stored at ``<model card dir>/monitoring/reference_profile.json`` under a key made
 of everything it depends on (model version, training-set version, the monitoring conf, the period grain and this
-format); a check whose key differs computes it again and replaces it.
+format); a check whose key differs computes it again and replaces it. Checks of one model running at once (a
+batch's checks, two at a time) compute it once: the others wait for it and read it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 
 from pydantic import BaseModel
@@ -23,6 +25,8 @@ from featurelake.monitoring.drift import Binning, Threshold, categorical_binning
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "reference_profile.json"
+_COMPUTING: dict[str, threading.Lock] = {}  # per profile path: held while this process computes it
+_COMPUTING_GUARD = threading.Lock()
 
 
 class ColumnBins(BaseModel):
@@ -65,14 +69,22 @@ def reference_profile(spark, directory: str, key: str, compute: Callable[[], Ref
     """The stored profile under ``directory`` when its key is ``key``; else ``compute()``, stored there. A stored
     profile that cannot be read (cut short, another layout) is computed again like a stale one."""
     path = f"{directory}/{PROFILE_FILE}"
-    stored = storage.read_text(spark, path)
-    if stored is not None:
-        try:
-            found = ReferenceProfile.model_validate_json(stored)
-        except ValueError:  # pydantic's ValidationError: not a profile this code reads
-            found = None
+    with _COMPUTING_GUARD:
+        computing = _COMPUTING.setdefault(path, threading.Lock())
+    with computing:  # a check of the same model at once waits, then reads what this one stored
+        found = _stored(spark, path)
         if found is not None and found.key == key:
             return found
-    profile = compute()
-    storage.write_text(spark, path, profile.model_dump_json())
-    return profile
+        profile = compute()
+        storage.write_text(spark, path, profile.model_dump_json())
+        return profile
+
+
+def _stored(spark, path: str) -> ReferenceProfile | None:
+    stored = storage.read_text(spark, path)
+    if stored is None:
+        return None
+    try:
+        return ReferenceProfile.model_validate_json(stored)
+    except ValueError:  # pydantic's ValidationError: not a profile this code reads
+        return None

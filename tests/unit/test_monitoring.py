@@ -295,3 +295,37 @@ def test_a_reference_profile_is_computed_once_per_key_stored_and_made_again_whol
         update={"key": other}
     )
     assert computed == [key, other, other]
+
+
+def test_checks_of_one_model_at_once_compute_its_reference_profile_once(spark, tmp_path):
+    """Two checks of a batch running at once: one computes the profile, the other waits and reads it."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from featurelake.monitoring.reference import ReferenceProfile, profile_key, reference_profile
+
+    key = profile_key(1, 0, MonitoringConf(), "day")
+    computed, start = [], threading.Barrier(2)
+    binnings = [numeric_binning("x", [1.0, 2.0])]
+
+    def compute():
+        computed.append(threading.get_ident())
+        time.sleep(0.5)  # a real profile takes seconds: long enough for the other check to arrive
+        return ReferenceProfile(
+            key=key,
+            rows=3,
+            bins=ReferenceProfile.bins_of(binnings),
+            shares={"x": [0.5, 0.5, 0.0]},
+            thresholds={},
+            histogram=[1.0],
+        )
+
+    def check(_):
+        start.wait()
+        return reference_profile(spark, str(tmp_path), key, compute)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(check, range(2))
+    assert len(computed) == 1
+    assert first == second and first.shares == {"x": [0.5, 0.5, 0.0]}
