@@ -27,6 +27,7 @@ import yaml
 
 from featurelake.core.dates import DateRange
 from featurelake.core.periods import Grain
+from featurelake.testing.plugin import TEST_SHUFFLE_PARTITIONS
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
@@ -475,7 +476,7 @@ def conf(shape: Shape, package: str = "features") -> dict[str, dict]:
 SPARK_LOCAL = {
     "spark": {
         "master": "local[2]",
-        "shuffle_partitions": 2,
+        "shuffle_partitions": TEST_SHUFFLE_PARTITIONS,
         "settings": {
             "spark.ui.enabled": False,
             "spark.ui.showConsoleProgress": False,

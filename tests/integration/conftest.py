@@ -24,7 +24,7 @@ import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
-from featurelake.testing.plugin import copy_project
+from featurelake.testing.plugin import TEST_SHUFFLE_PARTITIONS, copy_project
 from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM, UNGATED
 
 BIN = Path(sys.executable).parent
@@ -49,8 +49,10 @@ JANUARY_MODEL = {
 }
 
 
-# bronze gates only warn and are tested on their own; without them the run costs the suite less
+# bronze gates only warn and are tested on their own; without them the run costs the suite less. Its shuffles are
+# the test session's (featurelake.testing.plugin): conf/local's four are for a laptop's year of data.
 JANUARY_OVERRIDES = {
+    "spark": {"shuffle_partitions": TEST_SHUFFLE_PARTITIONS},
     "training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}},
     "tables": {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")},
     "models": {"flight_delay": JANUARY_MODEL},
