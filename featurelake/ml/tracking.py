@@ -90,6 +90,7 @@ def activate(settings: Settings) -> tuple[Store, str]:
     # A tracking server that does not answer is one sentence in seconds, not minutes of MLflow's retries.
     for variable, bound in HTTP_BOUNDS.items():
         os.environ.setdefault(variable, bound)
+    _forget_a_replaced_store(configured)
     use_store(configured)
     name = settings.experiment
     try:
@@ -104,7 +105,49 @@ def activate(settings: Settings) -> tuple[Store, str]:
             f"MLflow ({configured.description}) did not answer ({type(error).__name__}); check "
             "MLFLOW_TRACKING_URI, the server and its credentials."
         ) from None
+    database = _sqlite_file(configured.tracking_uri)
+    if database is not None:
+        _SEEN_STORES[configured.tracking_uri] = _file_identity(database)
     return configured, experiment_id
+
+
+# The SQLite stores this process used, by URI: the identity of the database file it found there. MLflow keeps a
+# store, its database connections and the models loaded from it per URI for the life of the process; a lake deleted
+# and made again at the same place (a notebook, a test) has a new file there, which those would never see.
+_SEEN_STORES: dict[str, tuple[int, int] | None] = {}
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _forget_a_replaced_store(configured: Store) -> None:
+    """MLflow's cached store, connections and this process's loaded models of a SQLite store dropped when its
+    database file is not the one this process used last (deleted, or made again)."""
+    database = _sqlite_file(configured.tracking_uri)
+    if database is None or configured.tracking_uri not in _SEEN_STORES:
+        return
+    if _SEEN_STORES[configured.tracking_uri] == _file_identity(database):
+        return
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    ModelRegistryStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    for cached in (TrackingStore, RegistryStore):
+        for uri in {configured.tracking_uri, configured.registry_uri}:
+            engine = cached._engine_map.pop(uri, None)
+            if engine is not None:
+                engine.dispose()
+    for key in [key for key in _LOADED if key[0] == configured.registry_uri]:
+        _LOADED.pop(key)
+    del _SEEN_STORES[configured.tracking_uri]
 
 
 LOCK_WAIT_SECONDS = 5.0

@@ -102,3 +102,24 @@ def test_one_project_s_mlflow_store_never_becomes_the_next_one_s(make_settings, 
     second_store, _ = tracking.activate(second)
     assert second_store.tracking_uri == f"sqlite:///{tmp_path / 'second-lake'}/mlflow/mlflow.db"
     assert second_store.artifact_location == (tmp_path / "second-lake" / "mlflow" / "artifacts").as_uri()
+
+
+def test_a_lake_deleted_and_made_again_gets_a_new_mlflow_store_in_the_same_process(make_settings, monkeypatch):
+    """MLflow keeps a store and its database connections per URI for the life of the process: a lake deleted and
+    made again at the same place (a notebook's second try) must get a store of its own, not writes refused by
+    the deleted file's connections ("attempt to write a readonly database") or the old lake's models."""
+    import mlflow
+
+    from featurelake.ml import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    settings = make_settings()
+    tracking.activate(settings)
+    mlflow.MlflowClient().create_registered_model("of_the_first_lake")
+    shutil.rmtree(settings.lake_root)
+    store, experiment_id = tracking.activate(settings)
+    client = mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+    client.create_registered_model("of_the_second_lake")
+    assert [m.name for m in client.search_registered_models()] == ["of_the_second_lake"]
+    assert client.get_experiment(experiment_id).name == settings.experiment
