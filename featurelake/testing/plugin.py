@@ -2,9 +2,10 @@
 
 Fixtures (a project's conftest.py may override any of them):
 
-- ``spark``: one SparkSession for the whole test session, local[2] with Delta, UTC and ANSI, two shuffle
-  partitions, expressions interpreted rather than compiled (``TEST_SESSION_SETTINGS``); built from the
-  project's conf so it resolves Delta the way the project does;
+- ``spark``: one SparkSession for the whole test session, local[2] with Delta, UTC and ANSI, one shuffle
+  partition (``TEST_SHUFFLE_PARTITIONS``, also what ``make_settings`` gives a project's conf), expressions
+  interpreted rather than compiled (``TEST_SESSION_SETTINGS``); built from the project's conf so it
+  resolves Delta the way the project does;
 - ``make_settings(overrides=None)``: the project's conf/, expectations and features package copied under the
   test's temporary directory, with a fresh lake there; ``overrides`` is merged over conf like an environment;
 - ``settings``: ``make_settings()``;
