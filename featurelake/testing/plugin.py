@@ -85,6 +85,14 @@ def copy_project(source: Path, target: Path) -> Path:
     return target / "conf"
 
 
+def write_test_conf(conf: Path, overrides: dict | None = None) -> None:
+    """A test's files in a copied project's conf/local, read after the project's own: the test session's shuffle
+    width (a command run on that conf sizes its shuffles as the session does), then ``overrides`` over it."""
+    session = {"spark": {"shuffle_partitions": TEST_SHUFFLE_PARTITIONS}}
+    (conf / "local" / "zy_test_session.yaml").write_text(yaml.safe_dump(session))
+    (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}, sort_keys=False))
+
+
 @pytest.fixture
 def make_settings(tmp_path, monkeypatch, pytestconfig):
     """Settings for a fresh lake under tmp_path; ``overrides`` is merged over conf/ like an environment (over
@@ -93,10 +101,7 @@ def make_settings(tmp_path, monkeypatch, pytestconfig):
 
     def factory(overrides: dict | None = None):
         conf = copy_project(project_dir(pytestconfig), tmp_path)
-        (conf / "local" / "zy_test_session.yaml").write_text(
-            yaml.safe_dump({"spark": {"shuffle_partitions": TEST_SHUFFLE_PARTITIONS}})
-        )
-        (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides or {}, sort_keys=False))
+        write_test_conf(conf, overrides)
         monkeypatch.setenv("FEATURELAKE_LAKE_ROOT", str(tmp_path / "lake"))
         return load_settings("local", conf)
 

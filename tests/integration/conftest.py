@@ -20,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
 
 from featurelake.core.config import load_settings
 from featurelake.core.dates import DateRange
-from featurelake.testing.plugin import TEST_SHUFFLE_PARTITIONS, copy_project
+from featurelake.testing.plugin import copy_project, write_test_conf
 from tests.conftest import AT_LOW_PRIORITY, PROJECT, SHORT_LIVED_JVM, UNGATED
 
 BIN = Path(sys.executable).parent
@@ -49,10 +48,8 @@ JANUARY_MODEL = {
 }
 
 
-# bronze gates only warn and are tested on their own; without them the run costs the suite less. Its shuffles are
-# the test session's (featurelake.testing.plugin): conf/local's four are for a laptop's year of data.
+# bronze gates only warn and are tested on their own; without them the run costs the suite less
 JANUARY_OVERRIDES = {
-    "spark": {"shuffle_partitions": TEST_SHUFFLE_PARTITIONS},
     "training_sets": {"flight_delay": {"splits": JANUARY_SPLITS}},
     "tables": {f"bronze.{source}": {"gate": None} for source in ("flights", "weather", "planes")},
     "models": {"flight_delay": JANUARY_MODEL},
@@ -69,7 +66,7 @@ def deliver_january(demo_landing: Path, landing: Path, days: DateRange = JANUARY
 def project_copy(root: Path, overrides: dict) -> Path:
     """The demo project's conf, expectations and features under ``root``, conf/local overridden; returns conf/."""
     conf = copy_project(PROJECT, root)
-    (conf / "local" / "zz_test.yaml").write_text(yaml.safe_dump(overrides))
+    write_test_conf(conf, overrides)
     return conf
 
 

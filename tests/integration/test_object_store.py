@@ -19,7 +19,6 @@ from featurelake.core.dates import DateRange
 from featurelake.featurestore.plan import SPLIT
 from featurelake.lake.catalog import Catalog
 from featurelake.ml.predictions import PROBABILITY
-from featurelake.testing.plugin import TEST_SHUFFLE_PARTITIONS
 from tests.conftest import FLIGHT, delivered_flights
 from tests.integration.conftest import (
     deliver_january,
@@ -48,7 +47,6 @@ UNGATED = (
     "training_sets.flight_delay",  # three days cannot hold the split sizes its suite asks for
 )
 OVERRIDES = {
-    "spark": {"shuffle_partitions": TEST_SHUFFLE_PARTITIONS},
     "training_sets": {"flight_delay": {"splits": SPLITS}},
     "tables": {table: {"gate": None} for table in UNGATED},
     "models": {
@@ -81,7 +79,7 @@ def object_store_run(spark, demo_landing, servers):
     s3, tracking, root = servers
     deliver_january(demo_landing, root / "landing", DAYS)
     s3.upload(root / "landing", "lake/landing")
-    conf = project_copy(root, {**OVERRIDES, "spark": {**OVERRIDES["spark"], "settings": s3.hadoop_settings()}})
+    conf = project_copy(root, {**OVERRIDES, "spark": {"settings": s3.hadoop_settings()}})
     lake = f"s3a://{s3.bucket}/lake"
     argv = ["run", "--conf-dir", str(conf), "--from", str(DAYS.start), "--to", str(DAYS.end)]
     code, output = in_process(argv, lake, MLFLOW_TRACKING_URI=tracking.uri, **s3.credentials)
